@@ -1,0 +1,1 @@
+"""clusterql's composition root: settings, app factory, authentication, CLI and demo data."""

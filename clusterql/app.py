@@ -1,0 +1,80 @@
+"""The app factory: routes, middleware and the engine's lifetime, from one `Settings`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from clusterql.auth import AuthGate
+from clusterql.graphql_view import GraphQLView, context_for
+from clusterql.request_id import RequestId
+from clusterql.settings import Settings
+from graph.schema import schema
+from models.engine import create_engine, create_schema
+from rest_shim.problems import error_response
+from rest_shim.routes import PREFIX, RestShim
+
+log = logging.getLogger("clusterql.app")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: f"no such endpoint: {request.method} {request.url.path}",
+        405: f"method {request.method} is not allowed here",
+        413: "the body is too large: the limit is 64 KiB",
+    }
+    return error_response(
+        exc.status_code, messages.get(exc.status_code, str(exc.detail)), exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled exception", exc_info=exc)
+    rid = request.scope.get("state", {}).get("request_id")
+    return error_response(500, f"internal server error (request id {rid})")
+
+
+async def _healthz(request: Request) -> Response:
+    return Response("ok\n", media_type="text/plain")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        await create_schema(engine)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    graphql = GraphQLView(schema, graphiql_html=None)
+    shim = RestShim(schema, context_for)
+    app = Starlette(
+        routes=[
+            *shim.routes(),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", _healthz),
+        ],
+        middleware=[
+            Middleware(RequestId),
+            Middleware(AuthGate, protected=(PREFIX, "/graphql"), open_get=("/graphql",)),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.router.redirect_slashes = False
+    return app

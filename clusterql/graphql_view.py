@@ -1,0 +1,80 @@
+"""`/graphql`: Strawberry's ASGI view with our context, strict JSON and JSON errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+
+from graph.context import Context, build_context
+from models.records import Principal
+from rest_shim.body import decode_json
+from rest_shim.problems import RestError
+
+
+def context_for(request: Request) -> Context:
+    """The one context factory, for `/graphql` and the REST shim alike."""
+    principal: Principal = request.state.principal
+    return build_context(request.app.state.engine, principal, request.state.request_id)
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """POST-only operations (GET only renders GraphiQL); errors at the HTTP level are JSON."""
+
+    def __init__(self, *args: Any, graphiql_html: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, allow_queries_via_get=False, **kwargs)
+        self._graphiql_html = graphiql_html
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app_refuse(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            response = _error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def app_refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await WebSocket(scope, receive, send).close(code=1008)  # no subscriptions here
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        assert isinstance(request, Request)
+        return context_for(request)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return decode_json(data.encode() if isinstance(data, str) else data)
+        except RestError as exc:
+            raise HTTPException(400, exc.message) from None
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST" and request.content_type and "json" in request.content_type:
+            body = self.decode_json(await request.get_body())
+            if not isinstance(body, dict):  # Strawberry answers `5` or `null` with a bare 500
+                raise HTTPException(400, "the body must be a JSON object with a `query` field")
+        return await super().parse_http_body(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._graphiql_html is None:
+            return _error(404, "GraphiQL is disabled")
+        return HTMLResponse(self._graphiql_html)
+
+
+def _error(status: int, message: str) -> Response:
+    payload = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+

@@ -1,0 +1,25 @@
+"""The one settings class: every option is a `CLUSTERQL_*` environment variable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Validated configuration with safe defaults. Tests build their own instances."""
+
+    model_config = SettingsConfigDict(env_prefix="CLUSTERQL_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./clusterql.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` listens on.")
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes for `serve`.")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    graphiql: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")

@@ -1,0 +1,36 @@
+"""The typed per-request context, shared by `/graphql` and the REST shim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from graph.loaders import Loaders
+from models.records import Principal
+from models.snapshot import Snapshot
+
+
+@dataclass(slots=True)
+class Context:
+    """Who is asking, the one snapshot the answer reads, and the request's loaders."""
+
+    principal: Principal
+    snapshot: Snapshot
+    loaders: Loaders
+    request_id: str
+
+
+Info = strawberry.Info[Context, None]
+
+
+def build_context(engine: AsyncEngine, principal: Principal, request_id: str) -> Context:
+    """A fresh context for one operation: new snapshot, new loaders."""
+    snapshot = Snapshot(engine)
+    return Context(
+        principal=principal,
+        snapshot=snapshot,
+        loaders=Loaders(snapshot),
+        request_id=request_id,
+    )

@@ -1,0 +1,91 @@
+"""The one place that turns exceptions into GraphQL error codes, and masks the unexpected.
+
+Codes: BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INTERNAL_SERVER_ERROR.
+Parse, validation and variable errors keep their text (they help the caller) and get
+BAD_USER_INPUT; domain errors keep their text and get their code; anything else is logged
+with the request id and replaced by a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from models.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+log = logging.getLogger("clusterql.graph")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+_DOMAIN_CODES: dict[type[DomainError], str] = {
+    InvalidInput: BAD_USER_INPUT,
+    Conflict: BAD_USER_INPUT,
+    NotFound: NOT_FOUND,
+    Forbidden: FORBIDDEN,
+}
+
+
+def code_of(error: GraphQLError) -> str | None:
+    """The code an error should carry, or None when it is unexpected (to be masked)."""
+    if error.extensions and "code" in error.extensions:
+        return str(error.extensions["code"])
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return BAD_USER_INPUT  # syntax, validation, variable coercion
+    for kind, code in _DOMAIN_CODES.items():
+        if isinstance(original, kind):
+            return code
+    return None
+
+
+def log_unexpected(errors: list[GraphQLError], request_id: str | None) -> None:
+    for error in errors:
+        if code_of(error) is None:
+            log.error(
+                "unexpected error in GraphQL execution",
+                exc_info=error.original_error,
+                extra={"request_id": request_id, "path": error.path},
+            )
+
+
+def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    code = code_of(error)
+    if code is None:
+        return GraphQLError(
+            f"internal server error (request id {request_id})",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": INTERNAL, "request_id": request_id},
+        )
+    if error.extensions and error.extensions.get("code") == code:
+        return error
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Sets `extensions.code` on every error and masks unexpected ones."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        result.errors = [_coded(e, request_id) for e in result.errors]

@@ -1,0 +1,42 @@
+"""Scalars whose wire format the contract fixes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+from models.errors import InvalidInput
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and `Z`: `2024-12-31T11:32:10.367653Z`."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def parse_timestamp(value: object) -> datetime:
+    """An RFC 3339 timestamp with an explicit offset (`Z` or `+hh:mm`), as an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"DateTime must be an RFC 3339 string, got {value!r}")
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
+        raise InvalidInput(
+            f"DateTime {value!r} is not RFC 3339 with a time zone, "
+            "e.g. 2024-12-31T11:32:10.367653Z"
+        )
+    return parsed.astimezone(UTC)
+
+
+DateTime: ScalarDefinition = strawberry.scalar(
+    name="DateTime",
+    description="A UTC instant, RFC 3339 with microseconds and Z: 2024-12-31T11:32:10.367653Z",
+    serialize=format_timestamp,
+    parse_value=parse_timestamp,
+)

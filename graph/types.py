@@ -1,0 +1,144 @@
+"""The object types of the schema, built from the plain records `models` returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from graph.context import Info
+from graph.enums import ControllerStatus, NodeStatus
+from graph.loaders import NodesKey
+from models import clusters as clusters_db
+from models.errors import InvalidInput
+from models.records import ClusterRecord, NodeRecord
+
+MAX_NODES_FIRST = 5000
+
+
+@strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Server-assigned id, never reused.")
+    monitored_at: datetime = strawberry.field(description="When the node was first reported.")
+    name: str = strawberry.field(description="Node name, unique within its cluster.")
+    sensor_installed: bool = strawberry.field(description="Whether the runtime sensor is installed.")
+    sensor_last_updated: datetime | None = strawberry.field(
+        description="Last update of the sensor, if any."
+    )
+    sensor_version: str = strawberry.field(description="Sensor version; empty when none.")
+    region: str = strawberry.field(description="Region the node runs in.")
+    architecture: str = strawberry.field(description="CPU architecture, e.g. amd64 or arm64.")
+    hostname: str = strawberry.field(description="Host name of the node.")
+    internal_dns: str = strawberry.field(description="Internal DNS name.")
+    internal_ip: str = strawberry.field(description="Internal IP address.")
+    status: NodeStatus = strawberry.field(description="Monitoring state of the node.")
+
+    @classmethod
+    def from_record(cls, r: NodeRecord) -> Node:
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            monitored_at=r.monitored_at,
+            name=r.name,
+            sensor_installed=r.sensor_installed,
+            sensor_last_updated=r.sensor_last_updated,
+            sensor_version=r.sensor_version,
+            region=r.region,
+            architecture=r.architecture,
+            hostname=r.hostname,
+            internal_dns=r.internal_dns,
+            internal_ip=r.internal_ip,
+            status=NodeStatus(r.status),
+        )
+
+
+@strawberry.type(description="A monitored cluster with the health of its nodes.")
+class Cluster:
+    pk: strawberry.Private[int]
+    id: strawberry.ID = strawberry.field(
+        description="Server-assigned id as a decimal string; never reused, even after removal."
+    )
+    name: str = strawberry.field(description="Cluster name, unique among live clusters.")
+    monitored_at: datetime = strawberry.field(description="When the cluster was first registered.")
+    controller_version: str = strawberry.field(description="Controller version, as reported.")
+    controller_status: ControllerStatus = strawberry.field(
+        description="Controller state, as reported."
+    )
+    controller_last_updated: datetime = strawberry.field(
+        description="Time of the last accepted report."
+    )
+    provider: str = strawberry.field(description="Cloud provider, e.g. aws, gcp, azure, kubernetes.")
+    regions: list[str] = strawberry.field(description="Regions, sorted and without duplicates.")
+    nodes_count: int = strawberry.field(description="Number of nodes.")
+    running_nodes_count: int = strawberry.field(
+        description="Nodes with status MONITORED or MONITORED_WITH_SENSOR."
+    )
+    failed_nodes_count: int = strawberry.field(description="Nodes with status FAILED.")
+    failed_to_install_nodes_count: int = strawberry.field(
+        description="Nodes with status INSTALLATION_FAILED."
+    )
+    disabled_nodes_count: int = strawberry.field(description="Nodes with status DISABLED.")
+
+    @strawberry.field(
+        description=(
+            "The cluster's nodes in id order, read in the same snapshot as the counts. "
+            "Batched: one SQL statement serves every cluster of a response."
+        )
+    )
+    async def nodes(
+        self,
+        info: Info,
+        status: Annotated[
+            list[NodeStatus] | None,
+            strawberry.argument(
+                description="Only nodes in one of these states (an empty list matches none)."
+            ),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description=f"At most this many nodes, 1 to {MAX_NODES_FIRST}."),
+        ] = None,
+    ) -> list[Node]:
+        if first is not None and not 1 <= first <= MAX_NODES_FIRST:
+            raise InvalidInput(f"nodes(first:) must be between 1 and {MAX_NODES_FIRST}, got {first}")
+        statuses = None if status is None else tuple(sorted({str(s) for s in status}))
+        key = NodesKey(cluster_id=self.pk, statuses=statuses, first=first)
+        return [Node.from_record(r) for r in await info.context.loaders.nodes_by_cluster_id.load(key)]
+
+    @classmethod
+    def from_record(cls, r: ClusterRecord) -> Cluster:
+        return cls(
+            pk=r.id,
+            id=strawberry.ID(str(r.id)),
+            name=r.name,
+            monitored_at=r.monitored_at,
+            controller_version=r.controller_version,
+            controller_status=ControllerStatus(r.controller_status),
+            controller_last_updated=r.controller_last_updated,
+            provider=r.provider,
+            regions=r.regions,
+            nodes_count=r.nodes_count,
+            running_nodes_count=r.running_nodes_count,
+            failed_nodes_count=r.failed_nodes_count,
+            failed_to_install_nodes_count=r.failed_to_install_nodes_count,
+            disabled_nodes_count=r.disabled_nodes_count,
+        )
+
+
+@strawberry.type(description="Key-based pagination of a clusters page.")
+class Pagination:
+    limit: int = strawberry.field(description="The limit applied to this page.")
+    next_key: str | None = strawberry.field(
+        description="Pass as nextKey to get the following page; null on the last page."
+    )
+
+
+@strawberry.type(description="One page of clusters, read from one consistent snapshot.")
+class ClusterPage:
+    pagination: Pagination = strawberry.field(description="How to get the next page.")
+    clusters: list[Cluster] = strawberry.field(description="The clusters of this page, by id.")
+
+    @strawberry.field(description="Live clusters matching the query, whatever page this is.")
+    async def total_count(self, info: Info) -> int:
+        # Counted only when asked for, in the same snapshot as the page.
+        return await info.context.snapshot.run(clusters_db.count_live)

@@ -1,0 +1,120 @@
+"""The tables. Ids come from AUTOINCREMENT (SQLite) or identity sequences, so none is ever reused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+_LIVE = text("removed_at IS NULL")
+# BIGINT on PostgreSQL; SQLite needs exactly INTEGER for its rowid alias and AUTOINCREMENT.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """UTC instants stored without a zone; aware in Python, naive never leaves this layer."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _id_column() -> Any:
+    return Field(default=None, sa_column=Column(_ID, primary_key=True, autoincrement=True))
+
+
+class ClusterRow(SQLModel, table=True):
+    """A cluster; removal keeps the row as a tombstone (removed_at set, nodes deleted)."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (
+        # Names are unique among live clusters only: a removed name may register again.
+        Index(
+            "ux_clusters_live_name", "name", unique=True,
+            sqlite_where=_LIVE, postgresql_where=_LIVE,
+        ),
+        # Covers count(*) of live clusters and the id-ordered walk over them.
+        Index("ix_clusters_live_id", "id", sqlite_where=_LIVE, postgresql_where=_LIVE),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = _id_column()
+    name: str = Field(max_length=253)
+    monitored_at: datetime = Field(sa_type=UtcDateTime)
+    controller_version: str
+    controller_status: str = Field(max_length=16)
+    controller_last_updated: datetime = Field(sa_type=UtcDateTime)
+    provider: str = Field(max_length=64)
+    regions: list[str] = Field(sa_type=_JSON)
+    nodes_count: int = 0
+    running_nodes_count: int = 0
+    failed_nodes_count: int = 0
+    failed_to_install_nodes_count: int = 0
+    disabled_nodes_count: int = 0
+    owner_token_id: int | None = Field(default=None, sa_type=_ID, foreign_key="api_tokens.id")
+    removed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class NodeRow(SQLModel, table=True):
+    """A node of a cluster; (cluster_id, name) is how reports match nodes."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (
+        Index("ux_nodes_cluster_id_name", "cluster_id", "name", unique=True),
+        # One range scan per cluster gives its nodes already in id order.
+        Index("ix_nodes_cluster_id_id", "cluster_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = _id_column()
+    cluster_id: int = Field(
+        sa_column=Column(_ID, ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False)
+    )
+    monitored_at: datetime = Field(sa_type=UtcDateTime)
+    name: str = Field(max_length=253)
+    sensor_installed: bool
+    sensor_last_updated: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    sensor_version: str = ""
+    region: str = ""
+    architecture: str = ""
+    hostname: str = ""
+    internal_dns: str = ""
+    internal_ip: str = ""
+    status: str = Field(max_length=32)
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token: only the SHA-256 digest of its secret is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = _id_column()
+    name: str = Field(max_length=100, unique=True)
+    permissions: list[str] = Field(sa_type=_JSON)
+    secret_digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+clusters = ClusterRow.__table__  # type: ignore[attr-defined]
+nodes = NodeRow.__table__  # type: ignore[attr-defined]
+api_tokens = TokenRow.__table__  # type: ignore[attr-defined]
+metadata = SQLModel.metadata
