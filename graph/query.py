@@ -22,7 +22,7 @@ class Query:
         permission_classes=[IsAdmin],
         description=(
             "Live clusters in id order, `limit` at a time. Pass the previous page's "
-            "pagination.nextKey as `nextKey` to continue; null or \"\" starts from the first page."
+            'pagination.nextKey as `nextKey` to continue; null or "" starts from the first page.'
         ),
     )
     async def clusters(

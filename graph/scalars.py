@@ -28,8 +28,7 @@ def parse_timestamp(value: object) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
         raise InvalidInput(
-            f"DateTime {value!r} is not RFC 3339 with a time zone, "
-            "e.g. 2024-12-31T11:32:10.367653Z"
+            f"DateTime {value!r} is not RFC 3339 with a time zone, e.g. 2024-12-31T11:32:10.367653Z"
         )
     return parsed.astimezone(UTC)
 

@@ -22,7 +22,9 @@ class Node:
     id: strawberry.ID = strawberry.field(description="Server-assigned id, never reused.")
     monitored_at: datetime = strawberry.field(description="When the node was first reported.")
     name: str = strawberry.field(description="Node name, unique within its cluster.")
-    sensor_installed: bool = strawberry.field(description="Whether the runtime sensor is installed.")
+    sensor_installed: bool = strawberry.field(
+        description="Whether the runtime sensor is installed."
+    )
     sensor_last_updated: datetime | None = strawberry.field(
         description="Last update of the sensor, if any."
     )
@@ -67,7 +69,9 @@ class Cluster:
     controller_last_updated: datetime = strawberry.field(
         description="Time of the last accepted report."
     )
-    provider: str = strawberry.field(description="Cloud provider, e.g. aws, gcp, azure, kubernetes.")
+    provider: str = strawberry.field(
+        description="Cloud provider, e.g. aws, gcp, azure, kubernetes."
+    )
     regions: list[str] = strawberry.field(description="Regions, sorted and without duplicates.")
     nodes_count: int = strawberry.field(description="Number of nodes.")
     running_nodes_count: int = strawberry.field(
@@ -100,10 +104,14 @@ class Cluster:
         ] = None,
     ) -> list[Node]:
         if first is not None and not 1 <= first <= MAX_NODES_FIRST:
-            raise InvalidInput(f"nodes(first:) must be between 1 and {MAX_NODES_FIRST}, got {first}")
+            raise InvalidInput(
+                f"nodes(first:) must be between 1 and {MAX_NODES_FIRST}, got {first}"
+            )
         statuses = None if status is None else tuple(sorted({str(s) for s in status}))
         key = NodesKey(cluster_id=self.pk, statuses=statuses, first=first)
-        return [Node.from_record(r) for r in await info.context.loaders.nodes_by_cluster_id.load(key)]
+        return [
+            Node.from_record(r) for r in await info.context.loaders.nodes_by_cluster_id.load(key)
+        ]
 
     @classmethod
     def from_record(cls, r: ClusterRecord) -> Cluster:

@@ -68,9 +68,10 @@ async def page_after(
     `after_id` must have been assigned to some cluster (live or removed: a removed cluster's id
     still marks a position); an id never assigned raises `NotFound`.
     """
-    if after_id is not None and (
-        await conn.execute(_ID_ASSIGNED, {"id": after_id})
-    ).first() is None:
+    if (
+        after_id is not None
+        and (await conn.execute(_ID_ASSIGNED, {"id": after_id})).first() is None
+    ):
         raise NotFound(f"next_key {after_id} is not the id of any cluster")
     result = await conn.execute(_PAGE, {"after_id": after_id or 0, "limit": limit + 1})
     records = [ClusterRecord(*row) for row in result]

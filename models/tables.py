@@ -1,4 +1,4 @@
-"""The tables. Ids come from AUTOINCREMENT (SQLite) or identity sequences, so none is ever reused."""
+"""The tables. Ids come from AUTOINCREMENT (SQLite) or identity sequences: none is reused."""
 
 from __future__ import annotations
 
@@ -45,8 +45,11 @@ class ClusterRow(SQLModel, table=True):
     __table_args__ = (
         # Names are unique among live clusters only: a removed name may register again.
         Index(
-            "ux_clusters_live_name", "name", unique=True,
-            sqlite_where=_LIVE, postgresql_where=_LIVE,
+            "ux_clusters_live_name",
+            "name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
         ),
         # Covers count(*) of live clusters and the id-ordered walk over them.
         Index("ix_clusters_live_id", "id", sqlite_where=_LIVE, postgresql_where=_LIVE),

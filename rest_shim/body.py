@@ -114,7 +114,5 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     """The request's body as a JSON object, after the content-type check (415)."""
     raw = await request.body()
     if raw.strip() and not is_json_media_type(request.headers.get("content-type")):
-        raise RestError(
-            415, "the body must be JSON: send it with Content-Type: application/json"
-        )
+        raise RestError(415, "the body must be JSON: send it with Content-Type: application/json")
     return decode_object(raw)

@@ -64,9 +64,7 @@ def parse_list_request(body: dict[str, Any]) -> ListRequest:
     limit = _limit(body["limit"]) if "limit" in body else DEFAULT_LIMIT
     keys = {f: _key(f, body[f]) for f in ("next_key", "last_key") if f in body}
     if len(set(keys.values())) > 1:
-        raise RestError(
-            400, "next_key and last_key are synonyms but differ: send one of them"
-        )
+        raise RestError(400, "next_key and last_key are synonyms but differ: send one of them")
     next_key = next(iter(keys.values()), None)
     return_nodes = _return_nodes(body["return_nodes"]) if "return_nodes" in body else False
     return ListRequest(limit=limit, next_key=next_key or None, return_nodes=return_nodes)

@@ -20,18 +20,14 @@ _STATUS_BY_CODE = {
 class RestError(Exception):
     """A REST answer other than 200, with a message for the caller."""
 
-    def __init__(
-        self, status: int, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
 
 
-def error_response(
-    status: int, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         orjson.dumps({"error": message}),
         status_code=status,

@@ -1,0 +1,122 @@
+"""Applying a controller's full-state report to one cluster, in the caller's write transaction.
+
+Nodes are matched by name: a kept node keeps its id and `monitored_at`, new names get new ids,
+missing names are deleted; the cluster's counts, regions and `controller_last_updated` change in
+the same transaction, so no reader ever sees them disagree with the node rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models.clusters import get_live
+from models.errors import Forbidden
+from models.records import ClusterRecord, ClusterState, NodeState, Permission, Principal
+from models.seeding import cluster_values
+from models.tables import clusters, nodes
+
+_live = clusters.c.removed_at.is_(None)
+_UPDATE_NODE = (
+    update(nodes)
+    .where(nodes.c.id == bindparam("node_id"))
+    .values(
+        sensor_installed=bindparam("sensor_installed"),
+        sensor_last_updated=bindparam("sensor_last_updated"),
+        sensor_version=bindparam("sensor_version"),
+        region=bindparam("region"),
+        architecture=bindparam("architecture"),
+        hostname=bindparam("hostname"),
+        internal_dns=bindparam("internal_dns"),
+        internal_ip=bindparam("internal_ip"),
+        status=bindparam("status"),
+    )
+)
+
+
+def _node_values(node: NodeState) -> dict[str, Any]:
+    values = asdict(node)
+    values["status"] = str(node.status)
+    return values
+
+
+async def apply_report(
+    conn: AsyncConnection, state: ClusterState, principal: Principal, now: datetime
+) -> ClusterRecord:
+    """Register or update the live cluster named `state.name`; returns it as stored.
+
+    A controller may update only the clusters it registered; an administrator any cluster.
+    Must run in a write transaction (`BEGIN IMMEDIATE` on SQLite) so that reports serialize.
+    """
+    found = (
+        await conn.execute(
+            select(clusters.c.id, clusters.c.owner_token_id).where(
+                _live, clusters.c.name == state.name
+            )
+        )
+    ).first()
+    if found is None:
+        cluster_id = await _register(conn, state, principal, now)
+    else:
+        cluster_id, owner = found
+        if owner != principal.token_id and not principal.may(Permission.ADMIN):
+            raise Forbidden(f"cluster {state.name!r} was registered by another token")
+        await _replace_nodes(conn, cluster_id, state.nodes, now)
+        await conn.execute(
+            update(clusters).where(clusters.c.id == cluster_id).values(cluster_values(state, now))
+        )
+    record = await get_live(conn, cluster_id)
+    assert record is not None
+    return record
+
+
+async def _register(
+    conn: AsyncConnection, state: ClusterState, principal: Principal, now: datetime
+) -> int:
+    values = {
+        **cluster_values(state, now),
+        "monitored_at": now,
+        "owner_token_id": principal.token_id,
+    }
+    cluster_id: int = (
+        await conn.execute(insert(clusters).values(values).returning(clusters.c.id))
+    ).scalar_one()
+    if state.nodes:
+        await conn.execute(
+            insert(nodes),
+            [
+                {**_node_values(n), "cluster_id": cluster_id, "monitored_at": now}
+                for n in state.nodes
+            ],
+        )
+    return cluster_id
+
+
+async def _replace_nodes(
+    conn: AsyncConnection, cluster_id: int, reported: list[NodeState], now: datetime
+) -> None:
+    current = dict(
+        (
+            await conn.execute(
+                select(nodes.c.name, nodes.c.id).where(nodes.c.cluster_id == cluster_id)
+            )
+        ).tuples()
+    )
+    names = {n.name for n in reported}
+    gone = [node_id for name, node_id in current.items() if name not in names]
+    if gone:
+        await conn.execute(delete(nodes).where(nodes.c.id.in_(gone)))
+    kept = [{**_node_values(n), "node_id": current[n.name]} for n in reported if n.name in current]
+    if kept:
+        await conn.execute(_UPDATE_NODE, kept)
+    new = [
+        {**_node_values(n), "cluster_id": cluster_id, "monitored_at": now}
+        for n in reported
+        if n.name not in current
+    ]
+    if new:
+        await conn.execute(insert(nodes), new)
