@@ -66,8 +66,10 @@ class AuthGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(self.protected) or (
-            scope["method"] in ("GET", "HEAD") and path in self.open_get
+        if (
+            scope["type"] != "http"
+            or not path.startswith(self.protected)
+            or (scope["method"] in ("GET", "HEAD") and path in self.open_get)
         ):
             await self.app(scope, receive, send)
             return

@@ -77,4 +77,3 @@ class GraphQLView(GraphQL[Context, None]):
 def _error(status: int, message: str) -> Response:
     payload = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
