@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clusterql.auth import AuthGate
+from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
@@ -30,7 +31,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     messages = {
         404: f"no such endpoint: {request.method} {request.url.path}",
         405: f"method {request.method} is not allowed here",
-        413: "the body is too large: the limit is 64 KiB",
     }
     return error_response(
         exc.status_code, messages.get(exc.status_code, str(exc.detail)), exc.headers
@@ -70,11 +70,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestId),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(AuthGate, protected=(PREFIX, "/graphql"), open_get=("/graphql",)),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.router.redirect_slashes = False
     return app

@@ -25,7 +25,7 @@ def parse_next_key(next_key: str | None) -> int | None:
     after_id = parse_cluster_id(next_key)
     if after_id is None:
         raise InvalidInput(
-            f"nextKey {next_key!r} is not a key of this service: pass the previous page's "
-            "nextKey unchanged, or an empty string for the first page"
+            f"next key {next_key!r} is not a key of this service: pass the previous page's "
+            "next key unchanged, or an empty string for the first page"
         )
     return after_id

@@ -77,7 +77,8 @@ def decode_json(raw: bytes) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RestError(
-            400, f"the body is not valid UTF-8 (byte {exc.start}): send UTF-8 encoded JSON"
+            400,
+            f"the body is not valid UTF-8 (at byte offset {exc.start}): send UTF-8 encoded JSON",
         ) from None
     if not text.strip():
         return {}

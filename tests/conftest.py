@@ -1,0 +1,87 @@
+"""Shared fixtures: a real SQLite file per test, the real app, real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from clusterql.app import create_app
+from clusterql.settings import Settings
+from models.records import Permission
+from tests import factories
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/clusterql.db")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+def engine(app: Starlette) -> AsyncEngine:
+    return app.state.engine  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def admin_secret(engine: AsyncEngine) -> str:
+    return await factories.token(engine, Permission.ADMIN)
+
+
+@pytest.fixture
+async def controller_secret(engine: AsyncEngine) -> str:
+    return await factories.token(engine, Permission.CONTROLLER)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the app in-process, without credentials."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://clusterql.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def admin(app: Starlette, admin_secret: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the app in-process, as an administrator."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://clusterql.test",
+        headers={"Authorization": f"Bearer {admin_secret}"},
+    ) as c:
+        yield c
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> StatementCounter:
+    """Every SQL statement the engine runs from now on (BEGIN and PRAGMAs excluded)."""
+    counter = StatementCounter()
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.startswith(("BEGIN", "PRAGMA")):
+            counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return counter

@@ -1,0 +1,86 @@
+"""Building test data with the product's own storage functions."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clusterql.tokens import digest, new_secret
+from models import seeding
+from models import tokens as tokens_db
+from models.engine import write_transaction
+from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
+from models.removal import remove_cluster
+
+_names = itertools.count(1)
+STATUS_CYCLE = list(NodeStatus)
+
+
+def node(name: str, status: NodeStatus = NodeStatus.MONITORED, **fields: object) -> NodeState:
+    values: dict[str, object] = {
+        "hostname": f"{name}.internal",
+        "sensor_installed": status is NodeStatus.MONITORED_WITH_SENSOR,
+        "region": "eu-west-1",
+        "architecture": "amd64",
+        "internal_dns": f"{name}.eu-west-1.compute.internal",
+        "internal_ip": "10.0.0.1",
+    }
+    values.update(fields)
+    return NodeState(name=name, status=status, **values)  # type: ignore[arg-type]
+
+
+def nodes(
+    count: int, prefix: str = "node", statuses: Sequence[NodeStatus] = STATUS_CYCLE
+) -> list[NodeState]:
+    return [node(f"{prefix}-{i}", statuses[i % len(statuses)]) for i in range(count)]
+
+
+def cluster(
+    name: str | None = None,
+    node_count: int = 3,
+    *,
+    node_states: list[NodeState] | None = None,
+    provider: str = "aws",
+    regions: Sequence[str] = ("eu-west-1",),
+    status: ControllerStatus = ControllerStatus.RUNNING,
+) -> ClusterState:
+    return ClusterState(
+        name=name or f"cluster-{next(_names)}",
+        provider=provider,
+        regions=list(regions),
+        controller_version="1.4.2",
+        controller_status=status,
+        nodes=node_states if node_states is not None else nodes(node_count),
+    )
+
+
+async def insert(engine: AsyncEngine, states: Sequence[ClusterState]) -> list[int]:
+    async with write_transaction(engine) as conn:
+        return await seeding.insert_clusters(conn, states, datetime.now(UTC))
+
+
+async def token(
+    engine: AsyncEngine,
+    *permissions: Permission,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    secret = new_secret()
+    async with write_transaction(engine) as conn:
+        await tokens_db.create(
+            conn,
+            name=name or f"token-{next(_names)}",
+            permissions=frozenset(permissions),
+            secret_digest=digest(secret),
+            now=datetime.now(UTC),
+            expires_at=expires_at,
+        )
+    return secret
+
+
+async def remove(engine: AsyncEngine, cluster_id: int) -> None:
+    async with write_transaction(engine) as conn:
+        assert await remove_cluster(conn, cluster_id, datetime.now(UTC))
