@@ -36,10 +36,18 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await self.app_refuse(scope, receive, send)
             return
-        try:
-            response = await self.run(Request(scope, receive))
-        except HTTPException as exc:
-            response = _error(exc.status_code, exc.reason)
+        request = Request(scope, receive)
+        if request.method in ("GET", "HEAD"):
+            # GET never runs an operation (no context, no token needed): it only shows GraphiQL.
+            if "text/html" in request.headers.get("accept", ""):
+                response = await self.render_graphql_ide(request)
+            else:
+                response = _error(405, "send GraphQL operations with POST", {"Allow": "POST"})
+        else:
+            try:
+                response = await self.run(request)
+            except HTTPException as exc:
+                response = _error(exc.status_code, exc.reason)
         await response(scope, receive, send)
 
     @staticmethod
@@ -74,6 +82,8 @@ class GraphQLView(GraphQL[Context, None]):
         return HTMLResponse(self._graphiql_html)
 
 
-def _error(status: int, message: str) -> Response:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     payload = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers
+    )
