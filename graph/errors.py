@@ -9,10 +9,8 @@ with the request id and replaced by a generic message.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from models.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -78,14 +76,6 @@ def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     )
 
 
-class ErrorCodes(SchemaExtension):
-    """Sets `extensions.code` on every error and masks unexpected ones."""
-
-    async def on_operation(self) -> AsyncIterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", None)
-        result.errors = [_coded(e, request_id) for e in result.errors]
+def with_codes(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
+    """Every error with its `extensions.code`; unexpected ones masked."""
+    return [_coded(e, request_id) for e in errors]

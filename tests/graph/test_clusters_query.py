@@ -1,0 +1,201 @@
+"""The GraphQL read API (SPEC §6): pages, nodes, codes, batching and masking."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLNamedType, GraphQLObjectType
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from graph.schema import schema
+from models import clusters as clusters_db
+from models.records import NodeStatus
+from tests import factories
+from tests.conftest import StatementCounter
+
+PAGE_WITH_NODES = """
+query Page($limit: Int!, $nextKey: String) {
+  clusters(limit: $limit, nextKey: $nextKey) {
+    totalCount
+    pagination { limit nextKey }
+    clusters { id name nodesCount nodes { id name status monitoredAt } }
+  }
+}
+"""
+NODES_FILTERED = """
+query Filtered($status: [NodeStatus!], $first: Int) {
+  clusters(limit: 100) { clusters { id nodes(status: $status, first: $first) { name status } } }
+}
+"""
+ONE = "query One($id: ID!) { cluster(id: $id) { id name nodes { name } } }"
+COUNT = "{ clusters { totalCount } }"
+
+
+async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def code(payload: dict[str, Any]) -> str:
+    return str(payload["errors"][0]["extensions"]["code"])
+
+
+async def test_a_page_of_2_and_a_page_of_100_with_nodes_cost_the_same_statements(
+    admin: httpx.AsyncClient, engine: AsyncEngine, statements: StatementCounter
+) -> None:
+    await factories.insert(engine, [factories.cluster(node_count=5) for _ in range(120)])
+    await gql(admin, COUNT)  # the token's first use of the minute also records last_used_at
+    counts = []
+    for limit in (2, 100):
+        before = statements.count
+        payload = await gql(admin, PAGE_WITH_NODES, limit=limit)
+        assert len(payload["data"]["clusters"]["clusters"]) == limit
+        assert all(len(c["nodes"]) == 5 for c in payload["data"]["clusters"]["clusters"])
+        counts.append(statements.count - before)
+    assert counts[0] == counts[1]
+    node_statements = [s for s in statements.statements if "FROM nodes" in s]
+    assert len(node_statements) == 2  # one per page, whatever its size
+    assert counts[0] == 4  # token lookup, count, page, nodes of the page
+
+
+async def test_nodes_can_be_filtered_by_status_and_limited_per_cluster(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await factories.insert(engine, [factories.cluster(node_count=10) for _ in range(3)])
+    failed = await gql(admin, NODES_FILTERED, status=["FAILED", "DISABLED"])
+    for c in failed["data"]["clusters"]["clusters"]:
+        assert [n["status"] for n in c["nodes"]] == ["FAILED", "DISABLED", "FAILED", "DISABLED"]
+    firsts = await gql(admin, NODES_FILTERED, first=3)
+    for c in firsts["data"]["clusters"]["clusters"]:
+        assert [n["name"] for n in c["nodes"]] == ["node-0", "node-1", "node-2"]
+    both = await gql(admin, NODES_FILTERED, status=["MONITORED"], first=1)
+    for c in both["data"]["clusters"]["clusters"]:
+        assert c["nodes"] == [{"name": "node-0", "status": "MONITORED"}]
+    none = await gql(admin, NODES_FILTERED, status=[])
+    assert all(c["nodes"] == [] for c in none["data"]["clusters"]["clusters"])
+
+
+async def test_different_node_arguments_in_one_operation_each_get_their_answer(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await factories.insert(engine, [factories.cluster(node_count=5)])
+    query = "{ clusters { clusters { all: nodes { name } two: nodes(first: 2) { name } } } }"
+    [c] = (await gql(admin, query))["data"]["clusters"]["clusters"]
+    assert len(c["all"]) == 5
+    assert [n["name"] for n in c["two"]] == ["node-0", "node-1"]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        (PAGE_WITH_NODES, {"limit": 0}, "limit must be between 1 and 100, got 0"),
+        (PAGE_WITH_NODES, {"limit": 101}, "limit must be between 1 and 100, got 101"),
+        (PAGE_WITH_NODES, {"limit": 5, "nextKey": "x"}, "next key 'x' is not a key"),
+        (NODES_FILTERED, {"first": 0}, "nodes(first:) must be between 1 and 5000, got 0"),
+        (NODES_FILTERED, {"first": 5001}, "nodes(first:) must be between 1 and 5000"),
+        (NODES_FILTERED, {"status": ["BROKEN"]}, "BROKEN"),
+        (PAGE_WITH_NODES, {"limit": "ten"}, "Int cannot represent"),
+        ("{ clusters { nope } }", {}, "Cannot query field 'nope'"),
+        ("{ clusters { ", {}, "Syntax Error"),
+    ],
+)
+async def test_bad_input_is_bad_user_input_with_a_helpful_message(
+    admin: httpx.AsyncClient,
+    engine: AsyncEngine,
+    query: str,
+    variables: dict[str, Any],
+    expected: str,
+) -> None:
+    await factories.insert(engine, [factories.cluster()])
+    payload = await gql(admin, query, **variables)
+    assert code(payload) == "BAD_USER_INPUT"
+    assert expected in payload["errors"][0]["message"]
+
+
+async def test_a_next_key_never_assigned_is_not_found(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    [cluster_id] = await factories.insert(engine, [factories.cluster()])
+    payload = await gql(admin, PAGE_WITH_NODES, limit=5, nextKey=str(cluster_id + 10))
+    assert code(payload) == "NOT_FOUND"
+    assert payload["data"] is None
+
+
+async def test_cluster_by_id_is_null_when_unknown_removed_or_malformed(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    [live, removed] = await factories.insert(engine, [factories.cluster(), factories.cluster()])
+    await factories.remove(engine, removed)
+    assert (await gql(admin, ONE, id=str(live)))["data"]["cluster"]["id"] == str(live)
+    for cluster_id in (str(removed), "424242", "abc", "-1"):
+        assert await gql(admin, ONE, id=cluster_id) == {"data": {"cluster": None}}
+
+
+async def test_unexpected_failures_are_masked_for_the_client_and_logged_with_the_request_id(
+    admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(conn: object) -> int:
+        raise RuntimeError("disk on fire at /var/lib/secret.db")
+
+    monkeypatch.setattr(clusters_db, "count_live", broken)
+    response = await admin.post(
+        "/graphql", json={"query": COUNT}, headers={"X-Request-ID": "req-42"}
+    )
+    payload = response.json()
+    assert response.headers["x-request-id"] == "req-42"
+    [error] = payload["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "fire" not in error["message"]
+    assert "/var" not in error["message"]
+    assert "req-42" in error["message"]
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(getattr(r, "request_id", None) == "req-42" for r in logged)
+    assert any("disk on fire" in str(r.exc_info) for r in logged)
+
+
+async def test_the_rest_shim_answers_unexpected_failures_with_a_generic_500(
+    admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(conn: object, after_id: object, limit: object) -> object:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(clusters_db, "page_after", broken)
+    response = await admin.post("/runtime/api/v1/clusters", json={})
+    assert response.status_code == 500
+    assert "SELECT" not in response.json()["error"]
+    assert response.headers["x-request-id"] in response.json()["error"]
+
+
+def _described(named: GraphQLNamedType) -> list[str]:
+    missing = [] if named.description else [named.name]
+    if isinstance(named, GraphQLObjectType):
+        for field_name, field in named.fields.items():
+            if not field.description:
+                missing.append(f"{named.name}.{field_name}")
+            missing += [
+                f"{named.name}.{field_name}({arg})"
+                for arg, a in field.args.items()
+                if not a.description
+            ]
+    return missing
+
+
+def test_every_type_field_and_argument_has_a_description() -> None:
+    graphql_schema = schema._schema
+    missing = [
+        m
+        for name, named in graphql_schema.type_map.items()
+        if not name.startswith("__") and name not in ("String", "Int", "Boolean", "ID", "Float")
+        for m in _described(named)
+    ]
+    assert missing == []
+
+
+def test_node_status_values_are_the_vendors() -> None:
+    assert [s.value for s in NodeStatus] == [
+        "monitored", "monitored_with_sensor", "failed", "installation_failed", "disabled",
+    ]  # fmt: skip
