@@ -99,13 +99,10 @@ async def _register(
 async def _replace_nodes(
     conn: AsyncConnection, cluster_id: int, reported: list[NodeState], now: datetime
 ) -> None:
-    current = dict(
-        (
-            await conn.execute(
-                select(nodes.c.name, nodes.c.id).where(nodes.c.cluster_id == cluster_id)
-            )
-        ).tuples()
+    rows = await conn.execute(
+        select(nodes.c.name, nodes.c.id).where(nodes.c.cluster_id == cluster_id)
     )
+    current: dict[str, int] = {row.name: row.id for row in rows}
     names = {n.name for n in reported}
     gone = [node_id for name, node_id in current.items() if name not in names]
     if gone:
