@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.schema import BaseSchema
 
 from graph.context import Context, build_context
 from models.records import Principal
@@ -28,8 +29,8 @@ def context_for(request: Request) -> Context:
 class GraphQLView(GraphQL[Context, None]):
     """POST-only operations (GET only renders GraphiQL); errors at the HTTP level are JSON."""
 
-    def __init__(self, *args: Any, graphiql_html: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, allow_queries_via_get=False, **kwargs)
+    def __init__(self, schema: BaseSchema, *, graphiql_html: str | None = None) -> None:
+        super().__init__(schema, allow_queries_via_get=False)
         self._graphiql_html = graphiql_html
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from models.records import ControllerStatus as _ControllerStatus
-from models.records import NodeStatus as _NodeStatus
+from models.records import ControllerStatus, NodeStatus
 
-ControllerStatus = strawberry.enum(
-    _ControllerStatus, description="State of a cluster's runtime controller."
-)
-NodeStatus = strawberry.enum(
-    _NodeStatus,
+# Registered in place, so that the domain enum is the GraphQL enum (values map both ways).
+strawberry.enum(ControllerStatus, description="State of a cluster's runtime controller.")
+strawberry.enum(
+    NodeStatus,
     description=(
         "Monitoring state of a node. MONITORED and MONITORED_WITH_SENSOR count as running; "
         "FAILED, INSTALLATION_FAILED and DISABLED as unhealthy."
     ),
 )
+
+__all__ = ["ControllerStatus", "NodeStatus"]

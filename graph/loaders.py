@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
@@ -31,9 +32,7 @@ def _nodes_by_cluster_id(snapshot: Snapshot) -> DataLoader[NodesKey, list[NodeRe
         found: dict[NodesKey, list[NodeRecord]] = {}
         for (statuses, first), ids in groups.items():
             by_cluster = await snapshot.run(
-                lambda conn, ids=ids, statuses=statuses, first=first: clusters_db.nodes_of(
-                    conn, ids, statuses, first
-                )
+                partial(clusters_db.nodes_of, cluster_ids=ids, statuses=statuses, first=first)
             )
             for cluster_id in ids:
                 found[NodesKey(cluster_id, statuses, first)] = by_cluster.get(cluster_id, [])

@@ -74,14 +74,14 @@ async def page_after(
     ):
         raise NotFound(f"next_key {after_id} is not the id of any cluster")
     result = await conn.execute(_PAGE, {"after_id": after_id or 0, "limit": limit + 1})
-    records = [ClusterRecord(*row) for row in result]
+    records = [ClusterRecord._make(row) for row in result]
     return records[:limit], len(records) > limit
 
 
 async def get_live(conn: AsyncConnection, cluster_id: int) -> ClusterRecord | None:
     """The live cluster with this id, or None (never assigned, or removed)."""
     row = (await conn.execute(_ONE_LIVE, {"id": cluster_id})).first()
-    return None if row is None else ClusterRecord(*row)
+    return None if row is None else ClusterRecord._make(row)
 
 
 async def nodes_of(
@@ -115,5 +115,5 @@ async def nodes_of(
         )
     by_cluster: dict[int, list[NodeRecord]] = defaultdict(list)
     for row in await conn.execute(ordered):
-        by_cluster[row[1]].append(NodeRecord(*row))
+        by_cluster[row[1]].append(NodeRecord._make(row))
     return by_cluster

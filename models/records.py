@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class ControllerStatus(StrEnum):
@@ -34,8 +35,7 @@ class Permission(StrEnum):
     CONTROLLER = "Controller"
 
 
-@dataclass(slots=True, frozen=True)
-class ClusterRecord:
+class ClusterRecord(NamedTuple):
     """One live cluster as stored; the five counts always match its node rows."""
 
     id: int
@@ -53,8 +53,7 @@ class ClusterRecord:
     disabled_nodes_count: int
 
 
-@dataclass(slots=True, frozen=True)
-class NodeRecord:
+class NodeRecord(NamedTuple):
     """One node of a cluster as stored."""
 
     id: int
