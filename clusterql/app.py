@@ -11,8 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from clusterql import graphiql
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
@@ -60,13 +61,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await engine.dispose()
 
-    graphql = GraphQLView(schema, graphiql_html=None)
+    graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
     app = Starlette(
         routes=[
             *shim.routes(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", _healthz),
+            Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
         ],
         middleware=[
             Middleware(RequestId),
