@@ -165,6 +165,8 @@ def local_page() -> str:
         text, found = cdn_url.subn(f'"{STATIC_URL}/{asset.relative}"', text)
         if found != 1:
             raise AssetError(f"Strawberry's GraphiQL page no longer loads {asset.relative}")
+    # Headers hold the bearer secret: keep them out of the browser's localStorage.
+    text = text.replace("shouldPersistHeaders: true", "shouldPersistHeaders: false")
     remote = re.search(r'(?:src|href)="(https?://[^"]+)"', text)
     if remote:  # a newer Strawberry loads another file: pin it in ASSETS
         raise AssetError(f"Strawberry's GraphiQL page loads a file we do not pin: {remote[1]}")

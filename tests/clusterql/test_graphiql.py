@@ -43,6 +43,7 @@ def test_the_page_loads_every_pinned_file_from_here_with_its_digest() -> None:
         assert f'integrity="sha384-{asset.sha384}"' in page
     assert 'src="http' not in page
     assert 'href="http' not in page
+    assert "shouldPersistHeaders: false" in page  # the bearer secret stays out of localStorage
 
 
 def test_without_the_files_the_page_says_how_to_fetch_them(tmp_path: Path) -> None:
