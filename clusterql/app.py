@@ -72,7 +72,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestId),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                per_path={"/graphql": settings.max_graphql_body_bytes},
+            ),
             Middleware(AuthGate, protected=(PREFIX, "/graphql"), open_get=("/graphql",)),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},

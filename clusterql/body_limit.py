@@ -16,22 +16,24 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`max_bytes` for every path, except the paths given their own limit in `per_path`."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-
-    def _refuse(self) -> ASGIApp:
-        return error_response(
-            413, f"the body is too large: the limit is {self.max_bytes // 1024} KiB"
-        )
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
+        refusal = error_response(413, f"the body is too large: the limit is {limit // 1024} KiB")
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse()(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await refusal(scope, receive, send)
             return
         received = 0
         started = False
@@ -41,7 +43,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -55,4 +57,4 @@ class BodyLimit:
         except _TooLarge:
             if started:
                 raise
-            await self._refuse()(scope, receive, send)
+            await refusal(scope, receive, send)

@@ -19,7 +19,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` listens on.")
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes for `serve`.")
     max_body_bytes: int = Field(
-        default=64 * 1024, ge=1024, description="Largest request body accepted (413 beyond)."
+        default=64 * 1024, ge=1024, description="Largest REST request body (413 beyond)."
+    )
+    max_graphql_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Largest /graphql request body: a 5,000-node report needs a few MiB.",
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")

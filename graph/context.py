@@ -17,6 +17,7 @@ class Context:
     """Who is asking, the one snapshot the answer reads, and the request's loaders."""
 
     principal: Principal
+    engine: AsyncEngine  # for mutations, which write in their own transactions
     snapshot: Snapshot
     loaders: Loaders
     request_id: str
@@ -30,6 +31,7 @@ def build_context(engine: AsyncEngine, principal: Principal, request_id: str) ->
     snapshot = Snapshot(engine)
     return Context(
         principal=principal,
+        engine=engine,
         snapshot=snapshot,
         loaders=Loaders(snapshot),
         request_id=request_id,

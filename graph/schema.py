@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from graph.context import Context
 from graph.errors import log_unexpected, with_codes
+from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import DateTime
 
@@ -63,6 +64,7 @@ class ClusterqlSchema(strawberry.Schema):
 
 schema = ClusterqlSchema(
     query=Query,
+    mutation=Mutation,
     extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     config=StrawberryConfig(scalar_map={datetime: DateTime}),
 )

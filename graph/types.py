@@ -57,6 +57,8 @@ class Node:
 @strawberry.type(description="A monitored cluster with the health of its nodes.")
 class Cluster:
     pk: strawberry.Private[int]
+    # Nodes read in the same transaction as the rest (a mutation's result), else None.
+    preloaded_nodes: strawberry.Private[list[NodeRecord] | None]
     id: strawberry.ID = strawberry.field(
         description="Server-assigned id as a decimal string; never reused, even after removal."
     )
@@ -114,9 +116,10 @@ class Cluster:
         ]
 
     @classmethod
-    def from_record(cls, r: ClusterRecord) -> Cluster:
+    def from_record(cls, r: ClusterRecord, nodes: list[NodeRecord] | None = None) -> Cluster:
         return cls(
             pk=r.id,
+            preloaded_nodes=nodes,
             id=strawberry.ID(str(r.id)),
             name=r.name,
             monitored_at=r.monitored_at,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models.engine import write_transaction
 from models.tables import clusters, nodes
 
 
@@ -28,3 +29,9 @@ async def remove_cluster(conn: AsyncConnection, cluster_id: int, now: datetime) 
         return False
     await conn.execute(delete(nodes).where(nodes.c.cluster_id == cluster_id))
     return True
+
+
+async def remove(engine: AsyncEngine, cluster_id: int, now: datetime) -> bool:
+    """Tombstone a live cluster in its own write transaction; False if there is none."""
+    async with write_transaction(engine) as conn:
+        return await remove_cluster(conn, cluster_id, now)

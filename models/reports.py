@@ -12,11 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models.clusters import get_live
+from models.clusters import get_live, nodes_of
+from models.engine import write_transaction
 from models.errors import Forbidden
-from models.records import ClusterRecord, ClusterState, NodeState, Permission, Principal
+from models.records import (
+    ClusterRecord,
+    ClusterState,
+    NodeRecord,
+    NodeState,
+    Permission,
+    Principal,
+)
 from models.seeding import cluster_values
 from models.tables import clusters, nodes
 
@@ -117,3 +125,13 @@ async def _replace_nodes(
     ]
     if new:
         await conn.execute(insert(nodes), new)
+
+
+async def report_cluster(
+    engine: AsyncEngine, state: ClusterState, principal: Principal, now: datetime
+) -> tuple[ClusterRecord, list[NodeRecord]]:
+    """Apply one report in its own write transaction; the cluster and nodes as committed."""
+    async with write_transaction(engine) as conn:
+        record = await apply_report(conn, state, principal, now)
+        stored = await nodes_of(conn, [record.id])
+    return record, stored.get(record.id, [])

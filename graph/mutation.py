@@ -1,0 +1,54 @@
+"""Root mutations: controller reports and removals (SPEC §6, §8), each in its own transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import strawberry
+
+from graph.context import Info
+from graph.inputs import ClusterReport
+from graph.keys import parse_cluster_id
+from graph.permissions import IsAdmin, IsController
+from graph.types import Cluster
+from models import removal, reports
+
+
+@strawberry.type(description="Writing clusters.")
+class Mutation:
+    @strawberry.mutation(
+        permission_classes=[IsController],
+        description=(
+            "Report the full state of one cluster (Controller or Admin). The first report of a "
+            "name registers the cluster; later reports replace its nodes, matched by name. "
+            "Applies whole or not at all; returns the cluster as committed."
+        ),
+    )
+    async def report_cluster(
+        self,
+        info: Info,
+        input: Annotated[ClusterReport, strawberry.argument(description="The cluster's state.")],
+    ) -> Cluster:
+        state = input.to_state()
+        record, nodes = await reports.report_cluster(
+            info.context.engine, state, info.context.principal, datetime.now(UTC)
+        )
+        return Cluster.from_record(record, nodes=nodes)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description=(
+            "Remove a cluster (Admin): it disappears from every list and lookup and its nodes "
+            "are deleted; its id is never reused. False if no live cluster has this id."
+        ),
+    )
+    async def remove_cluster(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The cluster id.")],
+    ) -> bool:
+        cluster_id = parse_cluster_id(id)
+        if cluster_id is None:
+            return False
+        return await removal.remove(info.context.engine, cluster_id, datetime.now(UTC))
