@@ -10,12 +10,19 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO
 
 import httpx
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
 
 
 @contextmanager
@@ -25,6 +32,13 @@ def live_server(env: Mapping[str, str]) -> Iterator[str]:
     `env` usually holds `CLUSTERQL_DATABASE_URL`. The server's output goes into the failure
     message if it does not come up, and it is stopped (SIGTERM, then SIGKILL) on exit.
     """
+    with server_process(env) as server:
+        yield server.url
+
+
+@contextmanager
+def server_process(env: Mapping[str, str]) -> Iterator[Server]:
+    """Like `live_server`, but yields the process too (to kill it in crash tests)."""
     port = _free_port()
     command = [
         sys.executable,
@@ -49,7 +63,7 @@ def live_server(env: Mapping[str, str]) -> Iterator[str]:
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_until_healthy(base_url, process, output)
-            yield base_url
+            yield Server(base_url, process)
         finally:
             _stop(process)
 
@@ -80,6 +94,8 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], output:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
     process.terminate()
     try:
         process.wait(timeout=SHUTDOWN_TIMEOUT_S)
