@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -246,13 +247,28 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def demo_banner(url: str, secret: str, added: int, database: str) -> str:
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    """What `serve --demo` made: the clusters it added and a fresh Admin token."""
+
+    added: int
+    token_name: str
+    secret: str
+
+
+def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     """What `serve --demo` prints: the token, GraphiQL and a curl ready to paste."""
-    fleet = f"added the demo fleet ({added} clusters)" if added else "kept the existing clusters"
+    fleet = (
+        f"added the demo fleet ({access.added} clusters) to {database}"
+        if access.added
+        else f"{database} already holds clusters: kept them, added no demo fleet"
+    )
+    secret = access.secret
     return "\n".join(
         [
-            f"clusterql demo: {fleet} in {database}",
+            f"clusterql demo: {fleet}",
             f"Admin token (shown only once): {secret}",
+            f"  (token name {access.token_name}; `clusterql token revoke NAME` ends it)",
             f'GraphiQL: {url}/graphql  (headers: {{"Authorization": "Bearer {secret}"}})',
             "Try the REST API:",
             f"  curl -sS -X POST {url}/runtime/api/v1/clusters \\",
@@ -263,23 +279,23 @@ def demo_banner(url: str, secret: str, added: int, database: str) -> str:
     )
 
 
-async def _prepare(url: str, with_demo: bool) -> tuple[int, str | None]:
+async def _prepare(url: str, with_demo: bool) -> DemoAccess | None:
     """Create the tables; with the demo, fill an empty database and make an Admin token."""
     async with _database(url) as engine:
         if not with_demo:
-            return 0, None
+            return None
         now = datetime.now(UTC)
         added = await demo.load_demo(engine, now)
-        secret = new_secret()
+        name, secret = f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}", new_secret()
         async with write_transaction(engine) as conn:
             await tokens_db.create(
                 conn,
-                name=f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}",
+                name=name,
                 permissions=frozenset({Permission.ADMIN}),
                 secret_digest=digest(secret),
                 now=now,
             )
-        return added, secret
+        return DemoAccess(added, name, secret)
 
 
 class _NoColorMessage(logging.Filter):
@@ -318,11 +334,10 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.demo and settings.port == 0:
         raise CliError("--demo needs a fixed port to print its URLs: give --port")
-    added, secret = asyncio.run(_prepare(settings.database_url, args.demo))
-    if secret is not None:
+    access = asyncio.run(_prepare(settings.database_url, args.demo))
+    if access is not None:
         database = make_url(settings.database_url).render_as_string(hide_password=True)
-        url = base_url(settings.host, settings.port)
-        print(demo_banner(url, secret, added, database), flush=True)
+        print(demo_banner(base_url(settings.host, settings.port), access, database), flush=True)
     uvicorn.run(
         "clusterql.app:create_app",
         factory=True,
