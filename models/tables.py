@@ -53,6 +53,30 @@ class ClusterRow(SQLModel, table=True):
         ),
         # Covers count(*) of live clusters and the id-ordered walk over them.
         Index("ix_clusters_live_id", "id", sqlite_where=_LIVE, postgresql_where=_LIVE),
+        # One per sort order: a keyset page costs the same at any depth, in either direction.
+        *(
+            Index(
+                f"ix_clusters_live_{column}_id",
+                column,
+                "id",
+                sqlite_where=_LIVE,
+                postgresql_where=_LIVE,
+            )
+            for column in (
+                "name",
+                "monitored_at",
+                "controller_last_updated",
+                "nodes_count",
+                "failed_nodes_count",
+            )
+        ),
+        Index(
+            "ix_clusters_live_provider_id",
+            "provider",
+            "id",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
         {"sqlite_autoincrement": True},
     )
 
