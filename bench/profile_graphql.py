@@ -28,11 +28,14 @@ from read_paths import LIMIT, reference_cluster, seed
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.context import build_context
+from graph.cursors import CursorCodec
 from graph.scalars import format_timestamp
 from graph.schema import schema
 from graph.types import Cluster, Node
 from models import clusters as clusters_db
+from models import listing
 from models.engine import create_engine, read_transaction
+from models.listing import ClusterFilter, Order, Position
 from models.records import ClusterRecord, NodeRecord, Permission, Principal
 from rest_shim.operations import LIST_CLUSTERS, rest_page
 
@@ -65,7 +68,7 @@ def component(key: tuple[str, int, str]) -> str:
 
 
 async def graphql_page(engine: AsyncEngine) -> bytes:
-    context = build_context(engine, ADMIN, "profile")
+    context = build_context(engine, CursorCodec(b"profile"), ADMIN, "profile")
     variables = {"limit": LIMIT, "nextKey": NEXT_KEY, "withNodes": True}
     result = await schema.execute(LIST_CLUSTERS, variable_values=variables, context_value=context)
     assert not result.errors, result.errors
@@ -74,8 +77,10 @@ async def graphql_page(engine: AsyncEngine) -> bytes:
 
 async def read_sql(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[int, list[NodeRecord]]]:
     async with read_transaction(engine) as conn:
-        records, _ = await clusters_db.page_after(conn, int(NEXT_KEY), LIMIT)
-        await clusters_db.count_live(conn)
+        assert await clusters_db.id_assigned(conn, int(NEXT_KEY))
+        after = Position(int(NEXT_KEY), int(NEXT_KEY))
+        records, _ = await listing.page(conn, ClusterFilter(), Order(), after, LIMIT)
+        await listing.count_matching(conn, ClusterFilter())
         by_cluster = await clusters_db.nodes_of(conn, {r.id for r in records})
     return records, by_cluster
 
@@ -105,7 +110,7 @@ async def wall_clock(engine: AsyncEngine, runs: int) -> tuple[dict[str, float], 
     for nodes in by_cluster.values():
         stamps += [n.monitored_at for n in nodes]
         stamps += [n.sensor_last_updated for n in nodes if n.sensor_last_updated is not None]
-    context = build_context(engine, ADMIN, "profile")
+    context = build_context(engine, CursorCodec(b"profile"), ADMIN, "profile")
     variables = {"limit": LIMIT, "nextKey": NEXT_KEY, "withNodes": True}
     data = (await schema.execute(LIST_CLUSTERS, variables, context)).data
     assert data is not None

@@ -6,8 +6,8 @@ and without nodes through:
 
 - rest:      POST /runtime/api/v1/clusters (the REST shim, which runs GraphQL in-process);
 - graphql:   POST /graphql with the very operation the REST shim runs (`LIST_CLUSTERS`);
-- reference: the same SQL (`page_after`, `count_live`, `nodes_of` in one read transaction) and the
-             same JSON as the REST answer, built by hand and encoded with orjson.
+- reference: the same SQL (`listing.page`, `listing.count_matching`, `nodes_of` in one read
+             transaction) and the same JSON as the REST answer, built by hand, encoded with orjson.
 
 The reference route sits under the REST prefix, so the same middleware (request id, token lookup)
 runs for all three. Requests are interleaved round-robin over pages at different depths, so that
@@ -52,11 +52,13 @@ from starlette.routing import Route
 from clusterql.app import create_app
 from clusterql.settings import Settings
 from clusterql.tokens import digest, new_secret
-from graph.keys import parse_next_key
+from graph.keys import parse_cluster_id
 from graph.scalars import format_timestamp
 from models import clusters as clusters_db
+from models import listing
 from models import tokens as tokens_db
 from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models.listing import ClusterFilter, Order, Position
 from models.records import (
     ClusterRecord,
     ClusterState,
@@ -211,8 +213,11 @@ async def reference_page(
 ) -> dict[str, Any]:
     """The REST page, from the SQL the GraphQL path runs, in the order it runs it."""
     async with read_transaction(engine) as conn:
-        records, more = await clusters_db.page_after(conn, after_id, limit)
-        total = await clusters_db.count_live(conn)
+        if after_id is not None:
+            assert await clusters_db.id_assigned(conn, after_id)
+        after = None if after_id is None else Position(after_id, after_id)
+        records, more = await listing.page(conn, ClusterFilter(), Order(), after, limit)
+        total = await listing.count_matching(conn, ClusterFilter())
         by_cluster = (
             await clusters_db.nodes_of(conn, {r.id for r in records})
             if with_nodes and records
@@ -238,7 +243,10 @@ async def reference_endpoint(request: Request) -> Response:
     except RestError as exc:
         return error_response(exc.status, exc.message, exc.headers)
     page = await reference_page(
-        request.app.state.engine, parse_next_key(req.next_key), req.limit, req.return_nodes
+        request.app.state.engine,
+        parse_cluster_id(req.next_key) if req.next_key else None,
+        req.limit,
+        req.return_nodes,
     )
     return Response(orjson.dumps(page), media_type="application/json")
 

@@ -19,7 +19,9 @@ from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
+from graph.cursors import CursorCodec
 from graph.schema import schema
+from models import service_keys
 from models.engine import create_engine, create_schema
 from rest_shim.problems import error_response
 from rest_shim.routes import PREFIX, RestShim
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(settings.database_url)
         await create_schema(engine)
         app.state.engine = engine
+        app.state.cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
         try:
             yield
         finally:

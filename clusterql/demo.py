@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import clusters as clusters_db
+from models import listing
 from models.engine import write_transaction
+from models.listing import ClusterFilter
 from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
 
@@ -289,7 +290,7 @@ async def load_demo(engine: AsyncEngine, now: datetime) -> int:
     started together cannot both fill the database.
     """
     async with write_transaction(engine) as conn:
-        if await clusters_db.count_live(conn) > 0:
+        if await listing.count_matching(conn, ClusterFilter()) > 0:
             return 0
         fleet = demo_fleet(now)
         await insert_clusters(conn, fleet, now)

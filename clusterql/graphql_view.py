@@ -23,7 +23,8 @@ from rest_shim.problems import RestError
 def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike."""
     principal: Principal = request.state.principal
-    return build_context(request.app.state.engine, principal, request.state.request_id)
+    state = request.app.state
+    return build_context(state.engine, state.cursors, principal, request.state.request_id)
 
 
 class GraphQLView(GraphQL[Context, None]):

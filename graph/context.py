@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from graph.cursors import CursorCodec
 from graph.loaders import Loaders
 from models.records import Principal
 from models.snapshot import Snapshot
@@ -20,13 +21,16 @@ class Context:
     engine: AsyncEngine  # for mutations, which write in their own transactions
     snapshot: Snapshot
     loaders: Loaders
+    cursors: CursorCodec
     request_id: str
 
 
 Info = strawberry.Info[Context, None]
 
 
-def build_context(engine: AsyncEngine, principal: Principal, request_id: str) -> Context:
+def build_context(
+    engine: AsyncEngine, cursors: CursorCodec, principal: Principal, request_id: str
+) -> Context:
     """A fresh context for one operation: new snapshot, new loaders."""
     snapshot = Snapshot(engine)
     return Context(
@@ -34,5 +38,6 @@ def build_context(engine: AsyncEngine, principal: Principal, request_id: str) ->
         engine=engine,
         snapshot=snapshot,
         loaders=Loaders(snapshot),
+        cursors=cursors,
         request_id=request_id,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from models.listing import Direction, OrderField
 from models.records import ControllerStatus, NodeStatus
 
 # Registered in place, so that the domain enum is the GraphQL enum (values map both ways).
@@ -17,3 +18,12 @@ strawberry.enum(
 )
 
 __all__ = ["ControllerStatus", "NodeStatus"]
+
+strawberry.enum(
+    OrderField,
+    name="ClusterOrderField",
+    description="What clusters are sorted by; ties are broken by id in the same direction.",
+)
+strawberry.enum(Direction, name="OrderDirection", description="ASC (smallest first) or DESC.")
+
+__all__ += ["Direction", "OrderField"]

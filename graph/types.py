@@ -10,8 +10,9 @@ import strawberry
 from graph.context import Info
 from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
-from models import clusters as clusters_db
+from models import listing
 from models.errors import InvalidInput
+from models.listing import ClusterFilter
 from models.records import ClusterRecord, NodeRecord
 
 MAX_NODES_FIRST = 5000
@@ -147,9 +148,14 @@ class Pagination:
 @strawberry.type(description="One page of clusters, read from one consistent snapshot.")
 class ClusterPage:
     pagination: Pagination = strawberry.field(description="How to get the next page.")
-    clusters: list[Cluster] = strawberry.field(description="The clusters of this page, by id.")
+    clusters: list[Cluster] = strawberry.field(description="The clusters of this page, in order.")
+    matching: strawberry.Private[ClusterFilter]
 
-    @strawberry.field(description="Live clusters matching the query, whatever page this is.")
+    @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
     async def total_count(self, info: Info) -> int:
-        # Counted only when asked for, in the same snapshot as the page.
-        return await info.context.snapshot.run(clusters_db.count_live)
+        return await count_matching(info, self.matching)
+
+
+async def count_matching(info: Info, where: ClusterFilter) -> int:
+    """Counted only when asked for, in the same snapshot as the page."""
+    return await info.context.snapshot.run(lambda conn: listing.count_matching(conn, where))

@@ -8,11 +8,10 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.errors import NotFound
 from models.records import ClusterRecord, NodeRecord
 from models.tables import clusters, nodes
 
-_CLUSTER_COLUMNS = (
+CLUSTER_COLUMNS = (
     clusters.c.id,
     clusters.c.name,
     clusters.c.monitored_at,
@@ -43,39 +42,13 @@ _NODE_COLUMNS = (
     nodes.c.status,
 )
 _live = clusters.c.removed_at.is_(None)
-
-_COUNT_LIVE = select(func.count()).select_from(clusters).where(_live)
-_PAGE = (
-    select(*_CLUSTER_COLUMNS)
-    .where(_live, clusters.c.id > bindparam("after_id"))
-    .order_by(clusters.c.id)
-    .limit(bindparam("limit"))
-)
-_ONE_LIVE = select(*_CLUSTER_COLUMNS).where(_live, clusters.c.id == bindparam("id"))
+_ONE_LIVE = select(*CLUSTER_COLUMNS).where(_live, clusters.c.id == bindparam("id"))
 _ID_ASSIGNED = select(clusters.c.id).where(clusters.c.id == bindparam("id"))
 
 
-async def count_live(conn: AsyncConnection) -> int:
-    """How many clusters are live (tombstones excluded)."""
-    return (await conn.execute(_COUNT_LIVE)).scalar_one()
-
-
-async def page_after(
-    conn: AsyncConnection, after_id: int | None, limit: int
-) -> tuple[list[ClusterRecord], bool]:
-    """Up to `limit` live clusters with ids above `after_id`, in id order, and whether more follow.
-
-    `after_id` must have been assigned to some cluster (live or removed: a removed cluster's id
-    still marks a position); an id never assigned raises `NotFound`.
-    """
-    if (
-        after_id is not None
-        and (await conn.execute(_ID_ASSIGNED, {"id": after_id})).first() is None
-    ):
-        raise NotFound(f"next_key {after_id} is not the id of any cluster")
-    result = await conn.execute(_PAGE, {"after_id": after_id or 0, "limit": limit + 1})
-    records = [ClusterRecord._make(row) for row in result]
-    return records[:limit], len(records) > limit
+async def id_assigned(conn: AsyncConnection, cluster_id: int) -> bool:
+    """Whether `cluster_id` was ever given to a cluster (live or removed: ids are never reused)."""
+    return (await conn.execute(_ID_ASSIGNED, {"id": cluster_id})).first() is not None
 
 
 async def get_live(conn: AsyncConnection, cluster_id: int) -> ClusterRecord | None:

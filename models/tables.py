@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -81,7 +81,8 @@ class ClusterRow(SQLModel, table=True):
     )
 
     id: int | None = _id_column()
-    name: str = Field(max_length=253)
+    # Byte order on both databases, so that `order_by: name` means the same everywhere.
+    name: str = Field(sa_type=String(253).with_variant(String(253, collation="C"), "postgresql"))
     monitored_at: datetime = Field(sa_type=UtcDateTime)
     controller_version: str
     controller_status: str = Field(max_length=16)
@@ -145,3 +146,15 @@ clusters = ClusterRow.__table__  # type: ignore[attr-defined]
 nodes = NodeRow.__table__  # type: ignore[attr-defined]
 api_tokens = TokenRow.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata
+
+
+class ServiceKeyRow(SQLModel, table=True):
+    """A secret the service made for itself (e.g. the key that signs pagination cursors)."""
+
+    __tablename__ = "service_keys"
+
+    name: str = Field(primary_key=True, max_length=64)
+    secret: str = Field(max_length=128)  # hex
+
+
+service_keys = ServiceKeyRow.__table__  # type: ignore[attr-defined]

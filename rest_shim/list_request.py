@@ -1,16 +1,35 @@
-"""The Get Clusters List body: which fields exist, what each accepts, and its defaults (SPEC §4)."""
+"""The Get Clusters List body: the fields, what each accepts, and defaults (SPEC §4, §7)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rest_shim.problems import RestError
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-FIELDS = ("limit", "next_key", "last_key", "return_nodes")
+FIELDS = ("limit", "next_key", "last_key", "return_nodes", "filters", "order_by", "direction")
+ORDERS = (
+    "id",
+    "name",
+    "monitored_at",
+    "controller_last_updated",
+    "nodes_count",
+    "failed_nodes_count",
+)
+DIRECTIONS = ("asc", "desc")
+CONTROLLER_STATUSES = ("running", "stopped")
+# REST filter key -> (GraphQL field, what its value must be)
+FILTERS = {
+    "ids": ("ids", "list of ids"),
+    "name": ("name", "string"),
+    "providers": ("providers", "list of strings"),
+    "controller_statuses": ("controllerStatuses", "list of statuses"),
+    "regions": ("regions", "list of strings"),
+    "has_unhealthy_nodes": ("hasUnhealthyNodes", "boolean"),
+}
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 
@@ -19,10 +38,13 @@ class ListRequest:
     limit: int = DEFAULT_LIMIT
     next_key: str | None = None
     return_nodes: bool = False
+    filter: dict[str, Any] = field(default_factory=dict)  # GraphQL ClusterFilter variables
+    order_by: str = "ID"  # GraphQL enum names
+    direction: str = "ASC"
 
 
-def _bad(field: str, problem: str) -> RestError:
-    return RestError(400, f"{field}: {problem}")
+def _bad(name: str, problem: str) -> RestError:
+    return RestError(400, f"{name}: {problem}")
 
 
 def _limit(value: Any) -> int:
@@ -36,7 +58,7 @@ def _limit(value: Any) -> int:
     return value
 
 
-def _key(field: str, value: Any) -> str:
+def _key(name: str, value: Any) -> str:
     # The vendor's ids were integers in places: a non-negative integer is its decimal string.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
@@ -44,13 +66,60 @@ def _key(field: str, value: Any) -> str:
         return value
     if value is None:  # null, like "", means the first page
         return ""
-    raise _bad(field, f"must be a string (the previous page's next_key), got {value!r}")
+    raise _bad(name, f"must be a string (the previous page's next_key), got {value!r}")
 
 
 def _return_nodes(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _bad("return_nodes", f"must be true or false, got {value!r}")
     return value
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise _bad(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+    return value.upper()
+
+
+def _strings(name: str, value: Any, allowed: tuple[str, ...] | None = None) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(name, f"must be a list of strings, got {value!r}")
+    if allowed is not None:
+        for v in value:
+            if v not in allowed:
+                raise _bad(name, f"{v!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _filter_value(name: str, value: Any) -> Any:
+    where = f"filters.{name}"
+    if name == "ids":
+        if not isinstance(value, list):
+            raise _bad(where, f"must be a list of cluster ids, got {value!r}")
+        return [_key(where, v) for v in value]
+    if name == "name":
+        if not isinstance(value, str):
+            raise _bad(where, f"must be a string, got {value!r}")
+        return value
+    if name == "controller_statuses":
+        return [s.upper() for s in _strings(where, value, CONTROLLER_STATUSES)]
+    if name == "has_unhealthy_nodes":
+        if not isinstance(value, bool):
+            raise _bad(where, f"must be true or false, got {value!r}")
+        return value
+    return _strings(where, value)
+
+
+def _filters(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad("filters", f"must be an object, got {value!r}")
+    unknown = sorted(set(value) - set(FILTERS))
+    if unknown:
+        raise _bad(
+            "filters",
+            f"unknown filter(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(FILTERS)}",
+        )
+    return {FILTERS[k][0]: _filter_value(k, v) for k, v in value.items() if v is not None}
 
 
 def parse_list_request(body: dict[str, Any]) -> ListRequest:
@@ -66,5 +135,13 @@ def parse_list_request(body: dict[str, Any]) -> ListRequest:
     if len(set(keys.values())) > 1:
         raise RestError(400, "next_key and last_key are synonyms but differ: send one of them")
     next_key = next(iter(keys.values()), None)
-    return_nodes = _return_nodes(body["return_nodes"]) if "return_nodes" in body else False
-    return ListRequest(limit=limit, next_key=next_key or None, return_nodes=return_nodes)
+    return ListRequest(
+        limit=limit,
+        next_key=next_key or None,
+        return_nodes=_return_nodes(body["return_nodes"]) if "return_nodes" in body else False,
+        filter=_filters(body["filters"]) if body.get("filters") is not None else {},
+        order_by=_choice("order_by", body["order_by"], ORDERS) if "order_by" in body else "ID",
+        direction=(
+            _choice("direction", body["direction"], DIRECTIONS) if "direction" in body else "ASC"
+        ),
+    )

@@ -18,8 +18,13 @@ fragment RestNode on Node {
 
 LIST_CLUSTERS = (
     """
-query RestListClusters($limit: Int!, $nextKey: String, $withNodes: Boolean!) {
-  clusters(limit: $limit, nextKey: $nextKey) {
+query RestListClusters(
+  $limit: Int!, $nextKey: String, $withNodes: Boolean!, $filter: ClusterFilter,
+  $orderBy: ClusterOrderField! = ID, $direction: OrderDirection! = ASC
+) {
+  clusters(
+    limit: $limit, nextKey: $nextKey, filter: $filter, orderBy: $orderBy, direction: $direction
+  ) {
     totalCount
     pagination { limit nextKey }
     clusters { ...RestCluster nodes @include(if: $withNodes) { ...RestNode } }

@@ -47,7 +47,14 @@ class RestShim:
             data = await self._run(
                 request,
                 LIST_CLUSTERS,
-                {"limit": req.limit, "nextKey": req.next_key, "withNodes": req.return_nodes},
+                {
+                    "limit": req.limit,
+                    "nextKey": req.next_key,
+                    "withNodes": req.return_nodes,
+                    "filter": req.filter or None,
+                    "orderBy": req.order_by,
+                    "direction": req.direction,
+                },
             )
         except RestError as exc:
             return error_response(exc.status, exc.message, exc.headers)

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clusterql.demo import DEMO_SIZE, demo_fleet, load_demo
 from clusterql.tokens import looks_like_secret
 from models import clusters as clusters_db
+from models import listing
 from models.engine import create_engine, create_schema, read_transaction
+from models.listing import ClusterFilter, Order
 from models.records import ClusterRecord, NodeCounts
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -70,10 +72,10 @@ def _user_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
 async def _live_clusters(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[int, int]]:
     """Every live cluster and how many node rows each has."""
     async with read_transaction(engine) as conn:
-        records, more = await clusters_db.page_after(conn, None, 100_000)
+        records, more = await listing.page(conn, ClusterFilter(), Order(), None, 100_000)
         assert not more
         nodes = await clusters_db.nodes_of(conn, [r.id for r in records])
-        assert await clusters_db.count_live(conn) == len(records)
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
     return records, {r.id: len(nodes.get(r.id, [])) for r in records}
 
 

@@ -11,7 +11,7 @@ from graphql import GraphQLNamedType, GraphQLObjectType
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.schema import schema
-from models import clusters as clusters_db
+from models import listing
 from models.records import NodeStatus
 from tests import factories
 from tests.conftest import StatementCounter
@@ -138,10 +138,10 @@ async def test_cluster_by_id_is_null_when_unknown_removed_or_malformed(
 async def test_unexpected_failures_are_masked_for_the_client_and_logged_with_the_request_id(
     admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(conn: object) -> int:
+    async def broken(conn: object, where: object) -> int:
         raise RuntimeError("disk on fire at /var/lib/secret.db")
 
-    monkeypatch.setattr(clusters_db, "count_live", broken)
+    monkeypatch.setattr(listing, "count_matching", broken)
     response = await admin.post(
         "/graphql", json={"query": COUNT}, headers={"X-Request-ID": "req-42"}
     )
@@ -160,10 +160,10 @@ async def test_unexpected_failures_are_masked_for_the_client_and_logged_with_the
 async def test_the_rest_shim_answers_unexpected_failures_with_a_generic_500(
     admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(conn: object, after_id: object, limit: object) -> object:
+    async def broken(*args: object) -> object:
         raise RuntimeError("SELECT secret FROM somewhere")
 
-    monkeypatch.setattr(clusters_db, "page_after", broken)
+    monkeypatch.setattr(listing, "page", broken)
     response = await admin.post("/runtime/api/v1/clusters", json={})
     assert response.status_code == 500
     assert "SELECT" not in response.json()["error"]

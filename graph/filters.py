@@ -1,0 +1,73 @@
+"""The ClusterFilter input (SPEC §7) and its checks."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph.enums import ControllerStatus
+from graph.keys import parse_cluster_id
+from models.errors import InvalidInput
+from models.limits import MAX_TEXT
+from models.listing import ClusterFilter
+
+MAX_VALUES = 1000
+
+
+def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if not values:
+        raise InvalidInput(f"filter {field} is an empty list: give at least one value, or omit it")
+    if len(values) > MAX_VALUES:
+        raise InvalidInput(f"filter {field} has {len(values)} values; at most {MAX_VALUES}")
+    return tuple(sorted(set(values)))
+
+
+@strawberry.input(
+    name="ClusterFilter", description="Conditions on clusters; every condition given must hold."
+)
+class ClusterFilterInput:
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only these cluster ids."
+    )
+    name: str | None = strawberry.field(
+        default=None, description="Name contains this text, ignoring case."
+    )
+    providers: list[str] | None = strawberry.field(
+        default=None, description='Provider is one of these, e.g. ["aws", "gcp"].'
+    )
+    controller_statuses: list[ControllerStatus] | None = strawberry.field(
+        default=None, description="Controller status is one of these."
+    )
+    regions: list[str] | None = strawberry.field(
+        default=None, description="The cluster is in at least one of these regions."
+    )
+    has_unhealthy_nodes: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "true: at least one node FAILED, INSTALLATION_FAILED or DISABLED; false: none."
+        ),
+    )
+
+    def to_domain(self) -> ClusterFilter:
+        ids = _values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
+        parsed_ids = None
+        if ids is not None:
+            parsed = [parse_cluster_id(i) for i in ids]
+            bad = [i for i, p in zip(ids, parsed, strict=True) if p is None]
+            if bad:
+                raise InvalidInput(f"filter ids: {bad[0]!r} is not a cluster id (a decimal string)")
+            parsed_ids = tuple(sorted(p for p in parsed if p is not None))
+        if self.name is not None and not 0 < len(self.name) <= MAX_TEXT:
+            raise InvalidInput(f"filter name must be 1 to {MAX_TEXT} characters")
+        statuses = self.controller_statuses
+        return ClusterFilter(
+            ids=parsed_ids,
+            name=self.name,
+            providers=_values("providers", self.providers),
+            controller_statuses=_values(
+                "controller_statuses", [str(s) for s in statuses] if statuses is not None else None
+            ),
+            regions=_values("regions", self.regions),
+            has_unhealthy_nodes=self.has_unhealthy_nodes,
+        )
