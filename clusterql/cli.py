@@ -1,4 +1,4 @@
-"""The `clusterql` command line (SPEC §9): serve, token create|list|revoke, seed, schema.
+"""The `clusterql` command line (SPEC §9): serve, token, seed, schema, simulate.
 
 Flags override settings by setting their `CLUSTERQL_*` environment variable, so that `Settings`
 stays the one source of configuration, also in the worker processes uvicorn starts.
@@ -34,17 +34,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql import demo
+from clusterql import demo, simulate
 from clusterql.settings import Settings
 from clusterql.tokens import digest, new_secret
 from models import tokens as tokens_db
 from models.engine import create_engine, create_schema, read_transaction, write_transaction
 from models.errors import DomainError
+from models.limits import MAX_NODES_PER_REPORT
 from models.records import Permission, TokenInfo
 from models.seeding import insert_clusters
 
 SEED_CHUNK = 1_000  # clusters per write transaction: short lock holds, few commits
-MAX_NODES_PER_CLUSTER = 5_000
+MAX_NODES_PER_CLUSTER = MAX_NODES_PER_REPORT
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _ENV = {
     "database_url": "CLUSTERQL_DATABASE_URL",
@@ -454,6 +455,59 @@ def _add_seed(commands: Any) -> None:
     parser.set_defaults(run=seed)
 
 
+def run_simulation(args: argparse.Namespace) -> int:
+    stats = asyncio.run(
+        simulate.run(
+            args.url,
+            args.token,
+            controllers=args.controllers,
+            interval=args.interval,
+            duration=args.duration,
+            prefix=args.prefix,
+        )
+    )
+    latencies = sorted(stats.latencies)
+    p50 = f"{latencies[len(latencies) // 2] * 1000:.1f} ms" if latencies else "n/a"
+    print(
+        f"reports acknowledged {stats.acknowledged}, refused {stats.refused}, "
+        f"failed {stats.failed}; median latency {p50}"
+    )
+    for error in stats.errors[:5]:
+        print(f"  {error}", file=sys.stderr)
+    return 0 if stats.refused == stats.failed == 0 else 1
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def _add_simulate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "simulate", help="fake controllers reporting changing clusters to a running server"
+    )
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--token", required=True, help="a Controller (or Admin) token")
+    parser.add_argument("--controllers", type=_bounded(1, 10_000), default=10, metavar="K")
+    parser.add_argument(
+        "--interval", type=_positive_float, default=5.0, metavar="S", help="seconds between reports"
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        metavar="D",
+        help="seconds; default: forever",
+    )
+    parser.add_argument("--prefix", default="sim", help="cluster names are PREFIX-NNN")
+    parser.set_defaults(run=run_simulation)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clusterql",
@@ -464,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token(commands)
     _add_seed(commands)
     commands.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(run=schema)
+    _add_simulate(commands)
     return parser
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -45,3 +48,54 @@ async def test_simulated_controllers_register_and_keep_updating_their_clusters(
         assert (
             cluster["controller_last_updated"] > cluster["monitored_at"]
         )  # updated after registering
+
+
+async def _database_with_controller(url: str) -> str:
+    engine = create_engine(url)
+    await create_schema(engine)
+    controller = await factories.token(engine, Permission.CONTROLLER)
+    await engine.dispose()
+    return controller
+
+
+def test_the_simulate_command_reports_until_its_duration_ends(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/sim.db"
+    controller = asyncio.run(_database_with_controller(url))
+    with live_server({"CLUSTERQL_DATABASE_URL": url}) as base_url:
+        command = [
+            sys.executable,
+            "-m",
+            "clusterql.cli",
+            "simulate",
+            "--url",
+            base_url,
+            "--token",
+            controller,
+        ]
+        done = subprocess.run(
+            [*command, "--controllers", "2", "--interval", "0.2", "--duration", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        refused = subprocess.run(
+            [
+                *command[:-1],
+                "cql_" + "x" * 43,
+                "--controllers",
+                "1",
+                "--interval",
+                "0.2",
+                "--duration",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "refused 0, failed 0" in done.stdout
+    assert refused.returncode == 1  # an unknown token: every report refused, and it says so
+    assert "401" in refused.stderr
