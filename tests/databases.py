@@ -1,0 +1,66 @@
+"""Where tests get a database of their own: an SQLite file, or a fresh PostgreSQL database.
+
+The contract, shared by every test module that needs a database:
+
+- `await fresh_database_url(tmp_path)` returns the SQLAlchemy async URL of an EMPTY database (no
+  tables, not even `alembic_version`) that no other test uses. Call it as often as needed: every
+  call gives a new database.
+- By default it is an SQLite file in `tmp_path` (`sqlite+aiosqlite:///<tmp_path>/clusterql_test_<hex>.db`),
+  not created yet: the first connection creates it.
+- When the environment variable `CLUSTERQL_TEST_POSTGRES_URL` holds a PostgreSQL server URL (e.g.
+  `postgresql+asyncpg://postgres@127.0.0.1:5432/postgres`; its database is only used to run
+  `CREATE DATABASE`), it is a new database `clusterql_test_<hex>` created on that server, and the
+  returned URL is the server URL with that database. The databases are not dropped: the server is
+  expected to be a throwaway one (CI starts it in a temporary directory);
+  `await drop_fresh_databases()` drops those made by this process, for a session fixture to call.
+- `postgres_server_url()` tells which of the two is in force (None: SQLite), for the few tests
+  that are about one database only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+POSTGRES_URL_VARIABLE = "CLUSTERQL_TEST_POSTGRES_URL"
+
+_created: list[str] = []
+
+
+def postgres_server_url() -> str | None:
+    """The PostgreSQL server the tests run on, or None when they run on SQLite."""
+    return os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+
+async def fresh_database_url(tmp_path: Path) -> str:
+    """The URL of a new, empty database (see the module's docstring)."""
+    name = f"clusterql_test_{secrets.token_hex(6)}"
+    server = postgres_server_url()
+    if server is None:
+        return f"sqlite+aiosqlite:///{tmp_path / name}.db"
+    await _on_server(server, f'CREATE DATABASE "{name}"')
+    _created.append(name)
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_fresh_databases() -> None:
+    """Drop the PostgreSQL databases this process created (nothing to do on SQLite)."""
+    server = postgres_server_url()
+    while server is not None and _created:
+        await _on_server(server, f'DROP DATABASE IF EXISTS "{_created.pop()}" WITH (FORCE)')
+
+
+async def _on_server(server: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction block: autocommit, one connection.
+    engine = create_async_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
