@@ -5,8 +5,9 @@ The contract, shared by every test module that needs a database:
 - `await fresh_database_url(tmp_path)` returns the SQLAlchemy async URL of an EMPTY database (no
   tables, not even `alembic_version`) that no other test uses. Call it as often as needed: every
   call gives a new database.
-- By default it is an SQLite file in `tmp_path` (`sqlite+aiosqlite:///<tmp_path>/clusterql_test_<hex>.db`),
-  not created yet: the first connection creates it.
+- By default it is an SQLite file in `tmp_path`
+  (`sqlite+aiosqlite:///<tmp_path>/clusterql_test_<hex>.db`), not created yet: the first
+  connection creates it.
 - When the environment variable `CLUSTERQL_TEST_POSTGRES_URL` holds a PostgreSQL server URL (e.g.
   `postgresql+asyncpg://postgres@127.0.0.1:5432/postgres`; its database is only used to run
   `CREATE DATABASE`), it is a new database `clusterql_test_<hex>` created on that server, and the
