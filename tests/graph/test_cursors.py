@@ -16,8 +16,8 @@ from models.listing import ClusterFilter, Direction, Order, OrderField, Position
 KEY = b"k" * 32
 CODEC = CursorCodec(KEY)
 URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
-# Cluster names are free text: any Unicode the API accepts (JSON strings cannot carry lone
-# surrogates through our stores, so hypothesis's default alphabet, which excludes them, fits).
+# Names and filter values are free text: any string UTF-8 can carry (hypothesis's default
+# alphabet leaves out lone surrogates, which no column can store).
 texts = st.text(max_size=40)
 few_texts = st.lists(texts, min_size=1, max_size=4).map(tuple)
 ids = st.integers(min_value=0, max_value=2**63 - 1)
