@@ -17,8 +17,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from models.tables import metadata
-
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "clusterql_write"
 
@@ -49,9 +47,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables and indexes (idempotent)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """Apply the pending schema migrations (idempotent); see `models.migrations.upgrade`."""
+    from models.migrations import upgrade  # imported here: models.migrations imports this module
+
+    await upgrade(engine)
 
 
 @asynccontextmanager
