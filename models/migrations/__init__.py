@@ -30,6 +30,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy import Index, inspect, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -50,6 +51,14 @@ LOCK_KEY = 0x636C75737472
 
 class SchemaError(Exception):
     """The database's schema is not one this version of clusterql can use or adopt."""
+
+
+class MigrationsPending(SchemaError):
+    """The database lacks migrations, and the caller asked not to apply them."""
+
+    def __init__(self, revisions: Sequence[str]) -> None:
+        super().__init__(f"the database lacks schema migrations ({', '.join(revisions)})")
+        self.revisions = tuple(revisions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,18 @@ def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | 
     return False
 
 
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    return [r.revision for r in reversed(list(_script().walk_revisions()))]
+
+
+def head() -> str:
+    """The newest revision: where `upgrade` brings every database."""
+    newest = _script().get_current_head()
+    assert newest is not None, "no revision in models/migrations/versions"
+    return newest
+
+
 def title(revision: str) -> str:
     """The one-line description of `revision`, e.g. "initial schema"."""
     found = _script().get_revision(revision)
@@ -103,6 +124,13 @@ async def pending(engine: AsyncEngine) -> list[str]:
     """The revisions not applied to the database, oldest first (all of them when it is empty)."""
     async with engine.connect() as conn:
         return await conn.run_sync(_pending)
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    """Raise `MigrationsPending` unless every migration has been applied."""
+    waiting = await pending(engine)
+    if waiting:
+        raise MigrationsPending(waiting)
 
 
 async def upgrade(engine: AsyncEngine) -> Upgrade:
@@ -153,13 +181,12 @@ def _pending(connection: Connection) -> list[str]:
     heads = MigrationContext.configure(connection).get_current_heads()
     try:
         applied = {r.revision for head in heads for r in script.iterate_revisions(head, "base")}
-    except CommandError:
+    except (CommandError, RevisionError):
         raise SchemaError(
             f"the database is at revision {', '.join(heads)}, which this version of clusterql "
             "does not know: a newer version migrated it"
         ) from None
-    everything = reversed(list(script.walk_revisions()))
-    return [r.revision for r in everything if r.revision not in applied]
+    return [r for r in revisions() if r not in applied]
 
 
 def _is_unversioned(connection: Connection) -> bool:

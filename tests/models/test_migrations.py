@@ -1,0 +1,227 @@
+"""Schema migrations: a migrated database has exactly the models' schema, on SQLite and PostgreSQL.
+
+`test_migrated_schema_has_no_drift` is the drift check CI runs: it fails when the models change
+without a migration (generate one: see alembic.ini).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clusterql.tokens import digest
+from models import migrations
+from models.engine import create_engine, create_schema, read_transaction
+from models.migrations import BASELINE, SchemaError
+from models.records import Permission
+from models.tables import api_tokens, clusters, metadata
+from tests import factories
+from tests.databases import fresh_database_url
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await fresh_database_url(tmp_path))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def other_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await fresh_database_url(tmp_path))
+    yield engine
+    await engine.dispose()
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+def _schema(connection: Connection) -> dict[str, Any]:
+    """Everything the database says about our tables, as text: columns with their types,
+    collations and defaults, indexes with their WHERE clauses, constraints, and (SQLite) the DDL."""
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE tbl_name NOT IN ('alembic_version', 'sqlite_sequence') ORDER BY name"
+        ).all()
+        return {"objects": [(*row[:3], " ".join((row[3] or "").split())) for row in rows]}
+    columns = connection.execute(
+        text(
+            "SELECT table_name, column_name, ordinal_position, data_type, "
+            "character_maximum_length, collation_name, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name <> 'alembic_version' ORDER BY table_name, ordinal_position"
+        )
+    ).all()
+    indexes = connection.execute(
+        text(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version' ORDER BY indexname"
+        )
+    ).all()
+    constraints = connection.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
+            "AND conrelid::regclass::text <> 'alembic_version' ORDER BY conname"
+        )
+    ).all()
+    return {
+        "columns": [tuple(r) for r in columns],
+        "indexes": [tuple(r) for r in indexes],
+        "constraints": [tuple(r) for r in constraints],
+    }
+
+
+async def test_migrated_schema_has_no_drift(engine):
+    # Given an empty database, when it is migrated
+    await migrations.upgrade(engine)
+
+    # Then Alembic finds no difference between it and the models
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_differences) == []
+
+
+async def test_migrations_create_exactly_what_the_models_create(engine, other_engine):
+    # Given one database migrated and one made by the models themselves
+    await migrations.upgrade(engine)
+    async with other_engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+    # Then both have the same tables, columns, types, collations, indexes (with their WHERE
+    # clauses) and constraints: what compare_metadata does not look at is checked here
+    async with engine.connect() as migrated, other_engine.connect() as created:
+        assert await migrated.run_sync(_schema) == await created.run_sync(_schema)
+
+
+async def test_pending_lists_every_revision_until_the_upgrade_applies_them(engine):
+    # Given an empty database
+    waiting = await migrations.pending(engine)
+    assert waiting == migrations.revisions()
+    assert waiting[0] == BASELINE
+    assert waiting[-1] == migrations.head()
+
+    # When it is upgraded, then it applied exactly those, and nothing is pending any more
+    done = await migrations.upgrade(engine)
+    assert done.applied == tuple(waiting)
+    assert not done.adopted
+    assert await migrations.pending(engine) == []
+
+    # And a second upgrade does nothing
+    assert (await migrations.upgrade(engine)).applied == ()
+
+
+async def test_require_current_names_the_missing_revisions(engine):
+    with pytest.raises(migrations.MigrationsPending) as raised:
+        await migrations.require_current(engine)
+    assert raised.value.revisions[0] == BASELINE
+
+    await create_schema(engine)
+    await migrations.require_current(engine)
+
+
+async def test_concurrent_upgrades_take_turns(engine):
+    # Given three engines (as three processes would have) on one empty database
+    others = [create_engine(engine.url.render_as_string(hide_password=False)) for _ in range(2)]
+    try:
+        # When they all upgrade at once
+        results = await asyncio.gather(*(migrations.upgrade(e) for e in (engine, *others)))
+    finally:
+        for other in others:
+            await other.dispose()
+
+    # Then one applied the migrations and the others found nothing to do
+    assert sorted(len(r.applied) for r in results) == [0, 0, len(migrations.revisions())]
+    assert await migrations.pending(engine) == []
+
+
+async def _create_all(engine: AsyncEngine) -> None:
+    """What create_schema did before migrations existed."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+async def test_a_database_made_before_migrations_is_adopted_with_its_data(engine):
+    # Given a database made by metadata.create_all, with a token, clusters and a tombstone
+    await _create_all(engine)
+    secret = await factories.token(engine, Permission.ADMIN, name="old-admin")
+    ids = await factories.insert(engine, [factories.cluster(node_count=4) for _ in range(3)])
+    await factories.remove(engine, ids[1])
+    assert await migrations.pending(engine) == migrations.revisions()
+
+    # When it is upgraded
+    done = await migrations.upgrade(engine)
+
+    # Then it was stamped as the baseline, not recreated: the rows are all there
+    assert done.adopted
+    assert BASELINE not in done.applied
+    assert await migrations.pending(engine) == []
+    async with read_transaction(engine) as conn:
+        query = select(clusters.c.id, clusters.c.removed_at).order_by(clusters.c.id)
+        rows = (await conn.execute(query)).all()
+        digests = (await conn.execute(select(api_tokens.c.secret_digest))).scalars().all()
+        assert (await conn.run_sync(_differences)) == []
+    assert [(i, removed is not None) for i, removed in rows] == [
+        (ids[0], False),
+        (ids[1], True),
+        (ids[2], False),
+    ]
+    assert digests == [digest(secret)]
+
+
+async def test_an_older_pre_migration_database_gets_the_tables_and_indexes_added_since(engine):
+    # Given a database made before service_keys and the keyset indexes existed
+    await _create_all(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE service_keys"))
+        await conn.execute(text("DROP INDEX ix_clusters_live_provider_id"))
+
+    # When it is upgraded, then it is adopted with exactly the models' schema
+    assert (await migrations.upgrade(engine)).adopted
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_differences) == []
+        names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    assert "service_keys" in names
+
+
+async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouched(engine):
+    # Given a database made before migrations whose clusters have a column the models lack
+    await _create_all(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE clusters ADD COLUMN colour VARCHAR(10)"))
+
+    # When it is upgraded, then it is refused with the difference named
+    with pytest.raises(SchemaError, match="colour"):
+        await migrations.upgrade(engine)
+
+    # And nothing was written: no version table, still the extra column
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        columns = await conn.run_sync(
+            lambda c: [col["name"] for col in inspect(c).get_columns("clusters")]
+        )
+    assert "alembic_version" not in names
+    assert "colour" in columns
+
+
+async def test_a_database_migrated_by_a_newer_version_is_refused(engine):
+    # Given a database at a revision this version does not know
+    await create_schema(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+
+    # Then neither pending nor upgrade pretends to understand it
+    with pytest.raises(SchemaError, match="ffff_future"):
+        await migrations.pending(engine)
+    with pytest.raises(SchemaError, match="ffff_future"):
+        await migrations.upgrade(engine)
