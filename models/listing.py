@@ -14,9 +14,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from models.clusters import CLUSTER_COLUMNS
 from models.records import ClusterRecord
@@ -83,7 +96,10 @@ def position_of(record: ClusterRecord, field: OrderField) -> Position:
     return Position(value=value, id=record.id)
 
 
-def _conditions(dialect: str, f: ClusterFilter) -> list[ColumnElement[bool]]:
+def _conditions(
+    dialect: str, f: ClusterFilter, order: Order | None = None
+) -> list[ColumnElement[bool]]:
+    """The filter as SQL; `order` is given for pages, whose plan must follow its index."""
     c = clusters.c
     where: list[ColumnElement[bool]] = [c.removed_at.is_(None)]
     if f.ids is not None:
@@ -91,7 +107,7 @@ def _conditions(dialect: str, f: ClusterFilter) -> list[ColumnElement[bool]]:
     if f.name is not None:
         where.append(c.name.icontains(f.name, autoescape=True))
     if f.providers is not None:
-        where.append(c.provider.in_(f.providers))
+        where.append(_provider(dialect, order).in_(f.providers))
     if f.controller_statuses is not None:
         where.append(c.controller_status.in_(f.controller_statuses))
     if f.regions is not None:
@@ -100,6 +116,18 @@ def _conditions(dialect: str, f: ClusterFilter) -> list[ColumnElement[bool]]:
         unhealthy = c.failed_nodes_count + c.failed_to_install_nodes_count + c.disabled_nodes_count
         where.append(unhealthy > 0 if f.has_unhealthy_nodes else unhealthy == 0)
     return where
+
+
+def _provider(dialect: str, order: Order | None) -> ColumnElement[str]:
+    column: ColumnElement[str] = clusters.c.provider
+    if dialect != "sqlite" or order is None or order.field is OrderField.ID:
+        return column
+    # SQLite has no statistics to weigh (nothing runs ANALYZE): given `provider IN (...)` it
+    # reads every cluster of those providers through ix_clusters_live_provider_id and sorts them
+    # all, for every page. Walking the order's own index and testing the provider row by row
+    # costs limit / (share of matches) at any depth. A unary + keeps a term from using an index:
+    # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _any_region(dialect: str, regions: Sequence[str]) -> ColumnElement[bool]:
@@ -113,23 +141,62 @@ def _any_region(dialect: str, regions: Sequence[str]) -> ColumnElement[bool]:
     return exists(select(literal(1)).select_from(each).where(each.c.value.in_(list(regions))))
 
 
-def _beyond(order: Order, after: Position, *, inclusive: bool = False) -> ColumnElement[bool]:
+def _after(
+    dialect: str, order: Order, after: Position, *, inclusive: bool = False
+) -> list[ColumnElement[bool]]:
+    """Where a walk in `order` goes on after `after` (or from it): alternatives, each a range.
+
+    PostgreSQL seeks a B-tree straight to a row value, `(value, id) > (:value, :id)`. SQLite
+    seeks such a row value on its first column only (the second, id, is the rowid), then steps
+    over every cluster that shares the value: deep inside a long run of ties (a million clusters
+    share a handful of nodes_count values) a page would cost the whole run. So on SQLite the
+    condition is split into "same value, later id" and "later value", two ranges it seeks.
+    """
     column = clusters.c[str(order.field)]
+    ascending = order.direction is Direction.ASC
+    if order.field is OrderField.ID:
+        return [_later(clusters.c.id, after.id, ascending, inclusive)]
+    if dialect == "sqlite":
+        return [
+            (column == after.value) & _later(clusters.c.id, after.id, ascending, inclusive),
+            _later(column, after.value, ascending, inclusive=False),
+        ]
     key = tuple_(column, clusters.c.id)
     bound = tuple_(
         bindparam(None, after.value, type_=column.type),
         bindparam(None, after.id, type_=clusters.c.id.type),
     )
-    if order.direction is Direction.ASC:
-        return key >= bound if inclusive else key > bound
-    return key <= bound if inclusive else key < bound
+    return [_later(key, bound, ascending, inclusive)]
 
 
-def _ordered(query: Select[Any], order: Order) -> Select[Any]:
-    column = clusters.c[str(order.field)]
+def _later(column: Any, bound: Any, ascending: bool, inclusive: bool) -> ColumnElement[bool]:
+    if ascending:
+        return column >= bound if inclusive else column > bound  # type: ignore[no-any-return]
+    return column <= bound if inclusive else column < bound  # type: ignore[no-any-return]
+
+
+def _selected(
+    conn: AsyncConnection, where: ClusterFilter, order: Order, after: Position | None, *columns: Any
+) -> Select[Any] | CompoundSelect[Any]:
+    """The matching clusters after `after` in `order`: one SELECT, or a UNION ALL of ranges."""
+    dialect = conn.dialect.name
+    conditions = _conditions(dialect, where, order)
+    if after is None:
+        return select(*columns).where(*conditions)
+    arms = [select(*columns).where(*conditions, c) for c in _after(dialect, order, after)]
+    return arms[0] if len(arms) == 1 else union_all(*arms)
+
+
+def _ordered(
+    query: Select[Any] | CompoundSelect[Any], order: Order
+) -> Select[Any] | CompoundSelect[Any]:
+    # A UNION ALL is sorted by its own output columns; SQLite merges its arms, each already in
+    # index order, without a sort.
+    columns = query.selected_columns
+    column, id_ = columns[str(order.field)], columns["id"]
     if order.direction is Direction.ASC:
-        return query.order_by(column.asc(), clusters.c.id.asc())
-    return query.order_by(column.desc(), clusters.c.id.desc())
+        return query.order_by(column.asc(), id_.asc())
+    return query.order_by(column.desc(), id_.desc())
 
 
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
@@ -146,11 +213,8 @@ async def page(
     limit: int,
 ) -> tuple[list[ClusterRecord], bool]:
     """Up to `limit` matching clusters after `after` in `order`, and whether more follow."""
-    conditions = _conditions(conn.dialect.name, where)
-    if after is not None:
-        conditions.append(_beyond(order, after))
-    query = _ordered(select(*CLUSTER_COLUMNS).where(*conditions), order).limit(limit + 1)
-    records = [ClusterRecord._make(row) for row in await conn.execute(query)]
+    query = _ordered(_selected(conn, where, order, after, *CLUSTER_COLUMNS), order)
+    records = [ClusterRecord._make(row) for row in await conn.execute(query.limit(limit + 1))]
     return records[:limit], len(records) > limit
 
 
@@ -158,6 +222,11 @@ async def any_from(
     conn: AsyncConnection, where: ClusterFilter, order: Order, start: Position
 ) -> bool:
     """Whether any matching cluster is at `start` or comes after it in `order` (Relay page info)."""
-    conditions = [*_conditions(conn.dialect.name, where), _beyond(order, start, inclusive=True)]
-    query = select(clusters.c.id).where(*conditions).limit(1)
-    return (await conn.execute(query)).first() is not None
+    dialect = conn.dialect.name
+    conditions = _conditions(dialect, where, order)
+    arms = [
+        select(clusters.c.id).where(*conditions, c)
+        for c in _after(dialect, order, start, inclusive=True)
+    ]
+    query = arms[0] if len(arms) == 1 else union_all(*arms)
+    return (await conn.execute(query.limit(1))).first() is not None
