@@ -1,4 +1,4 @@
-"""The `clusterql` command line (SPEC §9): serve, token, seed, schema, simulate.
+"""The `clusterql` command line (SPEC §9): serve, token, seed, schema, simulate, db.
 
 Flags override settings by setting their `CLUSTERQL_*` environment variable, so that `Settings`
 stays the one source of configuration, also in the worker processes uvicorn starts.
@@ -15,7 +15,7 @@ import random
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +27,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
@@ -37,7 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clusterql import demo, simulate
 from clusterql.settings import Settings
 from clusterql.tokens import digest, new_secret
+from models import migrations
 from models import tokens as tokens_db
+from models.copying import CopyRefused, CopySummary, copy_database
 from models.engine import create_engine, create_schema, read_transaction, write_transaction
 from models.errors import DomainError
 from models.limits import MAX_NODES_PER_REPORT
@@ -53,7 +56,12 @@ _ENV = {
     "port": "CLUSTERQL_PORT",
     "workers": "CLUSTERQL_WORKERS",
     "log_level": "CLUSTERQL_LOG_LEVEL",
+    "migrate": "CLUSTERQL_MIGRATE",
 }
+UPGRADE_HINT = (
+    "run `clusterql db upgrade` first, or let serve migrate "
+    "(without --no-migrate or CLUSTERQL_MIGRATE=false)"
+)
 
 
 class CliError(Exception):
@@ -85,8 +93,8 @@ def _database_error(exc: BaseException) -> CliError:
 
 
 @asynccontextmanager
-async def _database(url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on `url` whose tables exist, disposed on exit."""
+async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url`, disposed on exit; database failures become one-line errors."""
     try:
         engine = create_engine(url)
     except ModuleNotFoundError as exc:
@@ -94,12 +102,27 @@ async def _database(url: str) -> AsyncIterator[AsyncEngine]:
     except SQLAlchemyError as exc:
         raise _database_error(exc) from None
     try:
-        await create_schema(engine)
         yield engine
     except (SQLAlchemyError, OSError) as exc:
         raise _database_error(exc) from None
+    except migrations.SchemaError as exc:
+        raise CliError(str(exc)) from None
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _database(url: str, migrate: bool = True) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url` whose schema is current: migrated, or else checked (`migrate=False`)."""
+    async with _engine(url) as engine:
+        if migrate:
+            await create_schema(engine)
+        else:
+            try:
+                await migrations.require_current(engine)
+            except migrations.MigrationsPending as exc:
+                raise CliError(f"{exc}: {UPGRADE_HINT}") from None
+        yield engine
 
 
 def _shown(when: datetime | None) -> str:
@@ -287,9 +310,9 @@ def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     )
 
 
-async def _prepare(url: str, with_demo: bool) -> DemoAccess | None:
-    """Create the tables; with the demo, fill an empty database and make an Admin token."""
-    async with _database(url) as engine:
+async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAccess | None:
+    """Migrate (or check) the schema; with the demo, fill an empty database, make an Admin token."""
+    async with _database(url, migrate) as engine:
         if not with_demo:
             return None
         now = datetime.now(UTC)
@@ -342,7 +365,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.demo and settings.port == 0:
         raise CliError("--demo needs a fixed port to print its URLs: give --port")
-    access = asyncio.run(_prepare(settings.database_url, args.demo))
+    access = asyncio.run(_prepare(settings.database_url, args.demo, settings.migrate))
     if access is not None:
         database = make_url(settings.database_url).render_as_string(hide_password=True)
         print(demo_banner(base_url(settings.host, settings.port), access, database), flush=True)
@@ -357,6 +380,99 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+# ---------------------------------------------------------------- db
+
+
+def _shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _upgrade(url: str) -> migrations.Upgrade:
+    async with _engine(url) as engine:
+        return await migrations.upgrade(engine)
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    done = asyncio.run(_upgrade(settings.database_url))
+    if done.adopted:
+        baseline = migrations.BASELINE
+        described = f"{baseline} ({migrations.title(baseline)})"
+        print(f"adopted a database made before migrations as {described}")
+    for revision in done.applied:
+        print(f"applied {revision} ({migrations.title(revision)})")
+    if not done.applied and not done.adopted:
+        print(f"the database is up to date (revision {migrations.head()})")
+    return 0
+
+
+class _CopyBar:
+    """`db copy`'s progress: one bar per table, on stderr, shown once the copy has begun."""
+
+    def __init__(self) -> None:
+        self._progress = _progress()
+        self._tasks: dict[str, TaskID] = {}
+
+    def start(self, totals: Mapping[str, int]) -> None:
+        self._progress.start()
+        for table, total in totals.items():
+            self._tasks[table] = self._progress.add_task(f"copying {table}", total=total)
+
+    def advance(self, table: str, rows: int) -> None:
+        self._progress.advance(self._tasks[table], rows)
+
+    def stop(self) -> None:
+        if self._tasks:
+            self._progress.stop()
+
+
+async def _copy(source_url: str, target_url: str) -> CopySummary:
+    bar = _CopyBar()
+    async with _engine(source_url) as source, _engine(target_url) as target:
+        try:
+            return await copy_database(source, target, bar)
+        except migrations.MigrationsPending as exc:
+            upgrade = f"clusterql db upgrade --database-url {_shown_url(source_url)}"
+            raise CliError(f"the source: {exc}; run `{upgrade}` first") from None
+        except CopyRefused as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            bar.stop()
+
+
+def db_copy(args: argparse.Namespace) -> int:
+    summary = asyncio.run(_copy(args.source, args.target))
+    rows = summary.rows
+    print(
+        f"copied {rows['api_tokens']} tokens, {rows['clusters']} clusters "
+        f"({summary.removed_clusters} of them removed), {rows['nodes']} nodes and "
+        f"{rows['service_keys']} service keys into {_shown_url(args.target)}, every id kept"
+    )
+    return 0
+
+
+def _add_db(commands: Any) -> None:
+    parser = commands.add_parser("db", help="migrate the database schema, copy a database")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    upgrade = actions.add_parser("upgrade", help="apply pending schema migrations and list them")
+    _database_flag(upgrade)
+    upgrade.set_defaults(run=db_upgrade)
+    copy = actions.add_parser(
+        "copy",
+        help="copy every row of a database into a new, empty one (e.g. SQLite to PostgreSQL), "
+        "keeping every id",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="read from")
+    copy.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="an empty database, migrated first",
+    )
+    copy.set_defaults(run=db_copy)
 
 
 # ---------------------------------------------------------------- the parser
@@ -410,6 +526,13 @@ def _add_serve(commands: Any) -> None:
         "--demo",
         action="store_true",
         help="fill an empty database with a demo fleet and print an Admin token and examples",
+    )
+    parser.add_argument(
+        "--migrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply pending schema migrations before serving; --no-migrate refuses to start "
+        "while some are pending (env CLUSTERQL_MIGRATE; default: migrate)",
     )
     _database_flag(parser)
     parser.set_defaults(run=serve)
@@ -519,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed(commands)
     commands.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(run=schema)
     _add_simulate(commands)
+    _add_db(commands)
     return parser
 
 

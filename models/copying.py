@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.engine import read_transaction, write_transaction
-from models.migrations import migrate, pending
+from models.migrations import migrate, require_current
 from models.tables import api_tokens, clusters, nodes, service_keys
 
 CHUNK_ROWS = 5_000
@@ -63,15 +63,14 @@ async def copy_database(
     progress: CopyProgress | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> CopySummary:
-    """Copy every row of `source` into the empty database `target` (see the module docstring)."""
+    """Copy every row of `source` into the empty database `target` (see the module docstring).
+
+    Raises `CopyRefused`, or `MigrationsPending` for a source whose schema is not current.
+    """
     progress = progress or _Silent()
     if source.url == target.url:
         raise CopyRefused("the source and the target are the same database")
-    behind = await pending(source)
-    if behind:
-        raise CopyRefused(
-            f"the source database lacks migrations ({', '.join(behind)}): upgrade it first"
-        )
+    await require_current(source)
     async with read_transaction(source) as src:
         totals = {t.name: await _count(src, t) for t in TABLES}
         removed = await _count(src, clusters, clusters.c.removed_at.is_not(None))
