@@ -21,7 +21,7 @@ from clusterql.request_id import RequestId
 from clusterql.settings import Settings
 from graph.cursors import CursorCodec
 from graph.schema import schema
-from models import service_keys
+from models import migrations, service_keys
 from models.engine import create_engine, create_schema
 from rest_shim.problems import error_response
 from rest_shim.routes import PREFIX, RestShim
@@ -56,7 +56,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        await create_schema(engine)
+        if settings.migrate:
+            await create_schema(engine)
+        elif waiting := await migrations.pending(engine):
+            await engine.dispose()
+            raise RuntimeError(
+                f"the database lacks schema migrations ({', '.join(waiting)}): "
+                "run `clusterql db upgrade` first (or start with CLUSTERQL_MIGRATE=true)"
+            )
         app.state.engine = engine
         app.state.cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
         try:

@@ -28,3 +28,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")
+    migrate: bool = Field(
+        default=True,
+        description="Apply pending schema migrations at start; false: refuse to start while "
+        "some are pending (`clusterql db upgrade` applies them).",
+    )
