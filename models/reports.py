@@ -25,10 +25,20 @@ from models.records import (
     Permission,
     Principal,
 )
+from models.retries import retry_conflicts
 from models.seeding import cluster_values
 from models.tables import clusters, nodes
 
 _live = clusters.c.removed_at.is_(None)
+# Locks the live row (PostgreSQL; SQLite has no row locks and needs none: one writer at a time).
+# Under READ COMMITTED a report waiting here sees the row as the previous report committed it.
+_LIVE_BY_NAME_FOR_UPDATE = (
+    select(clusters.c.id, clusters.c.owner_token_id)
+    .where(_live, clusters.c.name == bindparam("name"))
+    .with_for_update()
+)
+# The unique index two racing first reports of one name collide on.
+REGISTER_RACE_INDEX = "ux_clusters_live_name"
 _UPDATE_NODE = (
     update(nodes)
     .where(nodes.c.id == bindparam("node_id"))
@@ -58,15 +68,12 @@ async def apply_report(
     """Register or update the live cluster named `state.name`; returns it as stored.
 
     A controller may update only the clusters it registered; an administrator any cluster.
-    Must run in a write transaction (`BEGIN IMMEDIATE` on SQLite) so that reports serialize.
+    Must run in a write transaction so that reports of one cluster serialize: SQLite's
+    `BEGIN IMMEDIATE` admits one writer at a time; on PostgreSQL the live row is locked
+    (`FOR UPDATE`) until commit, and a concurrent first report of the same name fails on the
+    live-name unique index (`REGISTER_RACE_INDEX`): run the whole transaction again then.
     """
-    found = (
-        await conn.execute(
-            select(clusters.c.id, clusters.c.owner_token_id).where(
-                _live, clusters.c.name == state.name
-            )
-        )
-    ).first()
+    found = (await conn.execute(_LIVE_BY_NAME_FOR_UPDATE, {"name": state.name})).first()
     if found is None:
         cluster_id = await _register(conn, state, principal, now)
     else:
@@ -130,8 +137,15 @@ async def _replace_nodes(
 async def report_cluster(
     engine: AsyncEngine, state: ClusterState, principal: Principal, now: datetime
 ) -> tuple[ClusterRecord, list[NodeRecord]]:
-    """Apply one report in its own write transaction; the cluster and nodes as committed."""
-    async with write_transaction(engine) as conn:
-        record = await apply_report(conn, state, principal, now)
-        stored = await nodes_of(conn, [record.id])
-    return record, stored.get(record.id, [])
+    """Apply one report in its own write transaction; the cluster and nodes as committed.
+
+    A transaction that lost a race with a concurrent one is run again (`retry_conflicts`).
+    """
+
+    async def transaction() -> tuple[ClusterRecord, list[NodeRecord]]:
+        async with write_transaction(engine) as conn:
+            record = await apply_report(conn, state, principal, now)
+            stored = await nodes_of(conn, [record.id])
+        return record, stored.get(record.id, [])
+
+    return await retry_conflicts(transaction, unique_index=REGISTER_RACE_INDEX)
