@@ -23,7 +23,8 @@ from graph.cursors import CursorCodec
 from graph.schema import schema
 from models import migrations, service_keys
 from models.engine import create_engine, create_schema
-from rest_shim.problems import error_response
+from models.faults import is_unavailable
+from rest_shim.problems import error_response, unavailable
 from rest_shim.routes import PREFIX, RestShim
 
 log = logging.getLogger("clusterql.app")
@@ -41,8 +42,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled exception", exc_info=exc)
     rid = request.scope.get("state", {}).get("request_id")
+    if is_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__, extra={"request_id": rid})
+        return unavailable(graphql=request.url.path == "/graphql")
+    log.error("unhandled exception", exc_info=exc)
     return error_response(500, f"internal server error (request id {rid})")
 
 
@@ -55,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings.engine_options())
         if settings.migrate:
             await create_schema(engine)
         elif waiting := await migrations.pending(engine):
@@ -87,7 +91,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_bytes=settings.max_body_bytes,
                 per_path={"/graphql": settings.max_graphql_body_bytes},
             ),
-            Middleware(AuthGate, protected=(PREFIX, "/graphql"), open_get=("/graphql",)),
+            Middleware(
+                AuthGate,
+                protected=(PREFIX, "/graphql"),
+                open_get=("/graphql",),
+                graphql=("/graphql",),
+            ),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

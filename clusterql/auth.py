@@ -2,6 +2,8 @@
 
 The token is looked up on every request, so a revoked or expired token fails on the very next
 request in every process. Permissions are checked later, where data is resolved (graph layer).
+The lookup is the first use of the database in a request: when the database is unavailable it
+answers 503 with `Retry-After`, like every later use would.
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clusterql.tokens import digest, looks_like_secret
 from models import tokens as tokens_db
 from models.engine import read_transaction, write_transaction
+from models.faults import is_unavailable
 from models.records import Principal
-from rest_shim.problems import error_response
+from rest_shim.problems import error_response, unavailable
 
 log = logging.getLogger("clusterql.auth")
 
@@ -51,7 +53,9 @@ async def authenticate(engine: AsyncEngine, header: str | None) -> Principal | N
         try:
             async with write_transaction(engine) as conn:
                 await tokens_db.touch(conn, principal.token_id, now)
-        except OperationalError:  # bookkeeping only: never fail a request over it
+        except Exception as exc:  # bookkeeping only: a busy or absent database fails nothing
+            if not is_unavailable(exc):
+                raise
             log.warning("could not record last use of token %s", principal.name)
     return principal
 
@@ -59,10 +63,17 @@ async def authenticate(engine: AsyncEngine, header: str | None) -> Principal | N
 class AuthGate:
     """ASGI middleware: 401 for API requests without a live token; the caller goes in scope."""
 
-    def __init__(self, app: ASGIApp, protected: tuple[str, ...], open_get: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        protected: tuple[str, ...],
+        open_get: tuple[str, ...],
+        graphql: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.protected = protected
         self.open_get = open_get  # GET here only renders GraphiQL (GET operations are off)
+        self.graphql = graphql  # answered 503 in GraphQL's shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -76,7 +87,14 @@ class AuthGate:
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
         engine: AsyncEngine = scope["app"].state.engine
-        principal = await authenticate(engine, raw.decode("latin-1") if raw else None)
+        try:
+            principal = await authenticate(engine, raw.decode("latin-1") if raw else None)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
+            await unavailable(graphql=path in self.graphql)(scope, receive, send)
+            return
         if principal is None:
             await error_response(401, UNAUTHENTICATED, CHALLENGE)(scope, receive, send)
             return

@@ -11,13 +11,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
 from graph.context import Context, build_context
 from models.records import Principal
 from rest_shim.body import decode_json
-from rest_shim.problems import RestError
+from rest_shim.problems import RestError, graphql_status
 
 
 def context_for(request: Request) -> Context:
@@ -68,6 +68,19 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        payloads = response_data if isinstance(response_data, list) else [response_data]
+        status, headers = graphql_status(payloads)
+        if status != 200:
+            response.status_code = status
+            response.headers.update(headers)
+        return response
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter

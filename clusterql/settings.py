@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.engine import EngineOptions
+
 
 class Settings(BaseSettings):
     """Validated configuration with safe defaults. Tests build their own instances."""
@@ -14,6 +16,34 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///./clusterql.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
+    )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each process keeps open (one per concurrent request).",
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="PostgreSQL connections a process may open beyond the pool under bursts.",
+    )
+    database_pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a request waits for a free connection before it gets 503.",
+    )
+    database_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to open a PostgreSQL connection before the request gets 503.",
+    )
+    database_statement_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a statement may run (PostgreSQL) or wait for the write lock "
+        "(SQLite) before the request gets 503.",
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` listens on.")
@@ -33,3 +63,13 @@ class Settings(BaseSettings):
         description="Apply pending schema migrations at start; false: refuse to start while "
         "some are pending (`clusterql db upgrade` applies them).",
     )
+
+    def engine_options(self) -> EngineOptions:
+        """The database settings, as the engine takes them."""
+        return EngineOptions(
+            pool_size=self.database_pool_size,
+            max_overflow=self.database_max_overflow,
+            pool_timeout_s=self.database_pool_timeout,
+            connect_timeout_s=self.database_connect_timeout,
+            statement_timeout_s=self.database_statement_timeout,
+        )

@@ -1,9 +1,11 @@
 """The one place that turns exceptions into GraphQL error codes, and masks the unexpected.
 
-Codes: BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INTERNAL_SERVER_ERROR.
-Parse, validation and variable errors keep their text (they help the caller) and get
-BAD_USER_INPUT; domain errors keep their text and get their code; anything else is logged
-with the request id and replaced by a generic message.
+Codes: BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, SERVICE_UNAVAILABLE,
+INTERNAL_SERVER_ERROR. Parse, validation and variable errors keep their text (they help the
+caller) and get BAD_USER_INPUT; domain errors keep their text and get their code; a database
+that cannot be reached or used now (`models.faults.is_unavailable`) gives SERVICE_UNAVAILABLE
+with a fixed message (never the driver's text); anything else is logged with the request id and
+replaced by a generic message.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import logging
 from graphql import GraphQLError
 
 from models.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from models.faults import is_unavailable
 
 log = logging.getLogger("clusterql.graph")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 FORBIDDEN = "FORBIDDEN"
 NOT_FOUND = "NOT_FOUND"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE_MESSAGE = "the database is unavailable right now: try again in a few seconds"
 
 _DOMAIN_CODES: dict[type[DomainError], str] = {
     InvalidInput: BAD_USER_INPUT,
@@ -39,15 +44,25 @@ def code_of(error: GraphQLError) -> str | None:
     for kind, code in _DOMAIN_CODES.items():
         if isinstance(original, kind):
             return code
+    if is_unavailable(original):
+        return SERVICE_UNAVAILABLE
     return None
 
 
 def log_unexpected(errors: list[GraphQLError], request_id: str | None) -> None:
     for error in errors:
-        if code_of(error) is None:
+        code = code_of(error)
+        if code is None:
             log.error(
                 "unexpected error in GraphQL execution",
                 exc_info=error.original_error,
+                extra={"request_id": request_id, "path": error.path},
+            )
+        elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
+            # Expected while the database restarts: one line, no traceback.
+            log.warning(
+                "database unavailable: %s",
+                type(error.original_error).__name__,
                 extra={"request_id": request_id, "path": error.path},
             )
 
@@ -62,6 +77,15 @@ def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
             positions=error.positions,
             path=error.path,
             extensions={"code": INTERNAL, "request_id": request_id},
+        )
+    if code == SERVICE_UNAVAILABLE and error.original_error is not None:
+        return GraphQLError(
+            UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": SERVICE_UNAVAILABLE, "request_id": request_id},
         )
     if error.extensions and error.extensions.get("code") == code:
         return error

@@ -5,37 +5,79 @@ acknowledged commit survives a crash or power loss, and the driver's own transac
 turned off so that we emit `BEGIN` ourselves: deferred for reads, `BEGIN IMMEDIATE` for writes
 (with the driver's legacy handling concurrent read-then-write transactions lose updates; see
 https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl).
+
+PostgreSQL: a bounded pool whose connections are tested before use (`pool_pre_ping`), so that
+after a server restart the dead ones are replaced instead of failing requests; connect and
+statement timeouts, so that no request waits forever on a server that is gone. Reads are
+REPEATABLE READ snapshots; writes run at READ COMMITTED and lock the rows they change
+(`models.reports`, `models.removal`), and are retried whole when they lose a race
+(`models.retries`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-BUSY_TIMEOUT_MS = 30_000
 _WRITE = "clusterql_write"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How the engine uses its database. The pool sizes and the connect timeout apply to
+    PostgreSQL (SQLite connections are local files); `statement_timeout_s` to both: the longest
+    a PostgreSQL statement may run, and the longest SQLite waits for the write lock.
+    """
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_s: float = 10.0  # waiting for a free connection of the pool
+    connect_timeout_s: float = 5.0
+    statement_timeout_s: float = 30.0
+    pool_recycle_s: float = 1800.0  # replace connections older than this (idle-killing proxies)
+
+
+def create_engine(url: str, options: EngineOptions | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url` (`sqlite+aiosqlite:///file.db` or `postgresql+asyncpg://...`)."""
+    options = options or EngineOptions()
+    if make_url(url).get_backend_name() == "postgresql":
+        kwargs = {**_postgresql_options(options), **kwargs}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=round(options.statement_timeout_s * 1000))
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _postgresql_options(options: EngineOptions) -> dict[str, Any]:
+    # https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-pessimistic
+    # https://magicstack.github.io/asyncpg/current/api/index.html#asyncpg.connection.connect
+    return {
+        "pool_pre_ping": True,
+        "pool_size": options.pool_size,
+        "max_overflow": options.max_overflow,
+        "pool_timeout": options.pool_timeout_s,
+        "pool_recycle": options.pool_recycle_s,
+        "connect_args": {
+            "timeout": options.connect_timeout_s,
+            "command_timeout": options.statement_timeout_s,
+            "server_settings": {"application_name": "clusterql"},
+        },
+    }
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -9,6 +9,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.engine import begin_snapshot
+from models.faults import is_unavailable
 
 T = TypeVar("T")
 
@@ -43,5 +44,12 @@ class Snapshot:
     async def close(self) -> None:
         async with self._lock:
             conn, self._conn = self._conn, None
-            if conn is not None:
+            if conn is None:
+                return
+            try:
                 await conn.close()  # closing rolls the read transaction back
+            except Exception as exc:
+                # The connection died (the database went away): nothing to roll back, and the
+                # pool has dropped it. The request already failed or succeeded on its own.
+                if not is_unavailable(exc):
+                    raise
