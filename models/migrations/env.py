@@ -14,7 +14,6 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.pool import NullPool
 
 from models.engine import create_engine
 from models.migrations import DEFAULT_URL, context_options
@@ -36,7 +35,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_on_own_engine(url: str) -> None:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)
