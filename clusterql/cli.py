@@ -464,7 +464,13 @@ def _add_db(commands: Any) -> None:
         help="copy every row of a database into a new, empty one (e.g. SQLite to PostgreSQL), "
         "keeping every id",
     )
-    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="read from")
+    copy.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the database to copy (read only)",
+    )
     copy.add_argument(
         "--to",
         dest="target",
