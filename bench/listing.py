@@ -15,11 +15,15 @@ statuses and node health mixed so that every filter is selective), or reuses the
 - with `--rest`, the same first and near-end pages through the REST endpoint (in-process,
   httpx.ASGITransport, `clusterql.app.create_app`), where a request also counts its matches.
 
+A filtered page walks its order's index and tests each cluster it meets, so its cost follows how
+densely matches lie around its position, not its depth: names begin with environment and team,
+then the provider, so the first name-ordered page of gcp clusters steps over aws and azure ones.
+
 Measurements are interleaved round-robin (each round times every case once), so that noise from
 a shared machine hits them alike; untimed warm-up rounds first. Medians in milliseconds.
 
-    .venv/bin/python bench/listing.py --db /tmp/listing.db     # seed (a few minutes) and time
-    .venv/bin/python bench/listing.py --db /tmp/listing.db     # again: reuses the file
+    .venv/bin/python bench/listing.py --db listing.db   # seed (3-4 min on 2 cores), then time
+    .venv/bin/python bench/listing.py --db listing.db   # again: reuses the file (15 s)
     .venv/bin/python bench/listing.py --clusters 100000 --rest --out figures.json
 """
 
