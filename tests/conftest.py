@@ -1,8 +1,10 @@
-"""Shared fixtures: a real SQLite file per test, the real app, real tokens."""
+"""Shared fixtures: a real database per test (an SQLite file, or a PostgreSQL database when
+CLUSTERQL_TEST_POSTGRES_URL is set: see tests/databases.py), the real app, real tokens."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,11 +18,19 @@ from clusterql.app import create_app
 from clusterql.settings import Settings
 from models.records import Permission
 from tests import factories
+from tests.databases import drop_fresh_databases, migrated_database_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the databases the tests made once they are all done."""
+    yield
+    asyncio.run(drop_fresh_databases())
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/clusterql.db")
+async def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=await migrated_database_url(tmp_path))
 
 
 @pytest.fixture

@@ -16,10 +16,15 @@ The contract, shared by every test module that needs a database:
   `await drop_fresh_databases()` drops those made by this process, for a session fixture to call.
 - `postgres_server_url()` tells which of the two is in force (None: SQLite), for the few tests
   that are about one database only.
+- `await migrated_database_url(tmp_path)` is like `fresh_database_url` but the database already
+  has the current schema (every migration applied). On PostgreSQL it is a copy of a template
+  database migrated once per test session (`CREATE DATABASE ... TEMPLATE`, far faster than
+  migrating each one); on SQLite a fresh file, migrated now.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -29,9 +34,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from models.engine import create_engine, create_schema
+from models.faults import sqlstate
+
 POSTGRES_URL_VARIABLE = "CLUSTERQL_TEST_POSTGRES_URL"
 
 _created: list[str] = []
+_template: list[str] = []  # the name of this session's migrated template database, once made
+_OBJECT_IN_USE = "55006"  # CREATE DATABASE ... TEMPLATE while a session still uses the template
 
 
 def postgres_server_url() -> str | None:
@@ -65,3 +75,40 @@ async def _on_server(server: str, statement: str) -> None:
             await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def migrated_database_url(tmp_path: Path) -> str:
+    """The URL of a new database with the current schema (see the module's docstring)."""
+    server = postgres_server_url()
+    if server is None:
+        url = await fresh_database_url(tmp_path)
+        await _migrate(url)
+        return url
+    if not _template:
+        template_url = await fresh_database_url(tmp_path)
+        await _migrate(template_url)
+        _template.append(make_url(template_url).database or "")
+    name = f"clusterql_test_{secrets.token_hex(6)}"
+    await _copy_template(server, _template[0], name)
+    _created.append(name)
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _copy_template(server: str, template: str, name: str) -> None:
+    # The template's last session may still be closing on the server side for a moment.
+    for attempt in range(50):
+        try:
+            await _on_server(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            return
+        except Exception as exc:
+            if sqlstate(exc) != _OBJECT_IN_USE or attempt == 49:
+                raise
+            await asyncio.sleep(0.05)

@@ -1,4 +1,4 @@
-"""The `clusterql` command line, run as a real process against a temporary SQLite file."""
+"""The `clusterql` command line, run as a real process against a fresh database of its own."""
 
 from __future__ import annotations
 
@@ -23,14 +23,16 @@ from models import listing
 from models.engine import create_engine, create_schema, read_transaction
 from models.listing import ClusterFilter, Order
 from models.records import ClusterRecord, NodeCounts
+from tests.databases import fresh_database_url
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60.0
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/t.db"
+async def database_url(tmp_path: Path) -> str:
+    """An empty database (no tables): the commands create them."""
+    return await fresh_database_url(tmp_path)
 
 
 @pytest.fixture

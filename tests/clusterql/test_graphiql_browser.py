@@ -12,9 +12,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from clusterql import graphiql
-from models.engine import create_engine, create_schema
+from models.engine import create_engine
 from models.records import Permission
 from tests import factories
+from tests.databases import migrated_database_url
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
@@ -41,7 +42,6 @@ async def _seed(database_url: str) -> str:
     """An Admin token and three clusters, written with the product's own functions."""
     engine = create_engine(database_url)
     try:
-        await create_schema(engine)
         secret = await factories.token(engine, Permission.ADMIN, name="graphiql-test")
         await factories.insert(engine, [factories.cluster(name) for name in CLUSTER_NAMES])
     finally:
@@ -51,7 +51,7 @@ async def _seed(database_url: str) -> str:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    return asyncio.run(migrated_database_url(tmp_path))
 
 
 @pytest.fixture

@@ -10,18 +10,18 @@ from pathlib import Path
 import httpx
 
 from clusterql import simulate
-from models.engine import create_engine, create_schema
+from models.engine import create_engine
 from models.records import Permission
 from tests import factories
+from tests.databases import migrated_database_url
 from tests.live_server import live_server
 
 
 async def test_simulated_controllers_register_and_keep_updating_their_clusters(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/sim.db"
+    url = await migrated_database_url(tmp_path)
     engine = create_engine(url)
-    await create_schema(engine)
     controller = await factories.token(engine, Permission.CONTROLLER)
     admin = await factories.token(engine, Permission.ADMIN)
     await engine.dispose()
@@ -50,17 +50,16 @@ async def test_simulated_controllers_register_and_keep_updating_their_clusters(
         )  # updated after registering
 
 
-async def _database_with_controller(url: str) -> str:
+async def _database_with_controller(tmp_path: Path) -> tuple[str, str]:
+    url = await migrated_database_url(tmp_path)
     engine = create_engine(url)
-    await create_schema(engine)
     controller = await factories.token(engine, Permission.CONTROLLER)
     await engine.dispose()
-    return controller
+    return url, controller
 
 
 def test_the_simulate_command_reports_until_its_duration_ends(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/sim.db"
-    controller = asyncio.run(_database_with_controller(url))
+    url, controller = asyncio.run(_database_with_controller(tmp_path))
     with live_server({"CLUSTERQL_DATABASE_URL": url}) as base_url:
         command = [
             sys.executable,
