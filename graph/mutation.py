@@ -10,6 +10,7 @@ import strawberry
 from graph.context import Info
 from graph.inputs import ClusterReport
 from graph.keys import parse_cluster_id
+from graph.loaders import NodesKey
 from graph.permissions import IsAdmin, IsController
 from graph.types import Cluster
 from models import removal, reports
@@ -34,6 +35,9 @@ class Mutation:
         record, nodes = await reports.report_cluster(
             info.context.engine, state, info.context.principal, datetime.now(UTC)
         )
+        # The answer's `nodes` are the ones this transaction committed (with the counts beside
+        # them), not a later snapshot's: a 5,000-node cluster is not read a second time.
+        info.context.loaders.nodes_by_cluster_id.prime(NodesKey(record.id, None, None), nodes)
         return Cluster.from_record(record, nodes=nodes)
 
     @strawberry.mutation(
