@@ -4,7 +4,10 @@ The plans are SQLite's own (`EXPLAIN QUERY PLAN`) for the very statements `model
 caught with a `before_cursor_execute` listener on the app's engine over a real SQLite file.
 A deep page must seek straight to its position in the order's index: never read the table or a
 whole index and sort it (`USE TEMP B-TREE FOR ORDER BY`), never step over the clusters that tie
-with its position (a seek on the sort value alone, `(nodes_count>?)`, would).
+with its position (a seek on the sort value alone, `(nodes_count>?)`, would). With a provider
+filter and more than `FEW_BY_PROVIDER` clusters of those providers, a page walks its order's
+index and tests the provider; with fewer, it reads them all through the provider index and
+sorts them, which costs at most that many rows.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from models import listing
 from models.engine import read_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, SortValue
+from tests import factories
 from tests.databases import postgres_server_url
 
 pytestmark = pytest.mark.skipif(
@@ -85,8 +89,8 @@ def _any_from(where: ClusterFilter, order: Order, start: Position) -> Run:
     return lambda conn: listing.any_from(conn, where, order, start)
 
 
-async def _plan(engine: AsyncEngine, run: Run) -> list[str]:
-    """SQLite's plan of the last SELECT that `run` sends, with the same parameters."""
+async def _plans(engine: AsyncEngine, run: Run) -> list[list[str]]:
+    """SQLite's plans of the SELECTs that `run` sends, with the same parameters."""
     sent: list[tuple[str, Any]] = []
 
     def record(conn: object, cursor: object, statement: str, parameters: Any, *_: object) -> None:
@@ -99,10 +103,17 @@ async def _plan(engine: AsyncEngine, run: Run) -> list[str]:
             await run(conn)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
-    statement, parameters = sent[-1]
+    plans = []
     async with read_transaction(engine) as conn:
-        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        return [row.detail for row in rows]
+        for statement, parameters in sent:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append([row.detail for row in rows])
+    return plans
+
+
+async def _plan(engine: AsyncEngine, run: Run) -> list[str]:
+    """SQLite's plan of the last SELECT that `run` sends: the page itself."""
+    return (await _plans(engine, run))[-1]
 
 
 def _reads(plan: list[str], allowed: set[str]) -> list[tuple[str, str]]:
@@ -148,6 +159,14 @@ def _seeks(field: OrderField, direction: Direction, provider_index: bool) -> set
     return {f"{field}=? AND {name}{later}?" for name in ("id", "rowid")} | {f"{field}{later}?"}
 
 
+@pytest.fixture
+async def many_by_provider(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More clusters of each provider filtered by than `FEW_BY_PROVIDER` (here 0)."""
+    await factories.insert(engine, [factories.cluster(provider=p) for p in ("aws", "gcp", "azure")])
+    monkeypatch.setattr(listing, "FEW_BY_PROVIDER", 0)
+
+
+@pytest.mark.usefixtures("many_by_provider")
 @pytest.mark.parametrize("direction", list(Direction))
 @pytest.mark.parametrize("field", list(OrderField))
 async def test_every_order_seeks_its_position_in_its_own_index_with_or_without_filters(
@@ -183,6 +202,43 @@ async def test_every_order_seeks_its_position_in_its_own_index_with_or_without_f
             field, back.direction, provider_index=any(PROVIDER_INDEX in r for r in behind)
         )
         assert {bounds for _, bounds in reads} <= seeks, (name, behind)
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+@pytest.mark.parametrize("field", [f for f in OrderField if f is not OrderField.ID])
+async def test_a_few_clusters_of_the_providers_asked_for_are_read_by_provider_and_sorted(
+    engine: AsyncEngine, field: OrderField, direction: Direction
+) -> None:
+    # Given no more clusters of those providers than FEW_BY_PROVIDER (here: none)
+    order = Order(field, direction)
+    position = Position(value=VALUES[field], id=500_000)
+    later = ">" if direction is Direction.ASC else "<"
+    ties = {f"{field}=? AND {name}{later}?" for name in ("id", "rowid")}
+    for providers in (("aws",), ("aws", "gcp")):
+        where = ClusterFilter(providers=providers)
+        for run in (
+            _page(where, order, None),
+            _page(where, order, position),
+            _any_from(where, order, position),
+        ):
+            # Then each page (or look behind) reads only their range of the provider index, or
+            # seeks the clusters that tie with its position in the order's index
+            plan = await _plan(engine, run)
+            reads = _reads(plan, {PROVIDER_INDEX, *ORDER_INDEXES[field]})
+            assert {kind for kind, _ in reads} == {"SEARCH"}, plan
+            assert all(b.startswith("provider=?") or b in ties for _, b in reads), plan
+            assert any(b.startswith("provider=?") for _, b in reads), plan
+
+
+async def test_a_page_counts_the_providers_clusters_on_their_index_only(
+    engine: AsyncEngine,
+) -> None:
+    order = Order(OrderField.NAME, Direction.ASC)
+    plans = await _plans(engine, _page(ClusterFilter(providers=("aws", "gcp")), order, None))
+    [probe, _page_itself] = plans
+    # at most FEW_BY_PROVIDER + 1 entries of the providers' range (0.6 ms at a million clusters)
+    assert _reads(probe, {PROVIDER_INDEX}) == [("SEARCH", "provider=?")], probe
+    assert not _sorts(probe), probe
 
 
 async def test_the_plans_are_read_from_the_statements_listing_runs(engine: AsyncEngine) -> None:
