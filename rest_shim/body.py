@@ -8,6 +8,7 @@ with thousands of digits, and nesting deep enough to exhaust the stack.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from rest_shim.problems import RestError
 
 MAX_NUMBER_CHARS = 100
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 JSON_MEDIA_TYPES = ("application/json",)
 
 
@@ -71,6 +73,25 @@ def _explain(exc: json.JSONDecodeError) -> str:
     return f"invalid JSON at {where}: {hint}"
 
 
+def _check_text(value: Any) -> None:
+    """Refuse strings that are not Unicode text (a lone surrogate from a `\\ud800` escape)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Refused(
+                    "a string holds a lone surrogate escape (like \\ud800): send valid Unicode"
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def decode_json(raw: bytes) -> Any:
     """The JSON value of `raw`, strictly; an empty (or blank) body is `{}`."""
     try:
@@ -83,7 +104,9 @@ def decode_json(raw: bytes) -> Any:
     if not text.strip():
         return {}
     try:
-        return _decoder().decode(text)
+        value = _decoder().decode(text)
+        if _SURROGATE_ESCAPE.search(text):
+            _check_text(value)
     except _Refused as exc:
         raise RestError(400, f"invalid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -92,6 +115,7 @@ def decode_json(raw: bytes) -> Any:
         raise RestError(400, "invalid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. int() refusing a huge literal
         raise RestError(400, f"invalid JSON: {exc}") from None
+    return value
 
 
 def decode_object(raw: bytes) -> dict[str, Any]:

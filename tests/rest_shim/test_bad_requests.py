@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -96,3 +98,48 @@ async def test_unknown_paths_are_404_json(admin: httpx.AsyncClient) -> None:
     response = await admin.post("/runtime/api/v1/clustrs")
     assert response.status_code == 404
     assert list(response.json()) == ["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"filters": {"name": "\\ud800"}}',
+        b'{"next_key": "\\udfff"}',
+        b'{"filters": {"providers": ["aws", "x\\uDBFFy"]}}',
+        b'{"\\ud800": 1}',
+    ],
+)
+async def test_lone_surrogate_escapes_are_400_not_500(
+    admin: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await admin.post(URL, content=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert "surrogate" in response.json()["error"]
+
+
+async def test_a_proper_surrogate_pair_is_text_like_any_other(admin: httpx.AsyncClient) -> None:
+    response = await admin.post(
+        URL, content=b'{"filters": {"name": "\\ud83d\\ude80"}}', headers=JSON
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {
+            "query": "query($n: String) { clusters(filter: {name: $n}) { totalCount } }",
+            "variables": {"n": "\ud800"},
+        },
+        {"query": '{ clusters(filter: {name: "\\ud800"}) { totalCount } }'},
+        {"query": '{ cluster(id: "\\udc00") { id } }'},
+    ],
+)
+async def test_lone_surrogates_in_graphql_are_bad_user_input(
+    admin: httpx.AsyncClient, payload: dict[str, object]
+) -> None:
+    body = json.dumps(payload).encode()  # ensure_ascii: the surrogate travels as an escape
+    response = await admin.post("/graphql", content=body, headers=JSON)
+    assert response.status_code in (200, 400), response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
