@@ -20,6 +20,8 @@ The contract, shared by every test module that needs a database:
   has the current schema (every migration applied). On PostgreSQL it is a copy of a template
   database migrated once per test session (`CREATE DATABASE ... TEMPLATE`, far faster than
   migrating each one); on SQLite a fresh file, migrated now.
+- `await migrated_database_on(server_url)` does the same on a given PostgreSQL server, for tests
+  that start their own (tests/postgres_server.py), e.g. to stop and restart it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from models.faults import sqlstate
 POSTGRES_URL_VARIABLE = "CLUSTERQL_TEST_POSTGRES_URL"
 
 _created: list[str] = []
-_template: list[str] = []  # the name of this session's migrated template database, once made
+_templates: dict[str, str] = {}  # server URL -> its migrated template database, once made
 _OBJECT_IN_USE = "55006"  # CREATE DATABASE ... TEMPLATE while a session still uses the template
 
 
@@ -84,14 +86,31 @@ async def migrated_database_url(tmp_path: Path) -> str:
         url = await fresh_database_url(tmp_path)
         await _migrate(url)
         return url
-    if not _template:
-        template_url = await fresh_database_url(tmp_path)
-        await _migrate(template_url)
-        _template.append(make_url(template_url).database or "")
+    url = await migrated_database_on(server)
+    _created.append(make_url(url).database or "")
+    return url
+
+
+async def migrated_database_on(server: str) -> str:
+    """The URL of a new database with the current schema on the PostgreSQL server `server`
+    (a server URL, as for CLUSTERQL_TEST_POSTGRES_URL): a copy of a template database made and
+    migrated at the first call for that server. Not dropped: for throwaway servers.
+    """
+    template = _templates.get(server)
+    if template is None:
+        template = f"clusterql_template_{secrets.token_hex(6)}"
+        await _on_server(server, f'CREATE DATABASE "{template}"')
+        if server == postgres_server_url():
+            _created.append(template)
+        await _migrate(_database_url(server, template))
+        _templates[server] = template
     name = f"clusterql_test_{secrets.token_hex(6)}"
-    await _copy_template(server, _template[0], name)
-    _created.append(name)
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
+    await _copy_template(server, template, name)
+    return _database_url(server, name)
+
+
+def _database_url(server: str, database: str) -> str:
+    return make_url(server).set(database=database).render_as_string(hide_password=False)
 
 
 async def _migrate(url: str) -> None:

@@ -1,4 +1,5 @@
-"""A real clusterql server for tests: uvicorn in a subprocess on a free port of 127.0.0.1."""
+"""A real clusterql server for tests: uvicorn in a subprocess on a free port of 127.0.0.1, either
+started directly (`server_process`) or through `clusterql serve` (`serve_process`)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,22 @@ def server_process(env: Mapping[str, str]) -> Iterator[Server]:
         str(port),
         "--no-access-log",
     ]
+    with _running(command, port, env) as server:
+        yield server
+
+
+@contextmanager
+def serve_process(env: Mapping[str, str], workers: int = 1) -> Iterator[Server]:
+    """`clusterql serve --workers N` as an operator runs it (migrations first, JSON logs)."""
+    port = _free_port()
+    command = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    with _running(command, port, env) as server:
+        yield server
+
+
+@contextmanager
+def _running(command: list[str], port: int, env: Mapping[str, str]) -> Iterator[Server]:
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
             command,

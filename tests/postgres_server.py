@@ -1,0 +1,71 @@
+"""A throwaway PostgreSQL server that one test module owns, and may stop and start again.
+
+Made by `scripts/postgres` (the script CI uses for the PostgreSQL pass), so these tests run
+whenever PostgreSQL's server binaries are installed, in both passes of the suite.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
+TIMEOUT_S = 120
+
+
+def _script(*args: str) -> str:
+    done = subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/postgres {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    directory: str
+    url: str  # the server's own `postgres` database: for CREATE DATABASE
+
+    def stop(self) -> None:
+        """Stop the server (open sessions are cut off); returns once it is down."""
+        _script("stop", self.directory)
+
+    def start(self) -> None:
+        """Start it again on the same port; returns once it accepts connections."""
+        _script("start", self.directory)
+
+
+def missing_binaries() -> str | None:
+    """Why no server can be started here, or None."""
+    try:
+        _script("bindir")
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A new server, removed on exit; the test is skipped (saying why) without the binaries."""
+    reason = missing_binaries()
+    if reason is not None:
+        pytest.skip(
+            "needs PostgreSQL's server binaries (scripts/system-deps installs them; CI has "
+            f"them and runs this test in both passes): {reason}"
+        )
+    directory = _script("new")
+    try:
+        yield PostgresServer(directory, _script("url", directory))
+    finally:
+        _script("destroy", directory)
