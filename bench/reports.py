@@ -689,8 +689,8 @@ _ENTRY_POINTS = [
     ("Strawberry input conversion", "strawberry/types/arguments.py", "convert_arguments"),
     ("ClusterReport.to_state checks", "graph/inputs.py", "to_state"),
     # Coroutines that await SQLAlchemy switch greenlets, which cProfile does not follow: the
-    # model's own inclusive time is not measurable here, but its costly helper is.
-    ("models.reports._node_values (dataclasses.asdict)", "models/reports.py", "_node_values"),
+    # model's own inclusive time is not measurable here, only that of its helpers.
+    ("models.reports._node_values (node rows)", "models/reports.py", "_node_values"),
     ("graphql-core executing the answer", "graphql/execution/executor.py", "execute_fields"),
 ]
 
@@ -844,8 +844,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--controllers", type=int, default=8, help="concurrent controllers")
     p.add_argument("--report-nodes", type=int, default=100, help="nodes per concurrent report")
     p.add_argument("--write-seconds", type=float, default=20.0, help="write-throughput phase")
-    p.add_argument("--phase-seconds", type=float, default=10.0, help="each read phase")
-    p.add_argument("--rounds", type=int, default=2, help="idle + loaded read phase pairs")
+    p.add_argument("--phase-seconds", type=float, default=6.0, help="each read phase")
+    p.add_argument("--rounds", type=int, default=4, help="idle + loaded read phase pairs")
     p.add_argument("--profile", action="store_true", help="only profile the big reports")
     p.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
