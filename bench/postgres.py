@@ -13,8 +13,11 @@ One run:
    for comparison, on the SQLite file), all started up front; each is loaded in turn by
    `--concurrency` clients for `--seconds` after a warm-up, the turns alternating and repeated
    `--repeats` times; requests per second is completed 200 answers over the measured time (the
-   median of the repeats). The load generator runs in this process: its CPU use is reported,
-   since on a 2-core machine it competes with the servers (and PostgreSQL) for the cores.
+   median of the repeats). Each request comes on a new connection (see `throughput` for why;
+   `--keep-alive` to keep them). The CPU the server's processes used meanwhile is reported (in
+   cores: CPU seconds per second), and that of the load generator (this process), which competes
+   with the servers and PostgreSQL for a 2-core machine's cores: a second worker can only help
+   as much as a second core is free.
 
 Every answer is checked to be a 200 holding 100 clusters with their nodes.
 
@@ -84,9 +87,32 @@ async def _create_database(server: str, name: str) -> str:
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and all its descendants, from /proc."""
+    total = 0.0
+    pending = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, IndexError, ValueError):
+            continue
+        pending += [int(child) for child in children]
+    return total
+
+
 @contextmanager
-def serve(database_url: str, workers: int) -> Iterator[str]:
-    """`clusterql serve --workers N` on `database_url`; yields its base URL."""
+def serve(database_url: str, workers: int) -> Iterator[Served]:
+    """`clusterql serve --workers N` on `database_url`; yields its base URL and process id."""
     port = _free_port()
     command = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
@@ -104,7 +130,7 @@ def serve(database_url: str, workers: int) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"clusterql serve --workers {workers} did not start")
             time.sleep(0.2)
-        yield base
+        yield Served(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -153,6 +179,7 @@ class Load:
     requests: int
     seconds: float
     client_cpu: float  # this process's CPU seconds over the measured time, per wall second
+    server_cpu: float  # the server's (all its worker processes') CPU seconds, per wall second
 
     @property
     def rps(self) -> float:
@@ -160,9 +187,20 @@ class Load:
 
 
 async def throughput(
-    base: str, headers: dict[str, str], keys: list[str], concurrency: int, seconds: float
+    server: Served,
+    headers: dict[str, str],
+    keys: list[str],
+    concurrency: int,
+    seconds: float,
+    keep_alive: bool,
 ) -> Load:
-    """Completed requests per second with `concurrency` clients always waiting on an answer."""
+    """Completed requests per second with `concurrency` clients always waiting on an answer.
+
+    Without `keep_alive` every request comes on a new connection, which whichever worker is
+    free accepts. With it, a connection stays with the worker that accepted it, and uvicorn's
+    workers accept in bursts (asyncio accepts every pending connection at once), so a few
+    connections opened together may all land on one worker while the other idles.
+    """
     warmup = min(2.0, seconds / 2)
     started = time.monotonic()
     measure_from, measure_until = started + warmup, started + warmup + seconds
@@ -178,21 +216,24 @@ async def throughput(
                 done += 1
             i += concurrency
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency if keep_alive else 0
+    )
     async with httpx.AsyncClient(
-        base_url=base, headers=headers, timeout=60, limits=limits
+        base_url=server.url, headers=headers, timeout=60, limits=limits
     ) as client:
-        cpu = 0.0
+        cpu = server_cpu = 0.0
 
         async def cpu_probe() -> None:
-            nonlocal cpu
+            nonlocal cpu, server_cpu
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-            before = time.process_time()
+            before, server_before = time.process_time(), cpu_seconds(server.pid)
             await asyncio.sleep(max(0.0, measure_until - time.monotonic()))
             cpu = time.process_time() - before
+            server_cpu = cpu_seconds(server.pid) - server_before
 
         await asyncio.gather(cpu_probe(), *(client_loop(c, client) for c in range(concurrency)))
-    return Load(done, seconds, cpu / seconds)
+    return Load(done, seconds, cpu / seconds, server_cpu / seconds)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -206,6 +247,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=8, help="clients in the throughput phases")
     p.add_argument("--seconds", type=float, default=8.0, help="measured time per throughput turn")
     p.add_argument("--repeats", type=int, default=2, help="turns per server in throughput")
+    p.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="throughput clients keep their connections (default: a new one per request)",
+    )
     p.add_argument("--out", type=Path, help="also write the figures here as JSON")
     return p.parse_args()
 
@@ -233,8 +279,8 @@ def main() -> None:
             for name in urls
             for workers in (1, 2)
         }
-        keys = asyncio.run(page_keys(bases["postgresql", 1], headers["postgresql"]))
-        assert keys == asyncio.run(page_keys(bases["sqlite", 1], headers["sqlite"]))
+        keys = asyncio.run(page_keys(bases["postgresql", 1].url, headers["postgresql"]))
+        assert keys == asyncio.run(page_keys(bases["sqlite", 1].url, headers["sqlite"]))
         print(f"{len(keys)} pages of {LIMIT}; latency ...", flush=True)
 
         figures["latency"] = asyncio.run(latency(bases, headers, keys, args.samples))
@@ -251,12 +297,13 @@ def main() -> None:
                             keys,
                             args.concurrency,
                             args.seconds,
+                            args.keep_alive,
                         )
                     )
                     runs[f"{name}/{workers}"].append(load)
                     print(
                         f"{name} workers={workers}: {load.rps:.1f} req/s "
-                        f"(client CPU {load.client_cpu:.0%})",
+                        f"(server CPU {load.server_cpu:.2f} cores, client {load.client_cpu:.2f})",
                         flush=True,
                     )
         figures["throughput"] = {
@@ -264,7 +311,8 @@ def main() -> None:
                 "workers": int(key.split("/")[1]),
                 "rps_median": round(statistics.median(x.rps for x in loads), 1),
                 "rps_runs": [round(x.rps, 1) for x in loads],
-                "client_cpu": [round(x.client_cpu, 2) for x in loads],
+                "server_cpu_cores": [round(x.server_cpu, 2) for x in loads],
+                "client_cpu_cores": [round(x.client_cpu, 2) for x in loads],
             }
             for key, loads in runs.items()
         }
@@ -275,7 +323,7 @@ def main() -> None:
 
 
 async def latency(
-    bases: dict[tuple[str, int], str],
+    bases: dict[tuple[str, int], Served],
     headers: dict[str, dict[str, str]],
     keys: list[str],
     samples: int,
@@ -283,7 +331,7 @@ async def latency(
     """p50/p90 (ms) per database on its 1-worker server: requests one at a time on each,
     alternating between the databases, round-robin over the pages."""
     clients = {
-        name: httpx.AsyncClient(base_url=bases[name, 1], headers=headers[name], timeout=60)
+        name: httpx.AsyncClient(base_url=bases[name, 1].url, headers=headers[name], timeout=60)
         for name in headers
     }
     times: dict[str, list[float]] = {name: [] for name in clients}
@@ -323,11 +371,15 @@ def print_report(figures: dict[str, Any]) -> None:
         print(
             f"  {name:<11} p50 {v['p50_ms']:>7.1f} ms   p90 {v['p90_ms']:>7.1f} ms   (n={v['n']})"
         )
-    print(f"throughput, {figures['parameters']['concurrency']} concurrent clients:")
+    connections = "kept alive" if figures["parameters"]["keep_alive"] else "one per request"
+    print(
+        f"throughput, {figures['parameters']['concurrency']} concurrent clients, "
+        f"connections {connections}:"
+    )
     for key, v in figures["throughput"].items():
         print(
             f"  {key:<13} {v['rps_median']:>6.1f} req/s  runs {v['rps_runs']}  "
-            f"client CPU {v['client_cpu']}"
+            f"server CPU (cores) {v['server_cpu_cores']}  client {v['client_cpu_cores']}"
         )
 
 
