@@ -30,7 +30,7 @@ from tests.databases import postgres_server_url
 pytestmark = pytest.mark.skipif(
     postgres_server_url() is not None,
     reason="reads SQLite's own plans (EXPLAIN QUERY PLAN): runs in the SQLite pass; "
-    "PostgreSQL's planner is not checked here",
+    "PostgreSQL's plans are checked in test_listing_plans_postgres.py",
 )
 
 # The indexes a page in each order may read. SQLite ends every index with the rowid (our id), so
