@@ -22,7 +22,7 @@ from clusterql.settings import Settings
 from graph.cursors import CursorCodec
 from graph.schema import schema
 from models import migrations, service_keys
-from models.engine import create_engine, create_schema
+from models.engine import create_engine, create_schema, ping
 from models.faults import is_unavailable
 from rest_shim.problems import error_response, unavailable
 from rest_shim.routes import PREFIX, RestShim
@@ -51,7 +51,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 async def _healthz(request: Request) -> Response:
+    """The process is alive (no database access)."""
     return Response("ok\n", media_type="text/plain")
+
+
+async def _readyz(request: Request) -> Response:
+    """The database is reachable: load balancers send traffic here only while this is 200."""
+    try:
+        await ping(request.app.state.engine)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return unavailable()
+    return Response("ready\n", media_type="text/plain")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -82,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *shim.routes(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", _healthz),
+            Route("/readyz", _readyz),
             Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
         ],
         middleware=[

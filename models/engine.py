@@ -124,3 +124,9 @@ async def begin_snapshot(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execution_options(isolation_level="REPEATABLE READ")
     await conn.begin()
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Run a trivial statement: raises if the database cannot be reached or used now."""
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")

@@ -134,3 +134,13 @@ async def test_a_report_that_waits_for_a_lock_past_its_timeout_is_503_then_goes_
     again = await admin.post("/graphql", json=_report("waiting"))
     assert again.status_code == 200
     assert "errors" not in again.json()
+
+
+async def test_readyz_follows_the_database_and_healthz_does_not(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    async with _database_gone(app):
+        _assert_rest_503(await client.get("/readyz"))
+        assert (await client.get("/healthz")).status_code == 200  # the process itself is fine
+    assert (await client.get("/readyz")).text == "ready\n"
