@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from graph.context import Context
 from graph.errors import log_unexpected, with_codes
+from graph.execution import LeafPlanExecutor
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import DateTime
@@ -67,4 +68,5 @@ schema = ClusterqlSchema(
     mutation=Mutation,
     extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     config=StrawberryConfig(scalar_map={datetime: DateTime}),
+    execution_context_class=LeafPlanExecutor,
 )

@@ -1,0 +1,120 @@
+"""The leaf-plan executor answers exactly what Strawberry's own executor answers, only faster."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.context import build_context
+from graph.cursors import CursorCodec
+from graph.execution import LeafPlanExecutor
+from graph.schema import schema
+from models.records import Permission, Principal
+from tests import factories
+
+ADMIN = Principal(token_id=1, name="t", permissions=frozenset({Permission.ADMIN}))
+PAGE = """
+query Page($first: Int) {
+  __typename
+  clusters(limit: 3) {
+    totalCount
+    pagination { nextKey limit }
+    clusters {
+      __typename id name alias: name monitoredAt controllerStatus regions nodesCount
+      ...More
+      nodes(first: $first) {
+        id name status sensorLastUpdated sensorInstalled ... on Node { hostname }
+      }
+    }
+  }
+}
+fragment More on Cluster { provider failedNodesCount name }
+"""
+
+
+async def _run(engine: AsyncEngine, executor: type, query: str, **variables: Any) -> Any:
+    schema.execution_context_class = executor
+    try:
+        context = build_context(engine, CursorCodec(b"test"), ADMIN, "test")
+        return await schema.execute(query, variable_values=variables, context_value=context)
+    finally:
+        schema.execution_context_class = LeafPlanExecutor
+
+
+async def test_a_page_is_the_same_as_strawberrys_own_answer(engine: AsyncEngine) -> None:
+    await factories.insert(engine, [factories.cluster(node_count=n) for n in (0, 4, 7, 2)])
+    for first in (None, 2):
+        stock = await _run(engine, StrawberryGraphQLCoreExecutionContext, PAGE, first=first)
+        planned = await _run(engine, LeafPlanExecutor, PAGE, first=first)
+        assert stock.errors is None
+        assert planned.errors is None
+        assert planned.data == stock.data
+        assert list(planned.data["clusters"]["clusters"][1]) == list(
+            stock.data["clusters"]["clusters"][1]
+        )
+
+
+async def test_most_fields_skip_the_general_path(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await factories.insert(engine, [factories.cluster(node_count=10) for _ in range(3)])
+    general: list[str] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_field
+
+    def counted(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        general.append(f"{parent_type.name}.{details[0].node.name.value}")
+        return original(self, parent_type, source, details, *rest)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counted)
+    result = await _run(engine, LeafPlanExecutor, PAGE)
+    assert result.errors is None
+    # only fields with resolvers, arguments or object types, and __typename, took it
+    assert sorted(set(general)) == [
+        "Cluster.__typename",
+        "Cluster.nodes",
+        "Cluster.regions",  # a list: not a leaf
+        "ClusterPage.clusters",
+        "ClusterPage.pagination",
+        "ClusterPage.totalCount",
+        "Query.__typename",
+        "Query.clusters",
+    ]
+    assert len(general) == 3 * 3 + 5  # three per cluster, the others once
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Odd:
+    missing: str  # a non-null field whose source says None
+    maybe: str | None
+    colour: Colour  # a value the enum cannot represent
+    count: int  # a value Int cannot represent
+
+
+@strawberry.type
+class OddQuery:
+    @strawberry.field
+    def odd(self) -> Odd:
+        return Odd(missing=None, maybe=None, colour="blue", count=2**40)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["missing", "maybe", "colour", "count"])
+async def test_broken_values_fail_exactly_as_they_do_without_plans(field: str) -> None:
+    query = f"{{ odd {{ {field} }} }}"
+    stock = await strawberry.Schema(OddQuery).execute(query)
+    planned = await strawberry.Schema(OddQuery, execution_context_class=LeafPlanExecutor).execute(
+        query
+    )
+    assert planned.data == stock.data
+    assert [(e.message, e.path) for e in planned.errors or []] == [
+        (e.message, e.path) for e in stock.errors or []
+    ]
