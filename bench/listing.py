@@ -33,29 +33,34 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import random
+import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import (
+    HEALTHY,
+    TROUBLED,
+    add_token,
+    environment,
+    load_average,
+    scratch_file,
+    wide_console,
+)
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from clusterql.tokens import digest, new_secret
+from clusterql.tokens import new_secret
 from models import listing
-from models import tokens as tokens_db
 from models.engine import create_engine, create_schema, read_transaction, write_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
 from models.records import (
@@ -86,15 +91,6 @@ _PROVIDERS = {
 }
 _ENVIRONMENTS = ["prod", "staging", "dev", "test", "sandbox"]
 _TEAMS = ["payments", "search", "billing", "identity", "media", "ml", "edge", "data"]
-# Most clusters are healthy; one in five has trouble.
-_HEALTHY = {"monitored_with_sensor": 80, "monitored": 14, "failed": 2, "disabled": 4}
-_TROUBLED = {
-    "monitored_with_sensor": 40,
-    "monitored": 15,
-    "failed": 20,
-    "installation_failed": 15,
-    "disabled": 10,
-}
 # Clusters inserted in one call share their timestamps: a report every few ms over 1 M clusters.
 _SAME_INSTANT = 50
 _TRANSACTION = 50_000
@@ -120,7 +116,7 @@ def _cluster(rng: random.Random, n: int) -> ClusterState:
     provider = rng.choices(list(_PROVIDERS), [w for w, _ in _PROVIDERS.values()])[0]
     all_regions = _PROVIDERS[provider][1]
     regions = rng.sample(all_regions, min(len(all_regions), rng.choice([1, 1, 1, 2])))
-    weights = _TROUBLED if rng.random() < 0.2 else _HEALTHY
+    weights = TROUBLED if rng.random() < 0.2 else HEALTHY
     statuses = rng.choices(
         [NodeStatus(s) for s in weights], list(weights.values()), k=rng.randint(0, 3)
     )
@@ -324,14 +320,7 @@ def rest_body(case: PageCase, cursor: str | None) -> dict[str, Any]:
 async def token(engine: AsyncEngine) -> str:
     secret = new_secret()
     async with write_transaction(engine) as conn:
-        await tokens_db.create(
-            conn,
-            name=f"{TOKEN_NAME}-{secret[-8:]}",
-            permissions=frozenset({Permission.ADMIN}),
-            secret_digest=digest(secret),
-            now=datetime.now(UTC),
-        )
-    return secret
+        return await add_token(conn, f"{TOKEN_NAME}-{secret[-8:]}", Permission.ADMIN, secret=secret)
 
 
 async def over_rest(db: Path, cases: list[PageCase], args: argparse.Namespace) -> dict[str, Any]:
@@ -407,35 +396,10 @@ def summarize(timed: dict[str, Any], rest: dict[str, Any] | None) -> dict[str, A
     return {"pages": rows, "counts": counts}
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def environment() -> dict[str, Any]:
-    import sqlite3
-
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu": _cpu_model(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "versions": {p: metadata.version(p) for p in ("sqlalchemy", "aiosqlite")},
-    }
-
-
 def print_report(figures: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: do not wrap the table at 80 columns
-        console = Console(width=140)
+    console = wide_console(140)
     env, data = figures["environment"], figures["dataset"]
     seeded = f"seeded in {data['seed_seconds']} s" if data["seed_seconds"] else "reused"
     console.print(
@@ -486,8 +450,8 @@ def database(path: Path | None) -> Iterator[Path]:
     if path is not None:
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="clusterql-bench-") as tmp:
-        yield Path(tmp) / "listing.db"
+    with scratch_file("listing.db") as db:
+        yield db
 
 
 async def run(db: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -507,12 +471,12 @@ def main() -> None:
         if args.seed_only:
             return
         figures: dict[str, Any] = {
-            "environment": environment(),
+            "environment": environment(("sqlalchemy", "aiosqlite"), sqlite=sqlite3.sqlite_version),
             "dataset": {"clusters": count, "seed_seconds": seed_seconds, "limit": LIMIT},
             "heaviest_filter": _filter_fields(HEAVIEST),
         }
         figures.update(asyncio.run(run(db, args)))
-        figures["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        figures["load_average_end"] = load_average()
     print_report(figures)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2, default=str) + "\n")

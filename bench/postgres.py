@@ -4,7 +4,7 @@ One run:
 
 1. starts a throwaway PostgreSQL server (`scripts/postgres`, removed at the end) and seeds the
    same data into a database on it and into a temporary SQLite file: 5,000 clusters x 20 nodes
-   by default (bench/read_paths.py's generator), and an Admin token;
+   by default (bench/support.py's generator), and an Admin token;
 2. latency: one `clusterql serve` (1 worker) per database, both running; requests one at a time
    over one keep-alive connection each, alternating SQLite and PostgreSQL request by request
    (so that noise from this shared machine hits both alike), round-robin over page depths from
@@ -31,25 +31,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from read_paths import _free_port, environment, seed  # bench/ is this script's directory
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from support import (  # bench/ is this script's directory
+    Server,
+    cpu_seconds,
+    environment,
+    load_average,
+    percentile,
+    seed,
+    server_process,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPT = REPOSITORY / "scripts" / "postgres"
@@ -87,57 +93,18 @@ async def _create_database(server: str, name: str) -> str:
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
-@dataclass(frozen=True)
-class Served:
-    url: str
-    pid: int
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of process `pid` and all its descendants, from /proc."""
-    total = 0.0
-    pending = [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except (OSError, IndexError, ValueError):
-            continue
-        pending += [int(child) for child in children]
-    return total
-
-
-@contextmanager
-def serve(database_url: str, workers: int) -> Iterator[Served]:
+def serve(database_url: str, workers: int) -> AbstractContextManager[Server]:
     """`clusterql serve --workers N` on `database_url`; yields its base URL and process id."""
-    port = _free_port()
-    command = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    env = {**os.environ, "CLUSTERQL_DATABASE_URL": database_url}
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"clusterql serve --workers {workers} did not start")
-            time.sleep(0.2)
-        yield Served(base, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+    def command(port: int) -> list[str]:
+        serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
+        return [*serve, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+    return server_process(
+        command,
+        f"clusterql serve --workers {workers}",
+        env={"CLUSTERQL_DATABASE_URL": database_url},
+    )
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -169,11 +136,6 @@ async def page_keys(base: str, headers: dict[str, str]) -> list[str]:
             keys.append(following)
 
 
-def _p(xs: list[float], q: float) -> float:
-    ordered = sorted(xs)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 @dataclass
 class Load:
     requests: int
@@ -187,7 +149,7 @@ class Load:
 
 
 async def throughput(
-    server: Served,
+    server: Server,
     headers: dict[str, str],
     keys: list[str],
     concurrency: int,
@@ -227,10 +189,10 @@ async def throughput(
         async def cpu_probe() -> None:
             nonlocal cpu, server_cpu
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-            before, server_before = time.process_time(), cpu_seconds(server.pid)
+            before, server_before = time.process_time(), cpu_seconds(server.pid) or 0.0
             await asyncio.sleep(max(0.0, measure_until - time.monotonic()))
             cpu = time.process_time() - before
-            server_cpu = cpu_seconds(server.pid) - server_before
+            server_cpu = (cpu_seconds(server.pid) or 0.0) - server_before
 
         await asyncio.gather(cpu_probe(), *(client_loop(c, client) for c in range(concurrency)))
     return Load(done, seconds, cpu / seconds, server_cpu / seconds)
@@ -316,14 +278,14 @@ def main() -> None:
             }
             for key, loads in runs.items()
         }
-    figures["environment"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["environment"]["load_average_after"] = load_average()
     print_report(figures)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 async def latency(
-    bases: dict[tuple[str, int], Served],
+    bases: dict[tuple[str, int], Server],
     headers: dict[str, dict[str, str]],
     keys: list[str],
     samples: int,
@@ -350,7 +312,11 @@ async def latency(
         for client in clients.values():
             await client.aclose()
     return {
-        name: {"n": len(xs), "p50_ms": round(_p(xs, 0.5), 1), "p90_ms": round(_p(xs, 0.9), 1)}
+        name: {
+            "n": len(xs),
+            "p50_ms": round(percentile(xs, 0.5), 1),
+            "p90_ms": round(percentile(xs, 0.9), 1),
+        }
         for name, xs in times.items()
     }
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from read_paths import LIMIT, reference_cluster, seed
+from read_paths import LIMIT, reference_cluster
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import seed
 
 from graph.context import build_context
 from graph.cursors import CursorCodec

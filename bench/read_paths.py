@@ -21,22 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
-import os
-import platform
-import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,27 +40,27 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from support import (
+    add_serve_arguments,
+    environment,
+    load_average,
+    percentile,
+    run_uvicorn,
+    scratch_file,
+    script_server,
+    seed,
+    wide_console,
+)
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from clusterql.tokens import digest, new_secret
 from graph.keys import parse_cluster_id
 from graph.scalars import format_timestamp
 from models import clusters as clusters_db
 from models import listing
-from models import tokens as tokens_db
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models.engine import read_transaction
 from models.listing import ClusterFilter, Order, Position
-from models.records import (
-    ClusterRecord,
-    ClusterState,
-    ControllerStatus,
-    NodeRecord,
-    NodeState,
-    NodeStatus,
-    Permission,
-)
-from models.seeding import insert_clusters
+from models.records import ClusterRecord, NodeRecord, Permission
 from rest_shim.body import read_json_object
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import LIST_CLUSTERS, rest_page
@@ -80,87 +72,6 @@ REFERENCE_PATH = f"{PREFIX}/bench-reference/clusters"
 LIMIT = 100
 KINDS = ("rest", "graphql", "reference")
 VARIANTS = tuple((kind, nodes) for nodes in (True, False) for kind in KINDS)
-
-
-# --- seeding ---------------------------------------------------------------------------------
-
-_REGIONS = {
-    "aws": ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1"],
-    "gcp": ["us-central1", "europe-west4", "asia-east1"],
-    "azure": ["eastus", "westeurope", "southeastasia"],
-    "kubernetes": ["dc-paris", "dc-frankfurt"],
-}
-# Most clusters are healthy; one in five has trouble.
-_HEALTHY = {"monitored_with_sensor": 80, "monitored": 14, "failed": 2, "disabled": 4}
-_TROUBLED = {
-    "monitored_with_sensor": 40,
-    "monitored": 15,
-    "failed": 20,
-    "installation_failed": 15,
-    "disabled": 10,
-}
-
-
-def _node(rng: random.Random, i: int, regions: list[str], weights: dict[str, int], now: datetime):
-    status = NodeStatus(rng.choices(list(weights), list(weights.values()))[0])
-    installed = status in (NodeStatus.MONITORED_WITH_SENSOR, NodeStatus.FAILED)
-    ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    region = rng.choice(regions)
-    return NodeState(
-        name=f"node-{i:02d}",
-        hostname=f"ip-{ip.replace('.', '-')}",
-        status=status,
-        sensor_installed=installed,
-        sensor_version=f"2.{rng.randrange(4)}.{rng.randrange(10)}" if installed else "",
-        sensor_last_updated=now - timedelta(seconds=rng.randrange(86_400)) if installed else None,
-        region=region,
-        architecture=rng.choices(["amd64", "arm64"], [4, 1])[0],
-        internal_dns=f"ip-{ip.replace('.', '-')}.{region}.internal",
-        internal_ip=ip,
-    )
-
-
-def _cluster(rng: random.Random, n: int, nodes: int, now: datetime) -> ClusterState:
-    provider = rng.choice(list(_REGIONS))
-    regions = rng.sample(_REGIONS[provider], rng.randint(1, 2))
-    weights = _TROUBLED if rng.random() < 0.2 else _HEALTHY
-    return ClusterState(
-        name=f"{provider}-cluster-{n:05d}",
-        provider=provider,
-        regions=regions,
-        controller_version=f"1.{rng.randrange(8)}.{rng.randrange(20)}",
-        controller_status=ControllerStatus.RUNNING
-        if rng.random() < 0.95
-        else ControllerStatus.STOPPED,
-        nodes=[_node(rng, i, regions, weights, now) for i in range(nodes)],
-    )
-
-
-async def seed(url: str, clusters: int, nodes: int, chunk: int = 250) -> str:
-    """Create the schema, the clusters and an Admin token; returns the token's secret."""
-    rng = random.Random(20241231)
-    now = datetime.now(UTC)
-    engine = create_engine(url)
-    try:
-        await create_schema(engine)
-        async with write_transaction(engine) as conn:
-            for start in range(0, clusters, chunk):
-                states = [
-                    _cluster(rng, n, nodes, now) for n in range(start, min(start + chunk, clusters))
-                ]
-                await insert_clusters(conn, states, now)
-        secret = new_secret()
-        async with write_transaction(engine) as conn:
-            await tokens_db.create(
-                conn,
-                name="bench-admin",
-                permissions=frozenset({Permission.ADMIN}),
-                secret_digest=digest(secret),
-                now=now,
-            )
-    finally:
-        await engine.dispose()
-    return secret
 
 
 # --- the reference route ---------------------------------------------------------------------
@@ -288,6 +199,17 @@ def depths(clusters: int) -> list[str]:
 Send = Callable[[str, dict[str, Any]], Awaitable[bytes]]
 
 
+def poster(client: httpx.AsyncClient) -> Send:
+    """Sends a request through `client`: a POST of a JSON body, whose answer must be a success."""
+
+    async def send(path: str, body: dict[str, Any]) -> bytes:
+        response = await client.post(path, json=body)
+        response.raise_for_status()
+        return response.content
+
+    return send
+
+
 def check_same(responses: dict[tuple[str, bool], bytes], next_key: str) -> None:
     """REST and reference must be byte-identical; GraphQL, reshaped, equal."""
     for nodes in (True, False):
@@ -401,15 +323,9 @@ async def in_process(db: Path, secret: str, args: argparse.Namespace) -> dict[st
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", headers=headers
         ) as client:
-
-            async def send(path: str, body: dict[str, Any]) -> bytes:
-                response = await client.post(path, json=body)
-                response.raise_for_status()
-                return response.content
-
             keys = depths(args.clusters)
             statements = await count_statements(client, app.state.engine, keys)
-            timings = None if args.no_asgi else await run_phase(send, keys, args)
+            timings = None if args.no_asgi else await run_phase(poster(client), keys, args)
     return {"statements": statements, "timings": timings}
 
 
@@ -417,67 +333,22 @@ async def in_process(db: Path, secret: str, args: argparse.Namespace) -> dict[st
 
 
 def serve(db: Path, port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(build_app(db), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(db: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(db), "--port", str(port)])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the uvicorn server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    run_uvicorn(build_app(db), port)
 
 
 def over_http(db: Path, secret: str, args: argparse.Namespace) -> Timings:
-    with server(db) as base:
-        return asyncio.run(_over_http(base, secret, args))
+    with script_server(__file__, db) as server:
+        return asyncio.run(_over_http(server.url, secret, args))
 
 
 async def _over_http(base: str, secret: str, args: argparse.Namespace) -> Timings:
     headers = {"Authorization": f"Bearer {secret}"}
     # One keep-alive connection, requests one at a time: latency, not throughput.
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-
-        async def send(path: str, body: dict[str, Any]) -> bytes:
-            response = await client.post(path, json=body)
-            response.raise_for_status()
-            return response.content
-
-        return await run_phase(send, depths(args.clusters), args)
+        return await run_phase(poster(client), depths(args.clusters), args)
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def _p90(xs: list[float]) -> float:
-    ordered = sorted(xs)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
 
 
 def summarize(t: Timings) -> dict[str, Any]:
@@ -487,7 +358,7 @@ def summarize(t: Timings) -> dict[str, Any]:
         variants[f"{kind}{'+nodes' if nodes else ''}"] = {
             "n": len(xs),
             "median_ms": round(statistics.median(xs), 2),
-            "p90_ms": round(_p90(xs), 2),
+            "p90_ms": round(percentile(xs, 0.9), 2),
             "response_bytes": t.sizes[kind, nodes],
         }
     ratios = {}
@@ -507,42 +378,10 @@ def summarize(t: Timings) -> dict[str, Any]:
     }
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def environment() -> dict[str, Any]:
-    packages = (
-        "strawberry-graphql",
-        "graphql-core",
-        "starlette",
-        "uvicorn",
-        "sqlalchemy",
-        "aiosqlite",
-        "httpx",
-        "orjson",
-    )
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu": _cpu_model(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "versions": {p: metadata.version(p) for p in packages},
-    }
-
-
 def print_report(figures: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: do not wrap the table at 80 columns
-        console = Console(width=120)
+    console = wide_console(120)
     env = figures["environment"]
     console.print(
         f"[bold]clusterql read paths[/] {env['date']}, {env['cpus']} CPUs ({env['cpu']}), "
@@ -593,8 +432,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-asgi", action="store_true", help="skip the in-process timings")
     p.add_argument("--no-http", action="store_true", help="skip the uvicorn timings")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
-    p.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    add_serve_arguments(p)
     return p.parse_args()
 
 
@@ -603,8 +441,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port)
         return
-    with tempfile.TemporaryDirectory(prefix="clusterql-bench-") as tmp:
-        db = Path(tmp) / "bench.db"
+    with scratch_file("bench.db") as db:
         t0 = time.perf_counter()
         secret = asyncio.run(seed(f"sqlite+aiosqlite:///{db}", args.clusters, args.nodes))
         figures: dict[str, Any] = {
@@ -627,7 +464,7 @@ def main() -> None:
         figures["statements"] = asgi["statements"]
         if asgi["timings"] is not None:
             figures["asgi"] = summarize(asgi["timings"])
-        figures["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        figures["load_average_end"] = load_average()
     print_report(figures)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,6 +1,6 @@
 """Benchmark of controller reports (SPEC §8) on SQLite over HTTP, run on demand.
 
-One run seeds a temporary SQLite database (2,000 clusters x 20 nodes with `read_paths.seed`, an
+One run seeds a temporary SQLite database (2,000 clusters x 20 nodes with `support.seed`, an
 Admin token and 9 Controller tokens), serves the real app (`clusterql.app.create_app`) from one
 uvicorn process on 127.0.0.1, and measures:
 
@@ -40,18 +40,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import json
-import math
-import os
 import pstats
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
@@ -64,13 +58,26 @@ import httpx
 import orjson
 from graphql import OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
-from read_paths import environment, seed
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.types.arguments import convert_argument
+from support import (
+    Server,
+    add_serve_arguments,
+    add_token,
+    cpu_seconds,
+    environment,
+    load_average,
+    percentile,
+    run_uvicorn,
+    scratch_file,
+    script_server,
+    seed,
+    wide_console,
+)
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from clusterql.tokens import digest, new_secret
+from clusterql.tokens import digest
 from graph.context import build_context
 from graph.cursors import CursorCodec
 from graph.inputs import ClusterReport
@@ -240,76 +247,21 @@ class Secrets:
 
 async def add_controller_tokens(url: str, count: int) -> list[str]:
     engine = create_engine(url)
-    secrets = [new_secret() for _ in range(count)]
     try:
         async with write_transaction(engine) as conn:
-            for k, secret in enumerate(secrets):
-                await tokens_db.create(
-                    conn,
-                    name=f"bench-controller-{k}",
-                    permissions=frozenset({Permission.CONTROLLER}),
-                    secret_digest=digest(secret),
-                    now=datetime.now(UTC),
-                )
+            return [
+                await add_token(conn, f"bench-controller-{k}", Permission.CONTROLLER)
+                for k in range(count)
+            ]
     finally:
         await engine.dispose()
-    return secrets
 
 
 # --- the server ------------------------------------------------------------------------------
 
 
 def serve(db: Path, port: int) -> None:
-    import uvicorn
-
-    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{db}"))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    pid: int
-
-
-@contextlib.contextmanager
-def server(db: Path) -> Iterator[Server]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(db), "--port", str(port)])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the uvicorn server did not start")
-            time.sleep(0.2)
-        yield Server(base, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux), None elsewhere."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return None
+    run_uvicorn(create_app(Settings(database_url=f"sqlite+aiosqlite:///{db}")), port)
 
 
 # --- 1. big reports: over HTTP, in-process GraphQL, the model alone, interleaved -------------
@@ -588,7 +540,7 @@ async def writes_and_reads(
         for r in range(args.rounds):
             idle = await read_for(client, args.phase_seconds)
             reads["idle"] += idle
-            phases.append({"phase": "idle", "reads": len(idle), "load_average": _load()})
+            phases.append({"phase": "idle", "reads": len(idle), "load_average": load_average()})
 
             async def reader() -> list[float]:
                 await asyncio.sleep(0.5)  # the writers are at full speed by then
@@ -604,7 +556,7 @@ async def writes_and_reads(
                     "phase": "loaded",
                     "reads": len(loaded),
                     "reports": len(load.latencies_ms),
-                    "load_average": _load(),
+                    "load_average": load_average(),
                 }
             )
     return {"write": write, "reads": reads, "loads": loads, "phases": phases}
@@ -706,20 +658,11 @@ def _inclusive(raw: dict[Any, Any], where: str, function: str) -> float:
 # --- report ----------------------------------------------------------------------------------
 
 
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _p90(xs: list[float]) -> float:
-    ordered = sorted(xs)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
-
-
 def dist(xs: list[float]) -> dict[str, Any]:
     return {
         "n": len(xs),
         "median_ms": round(statistics.median(xs), 1),
-        "p90_ms": round(_p90(xs), 1),
+        "p90_ms": round(percentile(xs, 0.9), 1),
         "min_ms": round(min(xs), 1),
         "max_ms": round(max(xs), 1),
     }
@@ -776,12 +719,9 @@ def summarize(t: BigTimings, rw: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_report(figures: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=120)
+    console = wide_console(120)
     env = figures["environment"]
     ds = figures["dataset"]
     console.print(
@@ -849,8 +789,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="only profile the big reports")
     p.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
-    p.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    add_serve_arguments(p)
     p.add_argument("--controllers-process", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -863,8 +802,7 @@ def main() -> None:
     if args.controllers_process:
         asyncio.run(controllers_main())
         return
-    with tempfile.TemporaryDirectory(prefix="clusterql-bench-") as tmp:
-        db = Path(tmp) / "bench.db"
+    with scratch_file("bench.db") as db:
         url = f"sqlite+aiosqlite:///{db}"
         t0 = time.perf_counter()
         admin = asyncio.run(seed(url, args.clusters, args.nodes))
@@ -876,13 +814,13 @@ def main() -> None:
             asyncio.run(profile(db, secrets, args))
             return
         env = environment()
-        load = {"start": _load()}
-        with server(db) as srv:
+        load = {"start": load_average()}
+        with script_server(__file__, db) as srv:
             big = asyncio.run(big_reports(srv, db, secrets, args))
-            load["after the big reports"] = _load()
+            load["after the big reports"] = load_average()
             print("big reports: done", file=sys.stderr)
             rw = asyncio.run(writes_and_reads(srv, secrets, args))
-            load["after writes and reads"] = _load()
+            load["after writes and reads"] = load_average()
             print("writes and reads: done", file=sys.stderr)
         figures: dict[str, Any] = {
             "environment": env,
