@@ -19,6 +19,7 @@ from clusterql.settings import Settings
 from models.records import Permission
 from tests import factories
 from tests.databases import drop_fresh_databases, migrated_database_url
+from tests.postgres_server import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,6 +27,14 @@ def _drop_test_databases() -> Iterator[None]:
     """On PostgreSQL, drop the databases the tests made once they are all done."""
     yield
     asyncio.run(drop_fresh_databases())
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server of the test module's own, which it may stop and start
+    (tests/postgres_server.py); skipped without PostgreSQL's server binaries."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture

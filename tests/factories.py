@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clusterql.tokens import digest, new_secret
 from models import seeding
 from models import tokens as tokens_db
-from models.engine import write_transaction
+from models.engine import create_engine, write_transaction
 from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
 from models.removal import remove_cluster
 
@@ -79,6 +79,22 @@ async def token(
             expires_at=expires_at,
         )
     return secret
+
+
+async def admin_and_controller(
+    database_url: str, clusters: Sequence[ClusterState] = ()
+) -> tuple[str, str]:
+    """The secrets of an Admin and a Controller token written, with `clusters`, to the database at
+    `database_url`: for a server that runs in another process."""
+    engine = create_engine(database_url)
+    try:
+        admin = await token(engine, Permission.ADMIN)
+        controller = await token(engine, Permission.CONTROLLER)
+        if clusters:
+            await insert(engine, clusters)
+    finally:
+        await engine.dispose()
+    return admin, controller
 
 
 async def remove(engine: AsyncEngine, cluster_id: int) -> None:

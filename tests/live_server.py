@@ -26,6 +26,13 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
+def token_client(base_url: str, secret: str, timeout: float = 30.0) -> httpx.AsyncClient:
+    """An HTTP client to a server at `base_url`, with a token's `secret` as its credentials."""
+    return httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=timeout
+    )
+
+
 @contextmanager
 def live_server(env: Mapping[str, str]) -> Iterator[str]:
     """Serve `clusterql.app:create_app` with `env` added to the environment; yields the base URL.

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 
-from models.engine import create_engine
-from models.records import Permission
 from tests import factories
 from tests.databases import migrated_database_on
-from tests.live_server import serve_process
-from tests.postgres_server import PostgresServer, postgres_server
+from tests.live_server import serve_process, token_client
+from tests.postgres_server import PostgresServer
 
 CLIENT_TIMEOUT_S = 5.0  # "a few seconds": nothing may take longer, outage or not
 OUTAGE_S = 2.5
@@ -53,23 +49,6 @@ class Timeline:
     down: float = 0.0  # the server was down from here (stop returned)...
     up: float = 0.0  # ...until here (start was called)
     back: float = 0.0  # start returned: the server accepts connections again
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
-        yield server
-
-
-async def _tokens(database_url: str) -> tuple[str, str]:
-    engine = create_engine(database_url)
-    try:
-        admin = await factories.token(engine, Permission.ADMIN)
-        controller = await factories.token(engine, Permission.CONTROLLER)
-        await factories.insert(engine, [factories.cluster(f"before-{i}") for i in range(5)])
-    finally:
-        await engine.dispose()
-    return admin, controller
 
 
 def _report(name: str) -> dict[str, Any]:
@@ -127,21 +106,13 @@ async def _load(
     base_url: str, admin: str, controller: str, timeline: Timeline, stop: asyncio.Event
 ) -> None:
     async def reader(kind: str) -> None:
-        async with httpx.AsyncClient(
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {admin}"},
-            timeout=CLIENT_TIMEOUT_S,
-        ) as client:
+        async with token_client(base_url, admin, timeout=CLIENT_TIMEOUT_S) as client:
             while not stop.is_set():
                 timeline.answers.append(await _call(client, kind))
                 await asyncio.sleep(0.02)
 
     async def writer(w: int) -> None:
-        async with httpx.AsyncClient(
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {controller}"},
-            timeout=CLIENT_TIMEOUT_S,
-        ) as client:
+        async with token_client(base_url, controller, timeout=CLIENT_TIMEOUT_S) as client:
             j = 0
             while not stop.is_set():
                 name = f"outage-{w}-{j}"
@@ -160,9 +131,7 @@ async def _load(
 async def _stored_names(base_url: str, admin: str) -> set[str]:
     names: set[str] = set()
     body: dict[str, Any] = {"limit": 100}
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {admin}"}, timeout=30
-    ) as client:
+    async with token_client(base_url, admin) as client:
         while True:
             page = (await client.post(LIST, json=body)).json()
             names |= {c["name"] for c in page["clusters"]}
@@ -175,7 +144,9 @@ async def test_a_postgresql_restart_under_load_is_503_then_full_recovery(
     postgres: PostgresServer,
 ) -> None:
     database_url = await migrated_database_on(postgres.url)
-    admin, controller = await _tokens(database_url)
+    admin, controller = await factories.admin_and_controller(
+        database_url, [factories.cluster(f"before-{i}") for i in range(5)]
+    )
     env = {
         "CLUSTERQL_DATABASE_URL": database_url,
         "CLUSTERQL_DATABASE_CONNECT_TIMEOUT": "2",

@@ -23,8 +23,8 @@ from models.engine import create_engine
 from models.records import Permission
 from tests import factories
 from tests.databases import migrated_database_on
-from tests.live_server import serve_process
-from tests.postgres_server import PostgresServer, postgres_server
+from tests.live_server import serve_process, token_client
+from tests.postgres_server import PostgresServer
 
 LIST = "/runtime/api/v1/clusters"
 REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
@@ -48,35 +48,13 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
-        yield server
-
-
-async def _tokens(database_url: str) -> tuple[str, str]:
-    engine = create_engine(database_url)
-    try:
-        admin = await factories.token(engine, Permission.ADMIN)
-        controller = await factories.token(engine, Permission.CONTROLLER)
-    finally:
-        await engine.dispose()
-    return admin, controller
-
-
-@pytest.fixture(scope="module")
 def fleet(postgres: PostgresServer) -> Iterator[Fleet]:
     """Started once for the module: the tests below keep to clusters and tokens of their own."""
     database_url = asyncio.run(migrated_database_on(postgres.url))
-    admin, controller = asyncio.run(_tokens(database_url))
+    admin, controller = asyncio.run(factories.admin_and_controller(database_url))
     env = {"CLUSTERQL_DATABASE_URL": database_url}
     with serve_process(env, workers=2) as first, serve_process(env) as second:
         yield Fleet(database_url, (first.url, second.url), admin, controller)
-
-
-def _client(base_url: str, secret: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=30
-    )
 
 
 async def test_a_token_revoked_through_one_process_is_refused_by_the_others(
@@ -85,7 +63,7 @@ async def test_a_token_revoked_through_one_process_is_refused_by_the_others(
     engine = create_engine(fleet.database_url)
     secret = await factories.token(engine, Permission.ADMIN, name="leaving")
     await engine.dispose()
-    clients = [_client(url, secret) for url in fleet.servers]
+    clients = [token_client(url, secret) for url in fleet.servers]
     try:
         for client in clients:  # accepted everywhere (and any worker has seen it)
             for _ in range(4):
@@ -124,8 +102,8 @@ async def test_a_cursor_made_by_one_process_is_good_at_the_other(fleet: Fleet) -
     }
     names: list[str] = []
     async with (
-        _client(fleet.servers[0], fleet.admin) as a,
-        _client(fleet.servers[1], fleet.admin) as b,
+        token_client(fleet.servers[0], fleet.admin) as a,
+        token_client(fleet.servers[1], fleet.admin) as b,
     ):
         clients = [a, b]
         for turn in range(10):  # alternate: each cursor is used at the process that did not make it
@@ -224,8 +202,8 @@ async def test_concurrent_reports_through_both_processes_keep_every_guarantee(
                 _check_consistent(cluster)
             reads += 1
 
-    controllers = [_client(url, fleet.controller) for url in fleet.servers]
-    admins = [_client(url, fleet.admin) for url in fleet.servers]
+    controllers = [token_client(url, fleet.controller) for url in fleet.servers]
+    admins = [token_client(url, fleet.admin) for url in fleet.servers]
     try:
         # Racing first reports: the same new name through both processes at the same moment.
         for k in range(8):

@@ -21,10 +21,7 @@ async def test_simulated_controllers_register_and_keep_updating_their_clusters(
     tmp_path: Path,
 ) -> None:
     url = await migrated_database_url(tmp_path)
-    engine = create_engine(url)
-    controller = await factories.token(engine, Permission.CONTROLLER)
-    admin = await factories.token(engine, Permission.ADMIN)
-    await engine.dispose()
+    admin, controller = await factories.admin_and_controller(url)
 
     with live_server({"CLUSTERQL_DATABASE_URL": url}) as base_url:
         stats = await simulate.run(

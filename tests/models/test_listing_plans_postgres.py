@@ -26,7 +26,7 @@ from models.listing import ClusterFilter, Direction, Order, OrderField, Position
 from models.seeding import insert_clusters
 from tests import factories
 from tests.databases import migrated_database_on
-from tests.postgres_server import PostgresServer, postgres_server
+from tests.postgres_server import PostgresServer
 
 CLUSTERS = 20_000
 PROVIDERS = ("aws", "gcp", "azure", "kubernetes")
@@ -41,12 +41,6 @@ VALUES = {
 }
 UNIQUE_NAME = "ux_clusters_live_name"
 FILTERS = {"no filter": ClusterFilter(), "one provider": ClusterFilter(providers=("aws",))}
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
-        yield server
 
 
 async def _seeded(server: str) -> str:
