@@ -36,21 +36,13 @@ async def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(
+    run_isolated: Callable[..., subprocess.CompletedProcess[str]],
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Runs `clusterql ...` in a subprocess: no CLUSTERQL_* from outside, cwd a temp dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERQL_")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "clusterql.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        return run_isolated([sys.executable, "-m", "clusterql.cli", *args])
 
     return run
 

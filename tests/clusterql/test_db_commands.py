@@ -3,7 +3,6 @@ script; the databases come from tests.databases (SQLite files, or PostgreSQL whe
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -28,28 +27,17 @@ from tests import factories
 from tests.databases import fresh_database_url
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("clusterql")
-TIMEOUT_S = 60.0
 ALL_TABLES = (api_tokens, clusters, nodes, service_keys_table)
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def cli(run_isolated: Cli) -> Cli:
     """Runs the installed `clusterql` script: no CLUSTERQL_* from outside, cwd a temp dir."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERQL_")}
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CONSOLE_SCRIPT), *args],
-            capture_output=True,
-            text=True,
-            env={**base, **(env or {})},
-            cwd=tmp_path,
-            timeout=TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        return run_isolated([str(CONSOLE_SCRIPT), *args], env)
 
     return run
 
