@@ -29,17 +29,20 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from models.engine import create_engine, create_schema
 from models.faults import sqlstate
 
 POSTGRES_URL_VARIABLE = "CLUSTERQL_TEST_POSTGRES_URL"
+
+NewEngine = Callable[[], Awaitable[AsyncEngine]]  # the `new_engine` fixture of tests/models
 
 _created: list[str] = []
 _templates: dict[str, str] = {}  # server URL -> its migrated template database, once made

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.copying import CopyRefused, copy_database
-from models.engine import create_engine, create_schema, read_transaction
+from models.engine import create_schema, read_transaction
 from models.records import Permission
 from models.tables import api_tokens, clusters, nodes, service_keys
 from tests import factories
-from tests.databases import fresh_database_url
+from tests.databases import NewEngine
 
 
 @pytest.fixture
-async def source(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await fresh_database_url(tmp_path))
+async def source(new_engine: NewEngine) -> AsyncEngine:
+    engine = await new_engine()
     await create_schema(engine)
-    yield engine
-    await engine.dispose()
+    return engine
 
 
 @pytest.fixture
-async def target(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await fresh_database_url(tmp_path))
-    yield engine
-    await engine.dispose()
+async def target(new_engine: NewEngine) -> AsyncEngine:
+    return await new_engine()
 
 
 class Recorder:

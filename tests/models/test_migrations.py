@@ -7,8 +7,6 @@ without a migration (generate one: see alembic.ini).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,21 +22,17 @@ from models.migrations import BASELINE, SchemaError
 from models.records import Permission
 from models.tables import api_tokens, clusters, metadata
 from tests import factories
-from tests.databases import fresh_database_url
+from tests.databases import NewEngine
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await fresh_database_url(tmp_path))
-    yield engine
-    await engine.dispose()
+async def engine(new_engine: NewEngine) -> AsyncEngine:
+    return await new_engine()
 
 
 @pytest.fixture
-async def other_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await fresh_database_url(tmp_path))
-    yield engine
-    await engine.dispose()
+async def other_engine(new_engine: NewEngine) -> AsyncEngine:
+    return await new_engine()
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -83,20 +77,48 @@ def _schema(connection: Connection) -> dict[str, Any]:
     }
 
 
+async def _create_all(engine: AsyncEngine) -> None:
+    """The models' tables, made by the models themselves: what create_schema did before
+    migrations existed."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+async def _drift(engine: AsyncEngine) -> list[Any]:
+    """What Alembic finds different between the database and the models."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_differences)
+
+
+async def _table_names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: inspect(c).get_table_names())
+
+
+async def _column_names(engine: AsyncEngine, table: str) -> list[str]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: [col["name"] for col in inspect(c).get_columns(table)])
+
+
+async def _execute(engine: AsyncEngine, *statements: str) -> None:
+    """Run `statements` in one transaction."""
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
 async def test_migrated_schema_has_no_drift(engine):
     # Given an empty database, when it is migrated
     await migrations.upgrade(engine)
 
     # Then Alembic finds no difference between it and the models
-    async with engine.connect() as conn:
-        assert await conn.run_sync(_differences) == []
+    assert await _drift(engine) == []
 
 
 async def test_migrations_create_exactly_what_the_models_create(engine, other_engine):
     # Given one database migrated and one made by the models themselves
     await migrations.upgrade(engine)
-    async with other_engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    await _create_all(other_engine)
 
     # Then both have the same tables, columns, types, collations, indexes (with their WHERE
     # clauses) and constraints: what compare_metadata does not look at is checked here
@@ -145,12 +167,6 @@ async def test_concurrent_upgrades_take_turns(engine):
     assert await migrations.pending(engine) == []
 
 
-async def _create_all(engine: AsyncEngine) -> None:
-    """What create_schema did before migrations existed."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-
-
 async def test_a_database_made_before_migrations_is_adopted_with_its_data(engine):
     # Given a database made by metadata.create_all, with a token, clusters and a tombstone
     await _create_all(engine)
@@ -182,43 +198,32 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(engine
 async def test_an_older_pre_migration_database_gets_the_tables_and_indexes_added_since(engine):
     # Given a database made before service_keys and the keyset indexes existed
     await _create_all(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE service_keys"))
-        await conn.execute(text("DROP INDEX ix_clusters_live_provider_id"))
+    await _execute(engine, "DROP TABLE service_keys", "DROP INDEX ix_clusters_live_provider_id")
 
     # When it is upgraded, then it is adopted with exactly the models' schema
     assert (await migrations.upgrade(engine)).adopted
-    async with engine.connect() as conn:
-        assert await conn.run_sync(_differences) == []
-        names = await conn.run_sync(lambda c: inspect(c).get_table_names())
-    assert "service_keys" in names
+    assert await _drift(engine) == []
+    assert "service_keys" in await _table_names(engine)
 
 
 async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouched(engine):
     # Given a database made before migrations whose clusters have a column the models lack
     await _create_all(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("ALTER TABLE clusters ADD COLUMN colour VARCHAR(10)"))
+    await _execute(engine, "ALTER TABLE clusters ADD COLUMN colour VARCHAR(10)")
 
     # When it is upgraded, then it is refused with the difference named
     with pytest.raises(SchemaError, match="colour"):
         await migrations.upgrade(engine)
 
     # And nothing was written: no version table, still the extra column
-    async with engine.connect() as conn:
-        names = await conn.run_sync(lambda c: inspect(c).get_table_names())
-        columns = await conn.run_sync(
-            lambda c: [col["name"] for col in inspect(c).get_columns("clusters")]
-        )
-    assert "alembic_version" not in names
-    assert "colour" in columns
+    assert "alembic_version" not in await _table_names(engine)
+    assert "colour" in await _column_names(engine, "clusters")
 
 
 async def test_a_database_migrated_by_a_newer_version_is_refused(engine):
     # Given a database at a revision this version does not know
     await create_schema(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+    await _execute(engine, "UPDATE alembic_version SET version_num = 'ffff_future'")
 
     # Then neither pending nor upgrade pretends to understand it
     with pytest.raises(SchemaError, match="ffff_future"):
