@@ -16,6 +16,7 @@ REPEATABLE READ snapshots; writes run at READ COMMITTED and lock the rows they c
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -71,15 +72,34 @@ def _postgresql_options(options: EngineOptions) -> dict[str, Any]:
     }
 
 
+def _switch_to_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Put the file in WAL mode (it stays so); wait for others doing it at the same moment.
+
+    Switching takes an exclusive lock for which SQLite does not always call the busy handler:
+    connections opening a new file together (processes starting at once) can get "database is
+    locked" straight away. The mode is persistent, so an already switched file needs no lock.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # in the driver's own thread, not the event loop
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        # The timeout first: switching a new file to WAL takes a lock that other processes
-        # starting at the same moment must wait for, not fail on.
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor, busy_timeout_ms)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
