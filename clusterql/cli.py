@@ -104,6 +104,10 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
     try:
         yield engine
     except (SQLAlchemyError, OSError) as exc:
+        # aiosqlite's worker thread answers a failed connect once more after the error reached
+        # us; if asyncio.run has closed the loop by then, the thread prints a traceback
+        # (omnilib/aiosqlite#241). Give it a moment while the loop still runs.
+        await asyncio.sleep(0.1)
         raise _database_error(exc) from None
     except migrations.SchemaError as exc:
         raise CliError(str(exc)) from None
