@@ -17,7 +17,7 @@ from strawberry.schema import BaseSchema
 from graph.context import Context, build_context
 from models.records import Principal
 from rest_shim.body import decode_json
-from rest_shim.problems import RestError, graphql_status
+from rest_shim.problems import RestError, graphql_error_response, graphql_status
 
 
 def context_for(request: Request) -> Context:
@@ -98,7 +98,4 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    payload = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
-    return Response(
-        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers
-    )
+    return graphql_error_response(status, message, "BAD_USER_INPUT", headers)

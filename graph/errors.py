@@ -11,6 +11,7 @@ replaced by a generic message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from graphql import GraphQLError
 
@@ -67,37 +68,33 @@ def log_unexpected(errors: list[GraphQLError], request_id: str | None) -> None:
             )
 
 
-def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
-    code = code_of(error)
-    if code is None:
-        return GraphQLError(
-            f"internal server error (request id {request_id})",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": INTERNAL, "request_id": request_id},
-        )
-    if code == SERVICE_UNAVAILABLE and error.original_error is not None:
-        return GraphQLError(
-            UNAVAILABLE_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": SERVICE_UNAVAILABLE, "request_id": request_id},
-        )
-    if error.extensions and error.extensions.get("code") == code:
-        return error
+def _rebuilt(
+    error: GraphQLError, message: str, extensions: Mapping[str, object], *, keep_cause: bool
+) -> GraphQLError:
     return GraphQLError(
-        error.message,
+        message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        original_error=error.original_error,
-        extensions={**(error.extensions or {}), "code": code},
+        original_error=error.original_error if keep_cause else None,
+        extensions=dict(extensions),
     )
+
+
+def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    code = code_of(error)
+    if code is None:
+        message = f"internal server error (request id {request_id})"
+        masked = {"code": INTERNAL, "request_id": request_id}
+        return _rebuilt(error, message, masked, keep_cause=False)
+    if code == SERVICE_UNAVAILABLE and error.original_error is not None:
+        fixed = {"code": SERVICE_UNAVAILABLE, "request_id": request_id}
+        return _rebuilt(error, UNAVAILABLE_MESSAGE, fixed, keep_cause=False)
+    if error.extensions and error.extensions.get("code") == code:
+        return error
+    coded = {**(error.extensions or {}), "code": code}
+    return _rebuilt(error, error.message, coded, keep_cause=True)
 
 
 def with_codes(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:

@@ -54,12 +54,19 @@ def unavailable(*, graphql: bool = False) -> Response:
     """
     if not graphql:
         return error_response(503, UNAVAILABLE_MESSAGE, RETRY_LATER)
-    error = {"message": UNAVAILABLE_MESSAGE, "extensions": {"code": SERVICE_UNAVAILABLE}}
+    return graphql_error_response(503, UNAVAILABLE_MESSAGE, SERVICE_UNAVAILABLE, RETRY_LATER)
+
+
+def graphql_error_response(
+    status: int, message: str, code: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A /graphql failure before any operation ran, in GraphQL's shape: `{"errors": [...]}`."""
+    error = {"message": message, "extensions": {"code": code}}
     return Response(
         orjson.dumps({"errors": [error]}),
-        status_code=503,
+        status_code=status,
         media_type="application/json",
-        headers=RETRY_LATER,
+        headers=dict(headers or {}),
     )
 
 
