@@ -15,7 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from graph.context import Context
 from graph.errors import log_unexpected, with_codes
-from graph.execution import LeafPlanExecutor
+from graph.executor import executor_class
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import DateTime
@@ -68,5 +68,5 @@ schema = ClusterqlSchema(
     mutation=Mutation,
     extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     config=StrawberryConfig(scalar_map={datetime: DateTime}),
-    execution_context_class=LeafPlanExecutor,
+    execution_context_class=executor_class(),
 )
