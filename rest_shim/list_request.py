@@ -69,6 +69,15 @@ def _key(name: str, value: Any) -> str:
     raise _bad(name, f"must be a string (the previous page's next_key), got {value!r}")
 
 
+def _cluster_id(name: str, value: Any) -> str:
+    # Answers carry ids as JSON numbers and next_key as a string: both spellings name a cluster.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise _bad(name, f"must hold cluster ids (numbers or decimal strings), got {value!r}")
+
+
 def _return_nodes(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _bad("return_nodes", f"must be true or false, got {value!r}")
@@ -96,7 +105,7 @@ def _filter_value(name: str, value: Any) -> Any:
     if name == "ids":
         if not isinstance(value, list):
             raise _bad(where, f"must be a list of cluster ids, got {value!r}")
-        return [_key(where, v) for v in value]
+        return [_cluster_id(where, v) for v in value]
     if name == "name":
         if not isinstance(value, str):
             raise _bad(where, f"must be a string, got {value!r}")

@@ -45,10 +45,11 @@ query RestGetCluster($id: ID!) {
 
 
 def rest_cluster(c: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL Cluster as the vendor's clusterObj: snake_case, lower-case enums."""
+    """A GraphQL Cluster as the vendor's clusterObj: snake_case, lower-case enums, and the id a
+    JSON number (the vendor's example answer and its client's Get Cluster schema, SPEC §12)."""
     out = {
         "monitored_at": c["monitoredAt"],
-        "id": c["id"],
+        "id": int(c["id"]),
         "name": c["name"],
         "controller_version": c["controllerVersion"],
         "controller_status": c["controllerStatus"].lower(),
@@ -67,13 +68,14 @@ def rest_cluster(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def rest_node(n: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL Node as the vendor's node object (its id a JSON number)."""
+    """A GraphQL Node as the vendor's node object: its id a JSON number, and an unknown
+    `sensor_last_updated` `""` (the vendor's client requires a string, as for `sensor_version`)."""
     return {
         "id": int(n["id"]),
         "monitored_at": n["monitoredAt"],
         "name": n["name"],
         "sensor_installed": n["sensorInstalled"],
-        "sensor_last_updated": n["sensorLastUpdated"],
+        "sensor_last_updated": n["sensorLastUpdated"] or "",
         "sensor_version": n["sensorVersion"],
         "region": n["region"],
         "architecture": n["architecture"],

@@ -246,7 +246,7 @@ async def test_remove_cluster_hides_it_and_a_new_report_registers_a_new_id(
         await client.get(f"/runtime/api/v1/cluster/{first['id']}", headers=admin)
     ).status_code == 404
     walk = (await client.post(LIST, json={"next_key": first["id"]}, headers=admin)).json()
-    assert [c["id"] for c in walk["clusters"]] == [later["id"]]
+    assert [c["id"] for c in walk["clusters"]] == [int(later["id"])]
     again = await reported(client, controller_secret, report("gone", [("a", "MONITORED")]))
     assert int(again["id"]) > int(later["id"])
     assert int(by_name(again)["a"]["id"]) > int(by_name(first)["a"]["id"])

@@ -27,7 +27,8 @@ FILTERS: list[dict[str, Any]] = [
     {"name": "PROD"},
     {"regions": ["eu-west-1"], "has_unhealthy_nodes": True},
     {"controller_statuses": ["stopped"], "has_unhealthy_nodes": False},
-    {"ids": ["3", "5", "8", "13", "21", "34"], "providers": ["aws", "gcp", "azure"]},
+    # ids as JSON numbers (as REST answers them) or as strings (as next_key is)
+    {"ids": [3, "5", 8, "13", 21, "34"], "providers": ["aws", "gcp", "azure"]},
 ]
 CONNECTION = """
 query Walk($first: Int, $after: String, $last: Int, $before: String, $filter: ClusterFilter,
@@ -86,7 +87,7 @@ def _matches(c: dict[str, Any], f: dict[str, Any]) -> bool:
         c["failed_nodes_count"] + c["failed_to_install_nodes_count"] + c["disabled_nodes_count"] > 0
     )
     return (
-        ("ids" not in f or c["id"] in f["ids"])
+        ("ids" not in f or str(c["id"]) in {str(i) for i in f["ids"]})
         and ("name" not in f or f["name"].lower() in c["name"].lower())
         and ("providers" not in f or c["provider"] in f["providers"])
         and ("controller_statuses" not in f or c["controller_status"] in f["controller_statuses"])
@@ -103,7 +104,7 @@ def _expected(
         key=lambda c: (c[order] if order != "id" else int(c["id"]), int(c["id"])),
         reverse=direction == "desc",
     )
-    return [c["id"] for c in chosen]
+    return [str(c["id"]) for c in chosen]  # as GraphQL's IDs and REST's plain next_key are
 
 
 async def _rest_walk(
@@ -120,7 +121,7 @@ async def _rest_walk(
         assert response.status_code == 200, response.text
         page = response.json()
         totals.add(page["total_count"])
-        seen += [c["id"] for c in page["clusters"]]
+        seen += [str(c["id"]) for c in page["clusters"]]
         key = page["pagination"].get("next_key")
         if key is None:
             return seen, totals
@@ -213,12 +214,13 @@ async def test_inserts_removals_and_updates_during_a_walk_do_not_skip_or_repeat_
         removed: set[str] = set()
         while True:
             page = (await admin.post(URL, json=body)).json()
-            seen += [c["id"] for c in page["clusters"]]
+            seen += [str(c["id"]) for c in page["clusters"]]
             # meanwhile: a new cluster, a removal of one not yet seen, an update of another's nodes
             [new_id] = await factories.insert(
                 engine, [factories.cluster(f"late-{order}-{len(seen)}", node_count=1)]
             )
-            unseen = [c["id"] for c in everything if c["id"] not in seen and c["id"] not in removed]
+            ids = [str(c["id"]) for c in everything]
+            unseen = [i for i in ids if i not in seen and i not in removed]
             if unseen:
                 victim = rng.choice(unseen)
                 await factories.remove(engine, int(victim))
@@ -227,10 +229,10 @@ async def test_inserts_removals_and_updates_during_a_walk_do_not_skip_or_repeat_
                 break
             body["next_key"] = page["pagination"]["next_key"]
         survivors = [i for i in _expected(everything, {}, order, direction) if i not in removed]
-        original = {c["id"] for c in everything}
+        original = {str(c["id"]) for c in everything}
         assert [i for i in seen if i in original] == survivors
         assert len(seen) == len(set(seen))
-        everything = [c for c in everything if c["id"] not in removed]
+        everything = [c for c in everything if str(c["id"]) not in removed]
         assert new_id  # late clusters may or may not appear, but never twice
 
 
@@ -251,6 +253,8 @@ async def test_inserts_removals_and_updates_during_a_walk_do_not_skip_or_repeat_
         ),
         ({"filters": {"controller_statuses": ["paused"]}}, ["'paused'", "running, stopped"]),
         ({"filters": {"ids": ["x1"]}}, ["ids", "'x1'"]),
+        ({"filters": {"ids": [True]}}, ["filters.ids", "numbers or decimal strings", "True"]),
+        ({"filters": {"ids": [1.5]}}, ["filters.ids", "1.5"]),
         ({"order_by": "size"}, ["order_by", "name", "failed_nodes_count", "'size'"]),
         ({"order_by": "NAME"}, ["order_by"]),
         ({"direction": "up"}, ["direction", "asc, desc"]),

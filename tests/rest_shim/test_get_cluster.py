@@ -29,7 +29,7 @@ async def test_every_form_returns_the_cluster_with_all_its_nodes(
     payload = response.json()
     assert list(payload) == ["cluster"]
     cluster = payload["cluster"]
-    assert cluster["id"] == str(cluster_id)
+    assert cluster["id"] == cluster_id
     assert cluster["nodes_count"] == len(cluster["nodes"]) == 6
     assert [n["name"] for n in cluster["nodes"]] == [f"node-{i}" for i in range(6)]
 
