@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from clusterql import graphiql
+from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
+from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
 from graph.cursors import CursorCodec
@@ -24,30 +24,17 @@ from graph.schema import schema
 from models import migrations, service_keys
 from models.engine import create_engine, create_schema, ping
 from models.faults import is_unavailable
-from rest_shim.problems import error_response, unavailable
 from rest_shim.routes import PREFIX, RestShim
-
-log = logging.getLogger("clusterql.app")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Paths outside both APIs (unknown ones among them) answer in the REST contract's shape."""
     assert isinstance(exc, HTTPException)
-    messages = {
-        404: f"no such endpoint: {request.method} {request.url.path}",
-        405: f"method {request.method} is not allowed here",
-    }
-    return error_response(
-        exc.status_code, messages.get(exc.status_code, str(exc.detail)), exc.headers
-    )
+    return refusals.refusal_for_http_error(REST, request.scope, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    rid = request.scope.get("state", {}).get("request_id")
-    if is_unavailable(exc):
-        log.warning("database unavailable: %s", type(exc).__name__, extra={"request_id": rid})
-        return unavailable(graphql=request.url.path == "/graphql")
-    log.error("unhandled exception", exc_info=exc)
-    return error_response(500, f"internal server error (request id {rid})")
+    return refusals.refusal_for_exception(REST, request.scope, exc)
 
 
 async def _healthz(request: Request) -> Response:
@@ -62,8 +49,19 @@ async def _readyz(request: Request) -> Response:
     except Exception as exc:
         if not is_unavailable(exc):
             raise
-        return unavailable()
+        return REST.unavailable()
     return Response("ready\n", media_type="text/plain")
+
+
+def _boundary(
+    boundary: Boundary, max_body_bytes: int, *, open_get: bool = False
+) -> list[Middleware]:
+    """What every request to one API goes through, each refusal in that API's shape."""
+    return [
+        Middleware(Guard, boundary=boundary),
+        Middleware(BodyLimit, boundary=boundary, max_bytes=max_body_bytes),
+        Middleware(AuthGate, boundary=boundary, open_get=open_get),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -91,26 +89,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     shim = RestShim(schema, context_for)
     app = Starlette(
         routes=[
-            *shim.routes(),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Mount(
+                PREFIX,
+                routes=shim.routes(),
+                middleware=_boundary(REST, settings.max_body_bytes),
+            ),
+            Route(
+                "/graphql",
+                graphql,
+                middleware=_boundary(GRAPHQL, settings.max_graphql_body_bytes, open_get=True),
+            ),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
             Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
         ],
-        middleware=[
-            Middleware(RequestId),
-            Middleware(
-                BodyLimit,
-                max_bytes=settings.max_body_bytes,
-                per_path={"/graphql": settings.max_graphql_body_bytes},
-            ),
-            Middleware(
-                AuthGate,
-                protected=(PREFIX, "/graphql"),
-                open_get=("/graphql",),
-                graphql=("/graphql",),
-            ),
-        ],
+        middleware=[Middleware(RequestId)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

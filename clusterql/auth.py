@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from clusterql.refusals import Boundary
 from clusterql.tokens import digest, looks_like_secret
 from models import tokens as tokens_db
 from models.engine import read_transaction, write_transaction
 from models.faults import is_unavailable
 from models.records import Principal
-from rest_shim.problems import error_response, unavailable
 
 log = logging.getLogger("clusterql.auth")
 
@@ -61,27 +61,19 @@ async def authenticate(engine: AsyncEngine, header: str | None) -> Principal | N
 
 
 class AuthGate:
-    """ASGI middleware: 401 for API requests without a live token; the caller goes in scope."""
+    """ASGI middleware: 401 for API requests without a live token; the caller goes in scope.
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        protected: tuple[str, ...],
-        open_get: tuple[str, ...],
-        graphql: tuple[str, ...] = (),
-    ) -> None:
+    `open_get`: GET and HEAD pass without a token (at `/graphql` they only render GraphiQL,
+    which holds no data; GET operations are off).
+    """
+
+    def __init__(self, app: ASGIApp, boundary: Boundary, *, open_get: bool = False) -> None:
         self.app = app
-        self.protected = protected
-        self.open_get = open_get  # GET here only renders GraphiQL (GET operations are off)
-        self.graphql = graphql  # answered 503 in GraphQL's shape
+        self.boundary = boundary
+        self.open_get = open_get
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not path.startswith(self.protected)
-            or (scope["method"] in ("GET", "HEAD") and path in self.open_get)
-        ):
+        if scope["type"] != "http" or (self.open_get and scope["method"] in ("GET", "HEAD")):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -93,10 +85,11 @@ class AuthGate:
             if not is_unavailable(exc):
                 raise
             log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
-            await unavailable(graphql=path in self.graphql)(scope, receive, send)
+            await self.boundary.unavailable()(scope, receive, send)
             return
         if principal is None:
-            await error_response(401, UNAUTHENTICATED, CHALLENGE)(scope, receive, send)
+            refusal = self.boundary.refuse(401, UNAUTHENTICATED, CHALLENGE)
+            await refusal(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

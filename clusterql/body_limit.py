@@ -1,14 +1,14 @@
-"""Request bodies over the limit get 413 with the JSON error body, before anything reads them.
+"""Request bodies over the limit get 413 in the boundary's shape, before anything reads them.
 
 Starlette's own `max_body_size` answers in plain text and replaces any response whose request
-declared a large Content-Length, so it cannot keep the `{"error": ...}` contract.
+declared a large Content-Length, so it cannot keep either API's error shape.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rest_shim.problems import error_response
+from clusterql.refusals import Boundary
 
 
 class _TooLarge(Exception):
@@ -16,21 +16,21 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """`max_bytes` for every path, except the paths given their own limit in `per_path`."""
+    """At most `max_bytes` of request body, declared or sent; past it, 413 from `boundary`."""
 
-    def __init__(
-        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, boundary: Boundary, *, max_bytes: int) -> None:
         self.app = app
+        self.boundary = boundary
         self.max_bytes = max_bytes
-        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.max_bytes)
-        refusal = error_response(413, f"the body is too large: the limit is {limit // 1024} KiB")
+        limit = self.max_bytes
+        refusal = self.boundary.refuse(
+            413, f"the body is too large: the limit is {limit // 1024} KiB"
+        )
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await refusal(scope, receive, send)

@@ -1,7 +1,8 @@
-"""`/graphql`: Strawberry's ASGI view with our context, strict JSON and JSON errors."""
+"""`/graphql`: Strawberry's ASGI view with our context, strict JSON and GraphQL-shaped refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -14,10 +15,12 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
+from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
+from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
 from models.records import Principal
 from rest_shim.body import decode_json
-from rest_shim.problems import RestError, graphql_error_response, graphql_status
+from rest_shim.problems import RestError
 
 
 def context_for(request: Request) -> Context:
@@ -27,8 +30,21 @@ def context_for(request: Request) -> Context:
     return build_context(state.engine, state.cursors, principal, request.state.request_id)
 
 
+def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str, str]]:
+    """The HTTP status and extra headers of a /graphql answer made of `payloads` (one per
+    operation of a batch): 200, as GraphQL over HTTP has it, except 503 with `Retry-After` when
+    an error says the database is unavailable, so that clients and load balancers back off.
+    """
+    codes = {
+        (error.get("extensions") or {}).get("code")
+        for payload in payloads
+        for error in payload.get("errors") or ()
+    }
+    return (503, RETRY_LATER) if SERVICE_UNAVAILABLE in codes else (200, {})
+
+
 class GraphQLView(GraphQL[Context, None]):
-    """POST-only operations (GET only renders GraphiQL); errors at the HTTP level are JSON."""
+    """POST-only operations (GET only renders GraphiQL); HTTP-level refusals in GraphQL's shape."""
 
     def __init__(self, schema: BaseSchema, *, graphiql_html: str | None = None) -> None:
         super().__init__(schema, allow_queries_via_get=False)
@@ -85,7 +101,12 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method == "POST" and request.content_type and "json" in request.content_type:
+        if request.method == "POST":
+            media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                raise HTTPException(
+                    415, "send the operation as JSON, with Content-Type: application/json"
+                )
             body = self.decode_json(await request.get_body())
             if not isinstance(body, dict):  # Strawberry answers `5` or `null` with a bare 500
                 raise HTTPException(400, "the body must be a JSON object with a `query` field")
@@ -98,4 +119,4 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return graphql_error_response(status, message, "BAD_USER_INPUT", headers)
+    return GRAPHQL.refuse(status, message, headers)

@@ -21,11 +21,17 @@ from models.faults import is_unavailable
 log = logging.getLogger("clusterql.graph")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
+UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 NOT_FOUND = "NOT_FOUND"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE_MESSAGE = "the database is unavailable right now: try again in a few seconds"
+# Seconds a client should wait before trying again after SERVICE_UNAVAILABLE (HTTP 503): about
+# what a PostgreSQL restart or failover takes. Short on purpose: the service recovers by itself
+# as soon as the database does.
+RETRY_AFTER_S = 2
+RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
 _DOMAIN_CODES: dict[type[DomainError], str] = {
     InvalidInput: BAD_USER_INPUT,

@@ -1,17 +1,16 @@
-"""Errors to HTTP, here and only here: REST answers `{"error": "<what to fix>"}` with a status by
-GraphQL error code; `/graphql` answers 503 (not 200) when the database is unavailable.
+"""REST errors, here and only here: `{"error": "<what to fix>"}` with a status by GraphQL error
+code (SPEC §4). Refusals before any operation runs are built by `clusterql.refusals`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 from graphql import GraphQLError
 from starlette.responses import Response
 
-from graph.errors import SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE
+from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
 
 # extensions.code of a GraphQL error -> HTTP status of the REST answer
 _STATUS_BY_CODE = {
@@ -21,10 +20,6 @@ _STATUS_BY_CODE = {
     "NOT_FOUND": 404,
     SERVICE_UNAVAILABLE: 503,
 }
-# Seconds a client should wait before trying again after a 503: about what a PostgreSQL restart
-# or failover takes. Short on purpose: the service recovers by itself as soon as the database does.
-RETRY_AFTER_S = 2
-RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 class RestError(Exception):
@@ -37,33 +32,14 @@ class RestError(Exception):
         self.headers = dict(headers or {})
 
 
+def error_body(message: str) -> bytes:
+    """The contract's error body: exactly `{"error": message}`."""
+    return orjson.dumps({"error": message})
+
+
 def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps({"error": message}),
-        status_code=status,
-        media_type="application/json",
-        headers=dict(headers or {}),
-    )
-
-
-def unavailable(*, graphql: bool = False) -> Response:
-    """503 with `Retry-After`: the database cannot be reached or used right now.
-
-    `graphql`: shaped as a GraphQL answer, `{"errors": [...]}` with SERVICE_UNAVAILABLE, for
-    failures on /graphql before any operation ran (the token lookup).
-    """
-    if not graphql:
-        return error_response(503, UNAVAILABLE_MESSAGE, RETRY_LATER)
-    return graphql_error_response(503, UNAVAILABLE_MESSAGE, SERVICE_UNAVAILABLE, RETRY_LATER)
-
-
-def graphql_error_response(
-    status: int, message: str, code: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A /graphql failure before any operation ran, in GraphQL's shape: `{"errors": [...]}`."""
-    error = {"message": message, "extensions": {"code": code}}
-    return Response(
-        orjson.dumps({"errors": [error]}),
+        error_body(message),
         status_code=status,
         media_type="application/json",
         headers=dict(headers or {}),
@@ -81,16 +57,3 @@ def from_graphql(errors: list[GraphQLError]) -> RestError:
     error = next((e for e in errors if _code(e) == SERVICE_UNAVAILABLE), errors[0])
     status = _STATUS_BY_CODE.get(_code(error), 500)
     return RestError(status, error.message, RETRY_LATER if status == 503 else None)
-
-
-def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str, str]]:
-    """The HTTP status and extra headers of a /graphql answer made of `payloads` (one per
-    operation of a batch): 200, as GraphQL over HTTP has it, except 503 with `Retry-After` when
-    an error says the database is unavailable, so that clients and load balancers back off.
-    """
-    codes = {
-        (error.get("extensions") or {}).get("code")
-        for payload in payloads
-        for error in payload.get("errors") or ()
-    }
-    return (503, RETRY_LATER) if SERVICE_UNAVAILABLE in codes else (200, {})

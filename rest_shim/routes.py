@@ -73,12 +73,13 @@ class RestShim:
         return _json({"cluster": rest_cluster(data["cluster"])})
 
     def routes(self) -> list[BaseRoute]:
+        """The endpoints, relative to `PREFIX` (where the app mounts them)."""
         get_cluster = self.get_cluster
         return [
-            Route(f"{PREFIX}/clusters", self.list_clusters, methods=["POST"]),
-            Route(f"{PREFIX}/clusters/", self.list_clusters, methods=["POST"]),
-            Route(f"{PREFIX}/cluster/{{cluster_id}}", get_cluster, methods=["GET"]),
-            Route(f"{PREFIX}/clusters/{{cluster_id}}", get_cluster, methods=["GET"]),
-            Route(f"{PREFIX}/clusters/{{cluster_id}}/", get_cluster, methods=["GET"]),
-            Route(f"{PREFIX}/cluster/{{cluster_id}}/", get_cluster, methods=["GET"]),
+            Route("/clusters", self.list_clusters, methods=["POST"]),
+            Route("/clusters/", self.list_clusters, methods=["POST"]),
+            Route("/cluster/{cluster_id}", get_cluster, methods=["GET"]),
+            Route("/clusters/{cluster_id}", get_cluster, methods=["GET"]),
+            Route("/clusters/{cluster_id}/", get_cluster, methods=["GET"]),
+            Route("/cluster/{cluster_id}/", get_cluster, methods=["GET"]),
         ]

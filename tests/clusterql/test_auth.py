@@ -36,11 +36,20 @@ async def _call(
 
 
 def _assert_401(response: httpx.Response, message: str | None = None) -> str:
+    """401 with the challenge, in the shape of the API asked: REST's or GraphQL's."""
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="clusterql"'
-    error = response.json()["error"]
-    assert message is None or error == message
-    return error
+    payload = response.json()
+    if response.url.path == "/graphql":
+        [error] = payload["errors"]
+        assert payload == {"errors": [error]}
+        assert error["extensions"] == {"code": "UNAUTHENTICATED"}
+        text = str(error["message"])
+    else:
+        assert list(payload) == ["error"]
+        text = str(payload["error"])
+    assert message is None or text == message
+    return text
 
 
 @pytest.mark.parametrize("target", [LIST, GET, GRAPHQL])

@@ -1,0 +1,146 @@
+"""HTTP-level refusals, each shaped by the boundary that refuses: the one place for those shapes.
+
+Two boundaries answer requests that fail before (or outside) an operation: the REST API, whose
+contract is `{"error": "<what to fix>"}` (SPEC §4), and `/graphql`, where GraphQL clients and
+tools expect `{"errors": [{"message": ..., "extensions": {"code": ...}}]}` (SPEC §3) and show
+nothing useful otherwise. Each boundary's middleware stack (`clusterql.app`) is given its
+`Boundary`; a middleware refuses through it and never decides a shape from the request's path.
+`Guard` turns what escapes a boundary's endpoints (Starlette's 404/405, an unavailable
+database, an unexpected exception) into that boundary's refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graph.errors import (
+    BAD_USER_INPUT,
+    FORBIDDEN,
+    INTERNAL,
+    NOT_FOUND,
+    RETRY_LATER,
+    SERVICE_UNAVAILABLE,
+    UNAUTHENTICATED,
+    UNAVAILABLE_MESSAGE,
+)
+from models.faults import is_unavailable
+from rest_shim.problems import error_body
+
+log = logging.getLogger("clusterql.app")
+
+# The GraphQL code of an HTTP-level refusal. Everything in 4xx not listed is the caller's to fix.
+CODE_BY_STATUS = {
+    401: UNAUTHENTICATED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    500: INTERNAL,
+    503: SERVICE_UNAVAILABLE,
+}
+
+
+def _graphql_body(status: int, message: str) -> bytes:
+    code = CODE_BY_STATUS.get(status, BAD_USER_INPUT)
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def _rest_body(status: int, message: str) -> bytes:
+    return error_body(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """Where a request is refused, and so in which shape."""
+
+    name: str
+    body: Callable[[int, str], bytes]
+
+    def refuse(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        return Response(
+            self.body(status, message),
+            status_code=status,
+            media_type="application/json",
+            headers=dict(headers or {}),
+        )
+
+    def unavailable(self) -> Response:
+        """503 with `Retry-After`: the database cannot be reached or used right now."""
+        return self.refuse(503, UNAVAILABLE_MESSAGE, RETRY_LATER)
+
+    def internal(self, request_id: str | None) -> Response:
+        return self.refuse(500, f"internal server error (request id {request_id})")
+
+
+REST = Boundary("rest", _rest_body)
+GRAPHQL = Boundary("graphql", _graphql_body)
+
+
+def _not_found(scope: Scope) -> str:
+    return f"no such endpoint: {scope.get('method')} {scope.get('path')}"
+
+
+def refusal_for_http_error(boundary: Boundary, scope: Scope, exc: HTTPException) -> Response:
+    """Starlette's own 404 and 405 (and any HTTPException), in the boundary's shape."""
+    messages = {
+        404: _not_found(scope),
+        405: f"method {scope.get('method')} is not allowed here",
+    }
+    return boundary.refuse(
+        exc.status_code, messages.get(exc.status_code, str(exc.detail)), exc.headers
+    )
+
+
+def refusal_for_exception(boundary: Boundary, scope: Scope, exc: Exception) -> Response:
+    """503 for an unavailable database, else a logged, masked 500."""
+    request_id = scope.get("state", {}).get("request_id")
+    if is_unavailable(exc):
+        log.warning(
+            "database unavailable: %s", type(exc).__name__, extra={"request_id": request_id}
+        )
+        return boundary.unavailable()
+    log.error("unhandled exception", exc_info=exc, extra={"request_id": request_id})
+    return boundary.internal(request_id)
+
+
+class Guard:
+    """ASGI middleware: what escapes the endpoints behind it is answered in `boundary`'s shape.
+
+    An exception raised after the response started cannot be answered any more: it goes on up
+    (uvicorn closes the connection and logs it).
+    """
+
+    def __init__(self, app: ASGIApp, boundary: Boundary) -> None:
+        self.app = app
+        self.boundary = boundary
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            response: Any
+            if isinstance(exc, HTTPException):
+                response = refusal_for_http_error(self.boundary, scope, exc)
+            else:
+                response = refusal_for_exception(self.boundary, scope, exc)
+            await response(scope, receive, send)
