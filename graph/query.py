@@ -19,6 +19,7 @@ from models.errors import InvalidInput
 from models.listing import ClusterFilter, Order, Position, position_of
 
 MAX_LIMIT = 100
+DEFAULT_FIRST = 10
 
 FilterArg = Annotated[
     ClusterFilterInput | None,
@@ -111,7 +112,10 @@ class Query:
         where = filter.to_domain() if filter is not None else ClusterFilter()
         order = Order(order_by, direction)
         backward = last is not None
-        size = _page_size("last", last) if last is not None else _page_size("first", first or 10)
+        if last is not None:
+            size = _page_size("last", last)
+        else:
+            size = _page_size("first", DEFAULT_FIRST if first is None else first)
         cursor = before if backward else after
         walk = Order(order.field, order.direction.reversed()) if backward else order
         start = (

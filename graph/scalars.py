@@ -36,6 +36,7 @@ def parse_timestamp(value: object) -> datetime:
 DateTime: ScalarDefinition = strawberry.scalar(
     name="DateTime",
     description="A UTC instant, RFC 3339 with microseconds and Z: 2024-12-31T11:32:10.367653Z",
+    specified_by_url="https://datatracker.ietf.org/doc/html/rfc3339",
     serialize=format_timestamp,
     parse_value=parse_timestamp,
 )

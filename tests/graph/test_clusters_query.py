@@ -89,11 +89,33 @@ async def test_different_node_arguments_in_one_operation_each_get_their_answer(
     assert [n["name"] for n in c["two"]] == ["node-0", "node-1"]
 
 
+CONNECTION_PAGE = """
+query Connection($first: Int, $last: Int) {
+  clustersConnection(first: $first, last: $last) { totalCount edges { node { id } } }
+}
+"""
+
+
+async def test_a_connection_without_first_or_last_gives_ten(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await factories.insert(engine, [factories.cluster() for _ in range(12)])
+    page = (await gql(admin, CONNECTION_PAGE))["data"]["clustersConnection"]
+    assert len(page["edges"]) == 10
+    assert page["totalCount"] == 12
+
+
 @pytest.mark.parametrize(
     ("query", "variables", "expected"),
     [
         (PAGE_WITH_NODES, {"limit": 0}, "limit must be between 1 and 100, got 0"),
         (PAGE_WITH_NODES, {"limit": 101}, "limit must be between 1 and 100, got 101"),
+        (PAGE_WITH_NODES, {"limit": -1}, "limit must be between 1 and 100, got -1"),
+        (CONNECTION_PAGE, {"first": 0}, "first must be between 1 and 100, got 0"),
+        (CONNECTION_PAGE, {"first": -3}, "first must be between 1 and 100, got -3"),
+        (CONNECTION_PAGE, {"first": 101}, "first must be between 1 and 100, got 101"),
+        (CONNECTION_PAGE, {"last": 0}, "last must be between 1 and 100, got 0"),
+        (CONNECTION_PAGE, {"last": 101}, "last must be between 1 and 100, got 101"),
         (PAGE_WITH_NODES, {"limit": 5, "nextKey": "x"}, "next key 'x' is not a key"),
         (NODES_FILTERED, {"first": 0}, "nodes(first:) must be between 1 and 5000, got 0"),
         (NODES_FILTERED, {"first": 5001}, "nodes(first:) must be between 1 and 5000"),
@@ -199,3 +221,13 @@ def test_node_status_values_are_the_vendors() -> None:
     assert [s.value for s in NodeStatus] == [
         "monitored", "monitored_with_sensor", "failed", "installation_failed", "disabled",
     ]  # fmt: skip
+
+
+async def test_datetime_says_it_is_rfc_3339_so_code_generators_can_type_it(
+    admin: httpx.AsyncClient,
+) -> None:
+    payload = await gql(admin, '{ __type(name: "DateTime") { kind specifiedByURL } }')
+    assert payload["data"]["__type"] == {
+        "kind": "SCALAR",
+        "specifiedByURL": "https://datatracker.ietf.org/doc/html/rfc3339",
+    }
