@@ -165,12 +165,73 @@ def local_page() -> str:
         text, found = cdn_url.subn(f'"{STATIC_URL}/{asset.relative}"', text)
         if found != 1:
             raise AssetError(f"Strawberry's GraphiQL page no longer loads {asset.relative}")
-    # Headers hold the bearer secret: keep them out of the browser's localStorage.
-    text = text.replace("shouldPersistHeaders: true", "shouldPersistHeaders: false")
+    # Headers hold the bearer secret: none may reach the browser's storage or come from the URL.
+    text = _once(text, "shouldPersistHeaders: true,", HEADERLESS_PROPS)
+    text = _once(text, "function GraphiQLWithExplorer() {", HEADERLESS_STORAGE + "\n      $0")
+    text = _once(
+        text, "React.useState(parameters.headers)", "React.useState(undefined)"
+    )  # a link must not carry a token into the page (nor a shared URL out of it)
     remote = re.search(r'(?:src|href)="(https?://[^"]+)"', text)
     if remote:  # a newer Strawberry loads another file: pin it in ASSETS
         raise AssetError(f"Strawberry's GraphiQL page loads a file we do not pin: {remote[1]}")
     return text
+
+
+# GraphiQL 3.8.3 keeps the headers of every query it runs in its history (localStorage
+# "graphiql:queries"), whatever `shouldPersistHeaders` says, so a reload and a click on a history
+# entry put the token back. Its `storage` prop takes a Storage-like object: this one is
+# localStorage with every "headers" value nulled before it is written, and nothing kept under a
+# key that names headers.
+HEADERLESS_STORAGE = """// clusterql: never store request headers (they hold the bearer token).
+      const headerlessStorage = (function () {
+        const namespace = "graphiql:";
+        function withoutHeaders(value) {
+          if (Array.isArray(value)) return value.map(withoutHeaders);
+          if (value === null || typeof value !== "object") return value;
+          const out = {};
+          for (const [key, item] of Object.entries(value)) {
+            out[key] = key === "headers" ? null : withoutHeaders(item);
+          }
+          return out;
+        }
+        function ownKeys() {
+          const keys = [];
+          for (let i = 0; i < localStorage.length; i++) {
+            const key = localStorage.key(i);
+            if (key.indexOf(namespace) === 0) keys.push(key);
+          }
+          return keys;
+        }
+        return {
+          getItem: (key) => localStorage.getItem(key),
+          removeItem: (key) => localStorage.removeItem(key),
+          setItem(key, value) {
+            if (/headers/i.test(key)) {
+              localStorage.removeItem(key);
+              return;
+            }
+            let text = String(value);
+            try {
+              text = JSON.stringify(withoutHeaders(JSON.parse(text)));
+            } catch (notJson) {}
+            localStorage.setItem(key, text);
+          },
+          get length() {
+            return ownKeys().length;
+          },
+          clear() {
+            ownKeys().forEach((key) => localStorage.removeItem(key));
+          },
+        };
+      })();"""
+HEADERLESS_PROPS = "shouldPersistHeaders: false,\n          storage: headerlessStorage,"
+
+
+def _once(text: str, old: str, new: str) -> str:
+    """`text` with `old` replaced by `new` (`$0` standing for `old`), if `old` occurs once."""
+    if text.count(old) != 1:
+        raise AssetError(f"Strawberry's GraphiQL page changed: {old!r} is no longer found once")
+    return text.replace(old, new.replace("$0", old))
 
 
 class _VendorFiles(StaticFiles):

@@ -139,3 +139,64 @@ def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browse
     context.close()
     assert guard.blocked == []
     assert errors == []
+
+
+STORED = """async () => {
+  const entries = (s) => Array.from({length: s.length}, (_, i) => [s.key(i), s.getItem(s.key(i))]);
+  const databases = indexedDB.databases ? await indexedDB.databases() : [];
+  return {local: entries(localStorage), session: entries(sessionStorage),
+          indexedDB: databases.map((d) => d.name), cookies: document.cookie};
+}"""
+EDITORS = (
+    "() => Array.from(document.querySelectorAll('.CodeMirror'), (e) => e.CodeMirror.getValue())"
+)
+
+
+def test_graphiql_keeps_no_token_in_the_browser(server: str, secret: str, browser: Browser) -> None:
+    # given: a user who ran a query with the token in the Headers tab
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{server}/graphql")
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Headers", exact=True).click()
+    headers = json.dumps({"Authorization": f"Bearer {secret}"})
+    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
+    _type_into(page, ".graphiql-query-editor", QUERY)
+    page.locator(".graphiql-execute-button").click()
+    expect(page.locator(".graphiql-response")).to_contain_text('"totalCount": 3')
+    page.wait_for_timeout(1500)  # GraphiQL writes its tabs after a 500 ms debounce
+
+    # then: the browser's storage holds the query (history works) but never the secret
+    stored = page.evaluate(STORED)
+    assert any(QUERY in value for _, value in stored["local"]), stored
+    assert secret not in json.dumps(stored), stored
+
+    # when: the page is reloaded, and the query taken back from the history
+    page.reload()
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Headers", exact=True).click()
+    assert all(secret not in value for value in page.evaluate(EDITORS))
+    page.get_by_role("button", name="Show History").click()
+    page.locator(".graphiql-history-item-label").first.click()
+
+    # then: the query is back, the Headers tab stays empty, and nothing was stored since
+    values = page.evaluate(EDITORS)
+    assert QUERY in values
+    assert all(secret not in value for value in values), values  # the Headers tab is empty
+    page.wait_for_timeout(1000)
+    assert secret not in json.dumps(page.evaluate(STORED))
+    context.close()
+
+
+def test_graphiql_takes_no_headers_from_its_url(server: str, secret: str, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    smuggled = json.dumps({"Authorization": f"Bearer {secret}"})
+    page.goto(f"{server}/graphql?headers={smuggled}&q={QUERY}")
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    values = page.evaluate(EDITORS)
+    assert QUERY in values  # the query may be shared by link
+    assert all(secret not in value for value in values), values
+    context.close()
