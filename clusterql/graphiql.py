@@ -2,11 +2,11 @@
 
 Strawberry's page loads React, GraphiQL and its explorer plugin from a public CDN, so with no
 internet it stays at "Loading..." (Strawberry's maintainers declined to bundle them). We take the
-very same files from the npm registry with `npm pack` at install time (`graphiql_assets`), check
-each against the `integrity` digest the page itself pins, and rewrite the page to point at our
-copies; the browser checks the digests again. Newer graphiql (5.x) is ESM-only and React 19 has
-no UMD build, so these versions are the ones that work with plain script tags. Nothing
-third-party is committed.
+very same files from the npm registry with `npm pack` when the package is built (setup.py and
+`graphiql_assets`), check each against the `integrity` digest the page itself pins, and rewrite
+the page to point at our copies; the browser checks the digests again. Newer graphiql (5.x) is
+ESM-only and React 19 has no UMD build, so these versions are the ones that work with plain
+script tags. Nothing third-party is committed; the wheel carries the files.
 
     python -m clusterql.graphiql fetch
 """

@@ -1,7 +1,8 @@
-"""GraphiQL's seven third-party files: pinned by digest, fetched with npm, verified.
+"""GraphiQL's seven third-party files: pinned by digest, fetched with npm, verified, bundled.
 
-Standard library only (it will run where clusterql's dependencies are not installed).
-`clusterql.graphiql` serves the files.
+Standard library only: the build hook in `setup.py` loads this file by its path, in pip's isolated
+build environment where clusterql's dependencies are not installed, so that every wheel carries
+the verified files. `clusterql.graphiql` serves them.
 
     python -m clusterql.graphiql fetch
 """
@@ -130,6 +131,26 @@ def fetch(root: Path = VENDOR_DIR) -> list[Asset]:
     return todo
 
 
+def bundle(dest: Path, source: Path = VENDOR_DIR) -> list[Asset]:
+    """Put every asset, verified, into `dest` (a build); returns those fetched with npm.
+
+    Files that verify in `source` (the source tree) are copied, so npm is needed only for the
+    others. Nothing reaches `dest` unless it matches its pinned digest.
+    """
+    for asset in missing(dest):
+        try:
+            data = (source / asset.relative).read_bytes()
+        except FileNotFoundError:
+            continue
+        if sha384(data) == asset.sha384:
+            _write(dest / asset.relative, data)
+    fetched = fetch(dest)
+    unverified = missing(dest)
+    if unverified:  # only if something changed the files under our feet
+        raise AssetError(f"not verified in {dest}: {', '.join(a.relative for a in unverified)}")
+    return fetched
+
+
 def _verified(path: Path, asset: Asset) -> bool:
     try:
         return sha384(path.read_bytes()) == asset.sha384
@@ -141,7 +162,10 @@ def _npm_pack(specs: Sequence[str], dest: Path) -> dict[str, Path]:
     """Download the tarballs of `specs` with npm (its own configured registry), by spec."""
     npm = shutil.which("npm")
     if npm is None:
-        raise AssetError("npm is not installed: run scripts/system-deps")
+        raise AssetError(
+            f"npm is not installed, and it is needed to fetch {', '.join(specs)}: install npm "
+            "(Debian and Ubuntu: apt-get install npm; scripts/system-deps does it), then try again"
+        )
     command = [npm, "pack", "--json", "--ignore-scripts", "--pack-destination", str(dest), *specs]
     try:
         done = subprocess.run(  # noqa: S603 (fixed arguments: our own pinned specs)

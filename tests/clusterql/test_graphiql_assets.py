@@ -1,4 +1,4 @@
-"""GraphiQL's pinned files: fetched and verified, without a network."""
+"""GraphiQL's pinned files: fetched, verified, bundled into a build; without a network."""
 
 from __future__ import annotations
 
@@ -104,8 +104,72 @@ def test_the_fetch_command_exits_non_zero_on_failure(
     assert "npm is not installed" in capsys.readouterr().err
 
 
+def test_without_npm_fetching_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a PATH on which there is no npm
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    # when
+    with pytest.raises(AssetError) as raised:
+        graphiql_assets.fetch(tmp_path / "vendor")
+    # then
+    message = str(raised.value)
+    assert message.startswith("npm is not installed")
+    assert "apt-get install npm" in message
+    assert "graphiql@3.8.3" in message
+    assert not (tmp_path / "vendor").exists()
+
+
+@pytest.mark.usefixtures("fake_assets")
+def test_bundle_copies_verified_files_from_the_source_tree_without_npm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    source, build = tmp_path / "source", tmp_path / "build"
+    _put(source, CONTENT)
+    monkeypatch.setattr(graphiql_assets, "_npm_pack", _no_npm)
+    # when
+    fetched = graphiql_assets.bundle(build, source)
+    # then
+    assert fetched == []
+    assert (build / FAKE.relative).read_bytes() == CONTENT
+
+
+@pytest.mark.usefixtures("fake_assets")
+def test_bundle_fetches_what_the_source_tree_holds_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    source, build = tmp_path / "source", tmp_path / "build"
+    _put(source, b"damaged")
+    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(CONTENT))
+    # when
+    fetched = graphiql_assets.bundle(build, source)
+    # then
+    assert fetched == [FAKE]
+    assert (build / FAKE.relative).read_bytes() == CONTENT
+    assert (source / FAKE.relative).read_bytes() == b"damaged"  # a build never writes there
+
+
+@pytest.mark.usefixtures("fake_assets")
+def test_bundle_puts_nothing_unverified_into_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: neither the source tree nor the registry has the right bytes
+    source, build = tmp_path / "source", tmp_path / "build"
+    _put(source, b"damaged")
+    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(b"tampered"))
+    # when
+    with pytest.raises(AssetError, match="does not match the pinned"):
+        graphiql_assets.bundle(build, source)
+    # then
+    assert _files(build) == []
+
+
 def test_the_module_needs_only_the_standard_library() -> None:
-    # given: a Python that sees no installed package (-S), loading the file by its path
+    # given: a Python that sees no installed package (-S), loading the file as setup.py does
     code = f"""
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("assets", {str(ASSETS_MODULE)!r})
