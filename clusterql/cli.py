@@ -1,4 +1,4 @@
-"""The `clusterql` command line (SPEC §9): serve, token, seed, schema, simulate, db.
+"""The `clusterql` command line (SPEC §9): serve, token, seed, schema, simulate, db, --version.
 
 Flags override settings by setting their `CLUSTERQL_*` environment variable, so that `Settings`
 stays the one source of configuration, also in the worker processes uvicorn starts.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import random
@@ -641,11 +642,20 @@ def _add_simulate(commands: Any) -> None:
     parser.set_defaults(run=run_simulation)
 
 
+def installed_version() -> str:
+    """The version of the installed distribution (what pip installed), not of a source tree."""
+    try:
+        return importlib.metadata.version("clusterql")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clusterql",
         description="Every monitored cluster and the health of its nodes, over GraphQL and REST.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_token(commands)

@@ -2,145 +2,31 @@
 
 Strawberry's page loads React, GraphiQL and its explorer plugin from a public CDN, so with no
 internet it stays at "Loading..." (Strawberry's maintainers declined to bundle them). We take the
-very same files from the npm registry with `npm pack` at install time, check each against the
-`integrity` digest the page itself pins, and rewrite the page to point at our copies; the
-browser checks the digests again. Newer graphiql (5.x) is ESM-only and React 19 has no UMD build,
-so these versions are the ones that work with plain script tags. Nothing third-party is committed.
+very same files from the npm registry with `npm pack` when the package is built (setup.py and
+`graphiql_assets`), check each against the `integrity` digest the page itself pins, and rewrite
+the page to point at our copies; the browser checks the digests again. Newer graphiql (5.x) is
+ESM-only and React 19 has no UMD build, so these versions are the ones that work with plain
+script tags. Nothing third-party is committed; the wheel carries the files.
 
     python -m clusterql.graphiql fetch
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import hashlib
 import html
-import json
 import logging
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
+from clusterql.graphiql_assets import ASSETS, FETCH_COMMAND, VENDOR_DIR, AssetError, main, missing
+
 log = logging.getLogger("clusterql.graphiql")
 
-FETCH_COMMAND = "python -m clusterql.graphiql fetch"
 STATIC_URL = "/static/vendor"
-VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
-NPM_TIMEOUT_S = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    """One file of an npm package, pinned by the SHA-384 digest of its bytes."""
-
-    package: str
-    version: str
-    path: str  # inside the package
-    sha384: str  # base64, as in an `integrity` attribute
-
-    @property
-    def spec(self) -> str:
-        return f"{self.package}@{self.version}"
-
-    @property
-    def relative(self) -> str:
-        """Where the file lives under `VENDOR_DIR`, and the tail of its URL on the CDN and here."""
-        return f"{self.spec}/{self.path}"
-
-
-# Copied from strawberry/static/graphiql.html (strawberry-graphql 0.341.2), digests included.
-ASSETS = (
-    Asset(
-        "react",
-        "18.2.0",
-        "umd/react.production.min.js",
-        "tMH8h3BGESGckSAVGZ82T9n90ztNXxvdwvdM6UoR56cYcf+0iGXBliJ29D+wZ/x8",
-    ),
-    Asset(
-        "react-dom",
-        "18.2.0",
-        "umd/react-dom.production.min.js",
-        "bm7MnzvK++ykSwVJ2tynSE5TRdN+xL418osEVF2DE/L/gfWHj91J2Sphe582B1Bh",
-    ),
-    Asset(
-        "js-cookie",
-        "3.0.5",
-        "dist/js.cookie.min.js",
-        "/vxhYfM1LENRhdpZ8dwEsQn/X4VhpbEZSiU4m/FwR+PVpzar4fkEOw8FP9Y+OfQN",
-    ),
-    Asset(
-        "graphiql",
-        "3.8.3",
-        "graphiql.min.css",
-        "Mq3vbRBY71jfjQAt/DcjxUIYY33ksal4cgdRt9U/hNPvHBCaT2JfJ/PTRiPKf0aM",
-    ),
-    Asset(
-        "graphiql",
-        "3.8.3",
-        "graphiql.min.js",
-        "HbRVEFG0JGJZeAHCJ9Xm2+tpknBQ7QZmNlO/DgZtkZ0aJSypT96YYGRNod99l9Ie",
-    ),
-    Asset(
-        "@graphiql/plugin-explorer",
-        "1.0.2",
-        "dist/style.css",
-        "5DFJlDPW2tSATRbM8kzoP1j194jexLswuNmClWoRr2Q0x7R68JIQzPHZ02Faktwi",
-    ),
-    Asset(
-        "@graphiql/plugin-explorer",
-        "1.0.2",
-        "dist/index.umd.js",
-        "2oonKe47vfHIZnmB6ZZ10vl7T0Y+qrHQF2cmNTaFDuPshpKqpUMGMc9jgj9MLDZ9",
-    ),
-)
-
-
-class AssetError(Exception):
-    """A file could not be fetched, did not match its digest, or the page did not name it."""
-
-
-def sha384(data: bytes) -> str:
-    """The base64 SHA-384 digest of `data`, as written in an `integrity` attribute."""
-    return base64.b64encode(hashlib.sha384(data).digest()).decode()
-
-
-def missing(root: Path = VENDOR_DIR) -> list[Asset]:
-    """The assets that are absent from `root` or do not match their digest."""
-    return [a for a in ASSETS if not _verified(root / a.relative, a)]
-
-
-def fetch(root: Path = VENDOR_DIR) -> list[Asset]:
-    """Fetch and verify the missing assets into `root`; returns those fetched (none: no-op).
-
-    A file is written only once its digest matches; a stale or corrupt file is removed first.
-    """
-    todo = missing(root)
-    if not todo:
-        return []
-    for asset in todo:
-        (root / asset.relative).unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        tarballs = _npm_pack(sorted({a.spec for a in todo}), Path(tmp))
-        for asset in todo:
-            data = _member(tarballs[asset.spec], asset)
-            if sha384(data) != asset.sha384:
-                raise AssetError(
-                    f"{asset.relative}: sha384 {sha384(data)} does not match the pinned "
-                    f"{asset.sha384}; nothing was written for it"
-                )
-            _write(root / asset.relative, data)
-    return todo
 
 
 def page(root: Path = VENDOR_DIR) -> str:
@@ -245,68 +131,6 @@ def vendor_files() -> StaticFiles:
     return _VendorFiles(directory=VENDOR_DIR, check_dir=False)
 
 
-def _verified(path: Path, asset: Asset) -> bool:
-    try:
-        return sha384(path.read_bytes()) == asset.sha384
-    except FileNotFoundError:
-        return False
-
-
-def _npm_pack(specs: Sequence[str], dest: Path) -> dict[str, Path]:
-    """Download the tarballs of `specs` with npm (its own configured registry), by spec."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise AssetError("npm is not installed: run scripts/system-deps")
-    command = [npm, "pack", "--json", "--ignore-scripts", "--pack-destination", str(dest), *specs]
-    try:
-        done = subprocess.run(  # noqa: S603 (fixed arguments: our own pinned specs)
-            command,
-            cwd=dest,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT_S,
-            check=True,
-        )
-        packed = json.loads(done.stdout)
-        tarballs = {f"{p['name']}@{p['version']}": dest / p["filename"] for p in packed}
-    except subprocess.CalledProcessError as exc:
-        raise AssetError(f"npm pack {' '.join(specs)} failed:\n{exc.stderr.strip()}") from exc
-    except (subprocess.TimeoutExpired, ValueError, KeyError, TypeError) as exc:
-        raise AssetError(f"npm pack {' '.join(specs)} failed: {exc!r}") from exc
-    absent = set(specs) - tarballs.keys()
-    if absent:
-        raise AssetError(f"npm pack did not produce {', '.join(sorted(absent))}")
-    return tarballs
-
-
-def _member(tarball: Path, asset: Asset) -> bytes:
-    """The bytes of `asset.path` in an npm tarball (whose files are under `package/`)."""
-    with tarfile.open(tarball, "r:gz") as tar:
-        try:
-            member = tar.extractfile(f"package/{asset.path}")
-        except KeyError:
-            member = None
-        if member is None:
-            raise AssetError(f"{asset.spec} has no regular file {asset.path}")
-        with member:
-            return member.read()
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the server may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _unavailable(reason: str) -> str:
     return f"""<!doctype html>
 <html>
@@ -320,25 +144,6 @@ def _unavailable(reason: str) -> str:
   </body>
 </html>
 """
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m clusterql.graphiql", description="GraphiQL's files, served offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("fetch", help="fetch and verify the files with npm (no-op when present)")
-    parser.parse_args(argv)
-    try:
-        fetched = fetch()
-    except AssetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if fetched:
-        print(f"fetched and verified {len(fetched)} files into {VENDOR_DIR}")
-    else:
-        print(f"all {len(ASSETS)} files present and verified in {VENDOR_DIR}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -344,3 +345,18 @@ def test_the_committed_schema_is_what_the_code_prints(cli):
     assert committed == result.stdout, (
         "schema.graphql is stale: run `clusterql schema > schema.graphql` and commit it"
     )
+
+
+# ---------------------------------------------------------------- --version
+
+
+def test_version_prints_the_installed_version(run_isolated):
+    # given: the console script pip installed, and the version this source tree declares
+    script = Path(sys.executable).parent / "clusterql"
+    declared = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["version"]
+    # when
+    result = run_isolated([str(script), "--version"])
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"clusterql {declared}\n", "is the installed clusterql stale?"
+    assert result.stderr == ""
