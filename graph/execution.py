@@ -1,89 +1,558 @@
-"""A faster executor for the most common field: a plain attribute of a scalar or enum type.
+"""An executor that plans each selection set once and completes whole objects from the plan.
 
-graphql-core resolves every field the same general way — resolve info, argument coercion,
-awaitable checks, `complete_value` — about 2.6 µs per field through Strawberry; a page of 100
-clusters with their nodes has 25,000 fields, most of them plain leaves (`Node.name`,
-`Cluster.nodesCount`). The decision "this field is a plain leaf" depends only on the schema, so it
-is made once per (type, field) and kept: such a field is then read with its own Strawberry
-resolver and coerced with its own type, which is what the general path would do, minus the
-bookkeeping. Anything else — arguments, resolvers, permissions, nulls in non-null fields, values
-that do not coerce, resolve middleware — takes the general path, so errors and their paths are
-exactly graphql-core's. (The same idea as graphql-jit's compiled plans, applied to leaves.)
+graphql-core completes every field of every object the same general way: a `Path`, a resolve
+info, argument coercion, the resolver, awaitable checks, then `complete_value` recursing through
+NonNull, List and Object wrappers — about 2 µs per field through Strawberry. A page of 100
+clusters with their nodes has 25,000 fields, and almost every decision taken for them depends
+only on the schema and the operation: which fields a selection set has (after fragments and
+`@include`/`@skip`), which of them are plain attributes, which serializer each leaf needs, which
+sub-selection a list's items get. So those decisions are made once, when a selection set is
+first met (graphql-jit does the same for JavaScript), and the per-value work is what is left:
+
+- each selection set on an object type becomes a generated Python function (`_Site`) that fills
+  the result dict field by field, in the response's key order. A plain attribute of a scalar or
+  enum type (a Strawberry field without resolver, arguments or extensions) is read and coerced
+  inline by a type check that accepts exactly the values graphql-core would pass through
+  unchanged; `__typename` is a constant;
+- plain attributes holding objects or lists are completed by completers made once per type
+  (`_completer`), which mirror `complete_value` for NonNull, List, Object and leaf types;
+- everything else (resolvers, arguments, permissions, introspection, abstract types, types with
+  `is_type_of`, awaitable or odd values) is handed to graphql-core's own `execute_field` or
+  `complete_value` unchanged.
+
+Whenever a fast check fails — a null in a non-null field, a value that does not coerce, an
+exception, an awaitable — the field goes to graphql-core's general path, which reads it again and
+reports exactly its own errors, paths and locations; null propagation uses graphql-core's own
+`handle_field_error`. The answer is therefore the stock executor's, value for value and error for
+error (`tests/graph/test_execution.py` and the differential tests compare them). Plans are built
+per request from the request's collected fields, and their generated code is cached by shape
+(type and response keys), like the parser cache. With resolve middleware (Strawberry extensions
+with `resolve` hooks) nothing is planned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+import keyword
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
+from graphql.pyutils import Path, gather_with_cancel
+from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+
+log = logging.getLogger("clusterql.graph")
+
+_MISSING: Any = object()  # an attribute that could not be read
+_GRAPHQL_INT = (-(2**31), 2**31 - 1)
+Completer = Callable[["PlannedExecutor", "_Call", Path, Any], Any]
 
 
-class _Leaf(NamedTuple):
-    resolve: Callable[[Any, Any], Any]
-    coerce: Callable[[Any], Any]
-    nullable: bool
+class _Ref:
+    """A field of an object type: what messages and a lazily built resolve info need."""
+
+    __slots__ = ("field_def", "field_name", "parent_type")
+
+    def __init__(
+        self, parent_type: GraphQLObjectType, field_name: str, field_def: GraphQLField
+    ) -> None:
+        self.parent_type = parent_type
+        self.field_name = field_name
+        self.field_def = field_def
+
+    def null_error(self) -> TypeError:
+        return TypeError(
+            f"Cannot return null for non-nullable field {self.parent_type}.{self.field_name}."
+        )
 
 
-_NOT_PLANNED: Any = object()
+class _Call:
+    """One completion of one field's value: its field, field nodes, path and (lazy) info."""
+
+    __slots__ = ("fdl", "fpath", "info", "ref", "site")
+
+    def __init__(
+        self, ref: _Ref, fdl: Any, fpath: Path, info: GraphQLResolveInfo[Any] | None
+    ) -> None:
+        self.ref = ref
+        self.fdl = fdl
+        self.fpath = fpath
+        self.info = info
+        self.site: _Site | None = None  # the items' selection set, for lists of objects
+
+    def resolve_info(self, ex: PlannedExecutor) -> GraphQLResolveInfo[Any]:
+        if self.info is None:
+            ref = self.ref
+            nodes = [details.node for details in self.fdl]
+            self.info = ex.build_resolve_info(ref.field_def, nodes, ref.parent_type, self.fpath)
+        return self.info
 
 
-class LeafPlanExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, with plain leaf fields resolved by a plan made once per field."""
+# --- leaves ----------------------------------------------------------------------------------
+# A leaf check returns the coerced value, or _MISSING when graphql-core's general path must
+# decide (it may coerce differently, or raise the error the caller is owed).
 
-    _plans: ClassVar[dict[tuple[GraphQLObjectType, str], _Leaf | None]] = {}
 
-    def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> _Leaf | None:
-        key = (parent_type, field_name)
-        plan = self._plans.get(key, _NOT_PLANNED)
-        if plan is _NOT_PLANNED:
-            plan = self._plans[key] = _plan_for(parent_type, field_name)
-        return plan  # type: ignore[no-any-return]
+def _leaf_check(
+    leaf: GraphQLScalarType | GraphQLEnumType, suffix: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """Python source of an expression of `v` giving the coerced value or _MISSING, and the
+    names it needs (suffixed, so that several can share a namespace). Each accepts only values
+    the stock coercion returns unchanged (or as written here), so that the fast path and
+    graphql-core agree on every value."""
+    if leaf is GraphQLString:
+        return "v if v.__class__ is str else _MISSING", {}
+    if leaf is GraphQLID:
+        return "v if v.__class__ is str else (str(v) if v.__class__ is int else _MISSING)", {}
+    if leaf is GraphQLInt:
+        low, high = _GRAPHQL_INT
+        return f"v if v.__class__ is int and {low} <= v <= {high} else _MISSING", {}
+    if leaf is GraphQLBoolean:
+        return "v if v is True or v is False else _MISSING", {}
+    names, wrapped = f"E{suffix}", f"W{suffix}"
+    if isinstance(leaf, CustomGraphQLEnumType):
+        by_member: dict[Any, str] = {}
+        member: Any
+        for member in leaf.wrapped_cls:
+            try:
+                by_member[member] = leaf.coerce_output_value(member)
+            except Exception:  # noqa: S112 (left to the general path)
+                continue
+        expression = f"{names}.get(v, _MISSING) if v.__class__ is {wrapped} else _MISSING"
+        return expression, {names: by_member, wrapped: leaf.wrapped_cls}
+    # Any other scalar (DateTime among them): its own coercion, trusted only when it returns
+    # a value for a value that is not an exception.
+    coerce = f"C{suffix}"
+    return f"_custom({coerce}, v)", {coerce: leaf.coerce_output_value}
 
-    def execute_field(
+
+def _custom(coerce: Callable[[Any], Any], v: Any) -> Any:
+    if v is _MISSING or isinstance(v, BaseException):
+        return _MISSING
+    try:
+        out = coerce(v)
+    except Exception:
+        return _MISSING
+    return _MISSING if out is None or out is Undefined else out
+
+
+def _leaf_completer(leaf: GraphQLScalarType | GraphQLEnumType) -> Completer:
+    expression, names = _leaf_check(leaf)
+    fast = eval(  # noqa: S307 (our own expression, from the fixed table above)
+        f"lambda v: {expression}", {"_MISSING": _MISSING, "_custom": _custom, **names}
+    )
+
+    def complete_leaf(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
+        out = fast(v)
+        if out is not _MISSING:
+            return out
+        if isinstance(v, Exception):
+            raise v
+        if v is None or v is Undefined:
+            return None
+        return ex.complete_leaf_value(leaf, v)
+
+    return complete_leaf
+
+
+# --- composite values ------------------------------------------------------------------------
+
+
+def _non_null_completer(inner: Completer) -> Completer:
+    def complete_non_null(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
+        out = inner(ex, call, path, v)
+        if out is None:
+            raise call.ref.null_error()
+        return out
+
+    return complete_non_null
+
+
+def _object_completer(object_type: GraphQLObjectType) -> Completer:
+    def complete_object(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
+        if isinstance(v, Exception):
+            raise v
+        if v is None or v is Undefined:
+            return None
+        site = call.site or ex.object_site(object_type, call.fdl)
+        return site.run(ex, v, path)
+
+    return complete_object
+
+
+def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
+    item_type = list_type.of_type
+    bare = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    items_are_objects = isinstance(bare, GraphQLObjectType)
+
+    def complete_list(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
+        if isinstance(v, Exception):
+            raise v
+        if v is None or v is Undefined:
+            return None
+        if v.__class__ is not list and v.__class__ is not tuple:
+            # async iterables, generators, non-iterables: graphql-core's own way
+            return StrawberryGraphQLCoreExecutionContext.complete_value(
+                ex, list_type, call.fdl, call.resolve_info(ex), path, v, None
+            )
+        if items_are_objects and call.site is None:
+            call.site = ex.object_site(bare, call.fdl)
+        is_awaitable = ex.is_awaitable
+        out: list[Any] = []
+        pending: list[int] = []
+        index = 0
+        try:
+            for value in v:
+                item_path = path.add_key(index, None)
+                if is_awaitable(value):
+                    out.append(
+                        ex.complete_awaitable_list_item_value(
+                            value, item_type, call.fdl, call.resolve_info(ex), item_path, None
+                        )
+                    )
+                    pending.append(index)
+                else:
+                    try:
+                        done = item(ex, call, item_path, value)
+                        if is_awaitable(done):
+                            out.append(_await_item(ex, done, item_type, call.fdl, item_path))
+                            pending.append(index)
+                        else:
+                            out.append(done)
+                    except Exception as raw_error:
+                        ex.handle_field_error(raw_error, item_type, call.fdl, item_path)
+                        out.append(None)
+                index += 1
+        except Exception:
+            awaitables = [out[i] for i in pending]
+            awaitables += [value for value in v[index + 1 :] if is_awaitable(value)]
+            if awaitables:
+                ex.settle_in_background(awaitables)
+            raise
+        if not pending:
+            return out
+        return _gather_list(out, pending)
+
+    return complete_list
+
+
+async def _await_item(
+    ex: PlannedExecutor, done: Awaitable[Any], item_type: Any, fdl: Any, item_path: Path
+) -> Any:
+    try:
+        return await done
+    except Exception as raw_error:
+        ex.handle_field_error(raw_error, item_type, fdl, item_path)
+        return None
+
+
+async def _gather_list(out: list[Any], pending: list[int]) -> list[Any]:
+    if len(pending) == 1:
+        out[pending[0]] = await out[pending[0]]
+    else:
+        done = await gather_with_cancel(*(out[i] for i in pending))
+        for i, value in zip(pending, done, strict=True):
+            out[i] = value
+    return out
+
+
+_COMPLETERS: dict[GraphQLOutputType, Completer | None] = {}
+
+
+def _completer(type_: GraphQLOutputType) -> Completer | None:
+    """How to complete values of `type_`, made once per type; None: graphql-core's way."""
+    if type_ in _COMPLETERS:
+        return _COMPLETERS[type_]
+    made: Completer | None = None
+    if isinstance(type_, GraphQLNonNull):
+        inner = _completer(type_.of_type)
+        made = None if inner is None else _non_null_completer(inner)
+    elif isinstance(type_, GraphQLList):
+        item = _completer(type_.of_type)
+        made = None if item is None else _list_completer(type_, item)
+    elif isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+        made = _leaf_completer(type_)
+    elif isinstance(type_, GraphQLObjectType) and type_.is_type_of is None:
+        made = _object_completer(type_)
+    _COMPLETERS[type_] = made
+    return made
+
+
+# --- selection sets --------------------------------------------------------------------------
+
+
+def _basic_attribute(field: GraphQLField) -> str | None:
+    """The attribute a field reads when it is a plain Strawberry attribute, else None."""
+    strawberry_field = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (
+        field.args
+        or not getattr(field.resolve, "_is_default", False)
+        or strawberry_field is None
+        or not getattr(strawberry_field, "is_basic_field", False)
+        or getattr(strawberry_field, "default_resolver", None) is not getattr
+    ):
+        return None
+    name = strawberry_field.python_name
+    return name if isinstance(name, str) else None
+
+
+def _bare(type_: GraphQLOutputType) -> GraphQLOutputType:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_
+
+
+def _attribute_read(attribute: str) -> str:
+    if attribute.isidentifier() and not keyword.iskeyword(attribute):
+        return f"src.{attribute}"
+    return f"getattr(src, {attribute!r})"
+
+
+def _step_source(
+    i: int, parent_type: GraphQLObjectType, field_name: str
+) -> tuple[str, dict[str, Any]]:
+    """The generated lines of step `i` (inside `run`'s try block), and the names they need."""
+    key = f"K[{i}]"
+    general = f"aw = _general(ex, P, src, path, r, aw, {key}, F[{i}])"
+    if field_name == "__typename":
+        return f"r[{key}] = {parent_type.name!r}", {}
+    field = parent_type.fields.get(field_name)
+    attribute = None if field is None else _basic_attribute(field)
+    if field is None or attribute is None:
+        return general, {}
+    read = _attribute_read(attribute)
+    type_ = field.type
+    leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+        expression, names = _leaf_check(leaf, str(i))
+        lines = [
+            "try:",
+            f"    v = {read}",
+            "except Exception:",
+            "    v = _MISSING",
+            f"x = {expression}",
+            "if x is not _MISSING:",
+            f"    r[{key}] = x",
+        ]
+        if not isinstance(type_, GraphQLNonNull):
+            lines += ["elif v is None:", f"    r[{key}] = None"]
+        lines += ["else:", f"    {general}"]
+        return "\n".join(lines), names
+    completer = _completer(type_)
+    bare = _bare(type_)
+    if completer is None or not isinstance(
+        bare, GraphQLObjectType | GraphQLScalarType | GraphQLEnumType
+    ):
+        return general, {}
+    names = {f"R{i}": _Ref(parent_type, field_name, field), f"T{i}": type_, f"M{i}": completer}
+    lines = [
+        "try:",
+        f"    v = {read}",
+        "except Exception:",
+        "    v = _MISSING",
+        "if v is _MISSING or is_awaitable(v):",
+        f"    {general}",
+        "else:",
+        f"    x = _complete_attribute(ex, R{i}, T{i}, M{i}, F[{i}], Path(path, {key}, N), v)",
+        f"    r[{key}] = x",
+        "    if is_awaitable(x):",
+        "        aw = aw or []",
+        f"        aw.append({key})",
+    ]
+    return "\n".join(lines), names
+
+
+class _Site:
+    """One selection set on one object type, as this request collected it: its generated
+    `run(ex, src, path)` fills the result dict of one object."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Callable[[PlannedExecutor, Any, Path | None], Any]) -> None:
+        self.run = run
+
+
+def _site_factory(
+    parent_type: GraphQLObjectType, fields: Sequence[tuple[str, str]]
+) -> Callable[[tuple[str, ...], tuple[Any, ...]], _Site]:
+    """Generate the code of a selection set of this shape (response keys and field names)."""
+    body: list[str] = []
+    names: dict[str, Any] = {}
+    for i, (_, field_name) in enumerate(fields):
+        source, needed = _step_source(i, parent_type, field_name)
+        body.append(source)
+        names.update(needed)
+    indented = "\n".join("            " + line for text in body for line in text.splitlines())
+    source = f"""
+def make(K, F):
+    def run(ex, src, path):
+        r = {{}}
+        aw = None
+        is_awaitable = ex.is_awaitable
+        try:
+{indented or "            pass"}
+        except Exception:
+            if aw:
+                ex.settle_in_background([r[k] for k in aw])
+            raise
+        if aw is None:
+            return r
+        return _gather_fields(r, aw)
+    return _Site(run)
+"""
+    namespace: dict[str, Any] = {
+        "P": parent_type,
+        "N": parent_type.name,
+        "Path": Path,
+        "_MISSING": _MISSING,
+        "_custom": _custom,
+        "_general": _general,
+        "_complete_attribute": _complete_attribute,
+        "_gather_fields": _gather_fields,
+        "_Site": _Site,
+        **names,
+    }
+    exec(compile(source, f"<plan {parent_type.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["make"]  # type: ignore[no-any-return]
+
+
+def _general(
+    ex: PlannedExecutor,
+    parent_type: GraphQLObjectType,
+    src: Any,
+    path: Path | None,
+    r: dict[str, Any],
+    aw: list[str] | None,
+    key: str,
+    fdl: Any,
+) -> list[str] | None:
+    """A field graphql-core's own way (what its `execute_fields` does for each field)."""
+    x = ex.execute_field(parent_type, src, fdl, Path(path, key, parent_type.name), None)
+    if x is not Undefined:
+        r[key] = x
+        if ex.is_awaitable(x):
+            aw = aw or []
+            aw.append(key)
+    return aw
+
+
+def _complete_attribute(
+    ex: PlannedExecutor,
+    ref: _Ref,
+    return_type: GraphQLOutputType,
+    completer: Completer,
+    fdl: Any,
+    fpath: Path,
+    v: Any,
+) -> Any:
+    """A plain attribute's value completed as `execute_field` completes a resolver's result."""
+    try:
+        done = completer(ex, _Call(ref, fdl, fpath, None), fpath, v)
+        if ex.is_awaitable(done):
+            return _await_field(ex, done, return_type, fdl, fpath)
+    except Exception as raw_error:
+        ex.handle_field_error(raw_error, return_type, fdl, fpath)
+        return None
+    return done
+
+
+async def _await_field(
+    ex: PlannedExecutor, done: Awaitable[Any], return_type: Any, fdl: Any, fpath: Path
+) -> Any:
+    try:
+        return await done
+    except Exception as raw_error:
+        ex.handle_field_error(raw_error, return_type, fdl, fpath)
+        return None
+
+
+async def _gather_fields(r: dict[str, Any], pending: list[str]) -> dict[str, Any]:
+    if len(pending) == 1:
+        r[pending[0]] = await r[pending[0]]
+    else:
+        r.update(zip(pending, await gather_with_cancel(*(r[k] for k in pending)), strict=True))
+    return r
+
+
+class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, with selection sets completed by plans made once (see above)."""
+
+    _factories: ClassVar[dict[tuple[Any, ...], Callable[..., _Site]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.middleware_manager
+        self._planning = not (manager and manager.middlewares)
+        self._sites: dict[int, tuple[Any, _Site]] = {}  # id(grouped field set) -> its site
+        self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
+
+    def site(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Site:
+        """The plan of a collected selection set, made once per request."""
+        found = self._sites.get(id(grouped_field_set))
+        if found is not None:
+            return found[1]
+        fields = tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
+        shape = (parent_type, fields)
+        factory = self._factories.get(shape)
+        if factory is None:
+            factory = self._factories[shape] = _site_factory(parent_type, fields)
+        made = factory(tuple(key for key, _ in fields), tuple(grouped_field_set.values()))
+        self._sites[id(grouped_field_set)] = (grouped_field_set, made)  # keeps the id valid
+        return made
+
+    def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
+        grouped_field_set = self.collect_subfields(object_type, fdl)[0]
+        return self.site(object_type, grouped_field_set)
+
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Any,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        manager = self.middleware_manager
-        plan = (
-            None
-            if manager and manager.middlewares
-            else self._plan(parent_type, field_details_list[0].node.name.value)
-        )
-        if plan is not None:
-            try:
-                value = plan.resolve(source, None)
-                if value is None:
-                    if plan.nullable:
-                        return None
-                else:
-                    coerced = plan.coerce(value)
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-            except Exception:  # noqa: S110 (the general path below reports it)
-                pass
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
+        if not self._planning or position_context is not None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        return self.site(parent_type, grouped_field_set).run(self, source_value, path)
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        completer = _completer(return_type) if self._planning else None
+        if completer is None or position_context is not None:
+            return super().complete_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        key = (info.parent_type, info.field_name)
+        ref = self._refs.get(key)
+        if ref is None:
+            field_def = self.schema.get_field(*key)
+            assert field_def is not None  # graphql-core is completing it
+            ref = self._refs[key] = _Ref(*key, field_def)
+        return completer(self, _Call(ref, field_details_list, info.path, info), path, result)
 
 
-def _plan_for(parent_type: GraphQLObjectType, field_name: str) -> _Leaf | None:
-    field = parent_type.fields.get(field_name)
-    if field is None or field.args or not getattr(field.resolve, "_is_default", False):
-        return None  # unknown, has arguments, or has a resolver of its own
-    nullable = not isinstance(field.type, GraphQLNonNull)
-    leaf = field.type if nullable else field.type.of_type
-    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
-        return None
-    return _Leaf(resolve=field.resolve, coerce=leaf.coerce_output_value, nullable=nullable)
+__all__ = ["GraphQLError", "PlannedExecutor"]

@@ -82,10 +82,10 @@ def executor_class() -> type[Any] | None:
     why = problem()
     if why is None:
         try:
-            from graph.execution import LeafPlanExecutor
+            from graph.execution import PlannedExecutor
         except Exception as exc:  # a renamed internal that the checks above did not cover
             why = f"graph.execution cannot be imported ({exc!r})"
         else:
-            return LeafPlanExecutor
+            return PlannedExecutor
     log.warning("using Strawberry's stock GraphQL executor (slower, same answers): %s", why)
     return None

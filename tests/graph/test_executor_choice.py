@@ -14,7 +14,7 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph import executor
-from graph.execution import LeafPlanExecutor
+from graph.execution import PlannedExecutor
 from graph.schema import schema
 
 _PROBE = """
@@ -32,7 +32,7 @@ def _installed(versions: dict[str, str]) -> Callable[[str], str | None]:
 
 def test_the_installed_versions_are_in_the_band_so_our_executor_runs() -> None:
     assert executor.problem() is None
-    assert schema.execution_context_class is LeafPlanExecutor
+    assert schema.execution_context_class is PlannedExecutor
 
 
 @pytest.mark.parametrize(
