@@ -32,10 +32,11 @@ with `resolve` hooks) nothing is planned.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from graphql import (
     GraphQLEnumType,
@@ -58,6 +59,7 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 log = logging.getLogger("clusterql.graph")
 
 _MISSING: Any = object()  # an attribute that could not be read
+PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
 _GRAPHQL_INT = (-(2**31), 2**31 - 1)
 Completer = Callable[["PlannedExecutor", "_Call", Path, Any], Any]
 
@@ -132,8 +134,18 @@ def _leaf_check(
                 by_member[member] = leaf.coerce_output_value(member)
             except Exception:  # noqa: S112 (left to the general path)
                 continue
-        expression = f"{names}.get(v, _MISSING) if v.__class__ is {wrapped} else _MISSING"
-        return expression, {names: by_member, wrapped: leaf.wrapped_cls}
+        # A plain string is looked up as graphql-core looks it up (a StrEnum's member equals
+        # its value), so records may carry the database's text.
+        lookup = f"L{suffix}"
+        expression = (
+            f"{names}.get(v, _MISSING) if v.__class__ is {wrapped} else "
+            f"({lookup}.get(v, _MISSING) if v.__class__ is str else _MISSING)"
+        )
+        return expression, {
+            names: by_member,
+            wrapped: leaf.wrapped_cls,
+            lookup: leaf._value_lookup,  # what GraphQLEnumType.coerce_output_value reads
+        }
     # Any other scalar (DateTime among them): its own coercion, trusted only when it returns
     # a value for a value that is not an exception.
     coerce = f"C{suffix}"
@@ -198,6 +210,7 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
     item_type = list_type.of_type
     bare = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
     items_are_objects = isinstance(bare, GraphQLObjectType)
+    items_non_null = isinstance(item_type, GraphQLNonNull)
 
     def complete_list(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
         if isinstance(v, Exception):
@@ -209,43 +222,83 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
             return StrawberryGraphQLCoreExecutionContext.complete_value(
                 ex, list_type, call.fdl, call.resolve_info(ex), path, v, None
             )
-        if items_are_objects and call.site is None:
-            call.site = ex.object_site(bare, call.fdl)
-        is_awaitable = ex.is_awaitable
         out: list[Any] = []
         pending: list[int] = []
-        index = 0
+        fill = _complete_objects if items_are_objects else _complete_items
         try:
-            for value in v:
-                item_path = path.add_key(index, None)
-                if is_awaitable(value):
-                    out.append(
-                        ex.complete_awaitable_list_item_value(
-                            value, item_type, call.fdl, call.resolve_info(ex), item_path, None
-                        )
-                    )
-                    pending.append(index)
-                else:
-                    try:
-                        done = item(ex, call, item_path, value)
-                        if is_awaitable(done):
-                            out.append(_await_item(ex, done, item_type, call.fdl, item_path))
-                            pending.append(index)
-                        else:
-                            out.append(done)
-                    except Exception as raw_error:
-                        ex.handle_field_error(raw_error, item_type, call.fdl, item_path)
-                        out.append(None)
-                index += 1
+            fill(ex, call, path, v, out, pending)
         except Exception:
+            # as graphql-core does: what is pending, and the awaitables not reached, are
+            # settled in the background so that their errors are observed
             awaitables = [out[i] for i in pending]
-            awaitables += [value for value in v[index + 1 :] if is_awaitable(value)]
+            awaitables += [value for value in v[len(out) + 1 :] if ex.is_awaitable(value)]
             if awaitables:
                 ex.settle_in_background(awaitables)
             raise
         if not pending:
             return out
         return _gather_list(out, pending)
+
+    def _complete_items(
+        ex: PlannedExecutor, call: _Call, path: Path, v: Any, out: list[Any], pending: list[int]
+    ) -> None:
+        is_awaitable = ex.is_awaitable
+        for index, value in enumerate(v):
+            item_path = Path(path, index, None)
+            if is_awaitable(value):
+                out.append(
+                    ex.complete_awaitable_list_item_value(
+                        value, item_type, call.fdl, call.resolve_info(ex), item_path, None
+                    )
+                )
+                pending.append(index)
+            else:
+                try:
+                    done = item(ex, call, item_path, value)
+                    if is_awaitable(done):
+                        out.append(_await_item(ex, done, item_type, call.fdl, item_path))
+                        pending.append(index)
+                    else:
+                        out.append(done)
+                except Exception as raw_error:
+                    ex.handle_field_error(raw_error, item_type, call.fdl, item_path)
+                    out.append(None)
+
+    def _complete_objects(
+        ex: PlannedExecutor, call: _Call, path: Path, v: Any, out: list[Any], pending: list[int]
+    ) -> None:
+        """`_complete_items` with the object completion inlined: one site for every item."""
+        if call.site is None:
+            call.site = ex.object_site(bare, call.fdl)
+        run = call.site.run
+        is_awaitable = ex.is_awaitable
+        for index, value in enumerate(v):
+            item_path = Path(path, index, None)
+            if is_awaitable(value):
+                out.append(
+                    ex.complete_awaitable_list_item_value(
+                        value, item_type, call.fdl, call.resolve_info(ex), item_path, None
+                    )
+                )
+                pending.append(index)
+            else:
+                try:
+                    if isinstance(value, Exception):
+                        raise value
+                    if value is None or value is Undefined:
+                        if items_non_null:
+                            raise call.ref.null_error()
+                        done = None
+                    else:
+                        done = run(ex, value, item_path)  # a dict, or a coroutine giving one
+                    if done is None or done.__class__ is dict:
+                        out.append(done)
+                    else:
+                        out.append(_await_item(ex, done, item_type, call.fdl, item_path))
+                        pending.append(index)
+                except Exception as raw_error:
+                    ex.handle_field_error(raw_error, item_type, call.fdl, item_path)
+                    out.append(None)
 
     return complete_list
 
@@ -339,12 +392,23 @@ def _step_source(
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         expression, names = _leaf_check(leaf, str(i))
-        lines = [
-            "try:",
-            f"    v = {read}",
-            "except Exception:",
-            "    v = _MISSING",
-            f"x = {expression}",
+        lines = ["try:", f"    v = {read}", "except Exception:", "    v = _MISSING"]
+        if expression.startswith("_custom("):  # inlined: thousands of timestamps a page
+            coerce = f"C{i}"
+            lines += [
+                "if v is _MISSING or v is None or isinstance(v, BaseException):",
+                "    x = _MISSING",
+                "else:",
+                "    try:",
+                f"        x = {coerce}(v)",
+                "    except Exception:",
+                "        x = _MISSING",
+                "    if x is None or x is Undefined:",
+                "        x = _MISSING",
+            ]
+        else:
+            lines.append(f"x = {expression}")
+        lines += [
             "if x is not _MISSING:",
             f"    r[{key}] = x",
         ]
@@ -386,10 +450,13 @@ class _Site:
         self.run = run
 
 
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _site_factory(
-    parent_type: GraphQLObjectType, fields: Sequence[tuple[str, str]]
+    parent_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...]
 ) -> Callable[[tuple[str, ...], tuple[Any, ...]], _Site]:
-    """Generate the code of a selection set of this shape (response keys and field names)."""
+    """Generate the code of a selection set of this shape (response keys and field names).
+
+    Cached like the parser cache; bounded, as callers choose the shapes (aliases)."""
     body: list[str] = []
     names: dict[str, Any] = {}
     for i, (_, field_name) in enumerate(fields):
@@ -420,6 +487,7 @@ def make(K, F):
         "Path": Path,
         "_MISSING": _MISSING,
         "_custom": _custom,
+        "Undefined": Undefined,
         "_general": _general,
         "_complete_attribute": _complete_attribute,
         "_gather_fields": _gather_fields,
@@ -491,8 +559,6 @@ async def _gather_fields(r: dict[str, Any], pending: list[str]) -> dict[str, Any
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with selection sets completed by plans made once (see above)."""
 
-    _factories: ClassVar[dict[tuple[Any, ...], Callable[..., _Site]]] = {}
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
@@ -506,11 +572,9 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if found is not None:
             return found[1]
         fields = tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
-        shape = (parent_type, fields)
-        factory = self._factories.get(shape)
-        if factory is None:
-            factory = self._factories[shape] = _site_factory(parent_type, fields)
-        made = factory(tuple(key for key, _ in fields), tuple(grouped_field_set.values()))
+        made = _site_factory(parent_type, fields)(
+            tuple(key for key, _ in fields), tuple(grouped_field_set.values())
+        )
         self._sites[id(grouped_field_set)] = (grouped_field_set, made)  # keeps the id valid
         return made
 

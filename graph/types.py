@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
@@ -20,6 +20,11 @@ MAX_NODES_FIRST = 5000
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
 class Node:
+    """Resolved from `models.records.NodeRecord` itself, whose attributes are these fields by
+    name (its `id` an int, which ID serializes, and its `status` the stored text, which the
+    enum serializes): a page has thousands of nodes, and a copy of each would cost more than
+    the rest of its completion."""
+
     id: strawberry.ID = strawberry.field(description="Server-assigned id, never reused.")
     monitored_at: datetime = strawberry.field(description="When the node was first reported.")
     name: str = strawberry.field(description="Node name, unique within its cluster.")
@@ -36,23 +41,6 @@ class Node:
     internal_dns: str = strawberry.field(description="Internal DNS name.")
     internal_ip: str = strawberry.field(description="Internal IP address.")
     status: NodeStatus = strawberry.field(description="Monitoring state of the node.")
-
-    @classmethod
-    def from_record(cls, r: NodeRecord) -> Node:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            monitored_at=r.monitored_at,
-            name=r.name,
-            sensor_installed=r.sensor_installed,
-            sensor_last_updated=r.sensor_last_updated,
-            sensor_version=r.sensor_version,
-            region=r.region,
-            architecture=r.architecture,
-            hostname=r.hostname,
-            internal_dns=r.internal_dns,
-            internal_ip=r.internal_ip,
-            status=NodeStatus(r.status),
-        )
 
 
 @strawberry.type(description="A monitored cluster with the health of its nodes.")
@@ -112,9 +100,8 @@ class Cluster:
             )
         statuses = None if status is None else tuple(sorted({str(s) for s in status}))
         key = NodesKey(cluster_id=self.pk, statuses=statuses, first=first)
-        return [
-            Node.from_record(r) for r in await info.context.loaders.nodes_by_cluster_id.load(key)
-        ]
+        records = await info.context.loaders.nodes_by_cluster_id.load(key)
+        return cast("list[Node]", records)  # see Node: records are its sources
 
     @classmethod
     def from_record(cls, r: ClusterRecord, nodes: list[NodeRecord] | None = None) -> Cluster:
