@@ -2,8 +2,10 @@
 
 The token is looked up on every request, so a revoked or expired token fails on the very next
 request in every process. Permissions are checked later, where data is resolved (graph layer).
-The lookup is the first use of the database in a request: when the database is unavailable it
-answers 503 with `Retry-After`, like every later use would.
+The lookup is the first statement of the request's read snapshot (`models.snapshot`), which the
+operation then goes on reading: one connection checkout and one transaction for the token and the
+data. When the database is unavailable it answers 503 with `Retry-After`, like every later use
+would.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from clusterql.refusals import Boundary
 from clusterql.tokens import digest, looks_like_secret
 from models import tokens as tokens_db
-from models.engine import read_transaction, write_transaction
+from models.engine import write_transaction
 from models.faults import is_unavailable
 from models.records import Principal
+from models.snapshot import Snapshot
 
 log = logging.getLogger("clusterql.auth")
 
@@ -39,25 +42,32 @@ def bearer_secret(header: str | None) -> str | None:
     return secret
 
 
-async def authenticate(engine: AsyncEngine, header: str | None) -> Principal | None:
+async def authenticate(snapshot: Snapshot, header: str | None) -> Principal | None:
+    """The caller of a request, looked up in the request's own snapshot (its first statement,
+    so the token check and the data share one connection checkout and one transaction)."""
     secret = bearer_secret(header)
     if secret is None:
         return None
     now = datetime.now(UTC)
-    async with read_transaction(engine) as conn:
-        found = await tokens_db.find_active(conn, digest(secret), now)
+    found = await snapshot.run(lambda conn: tokens_db.find_active(conn, digest(secret), now))
     if found is None:
         return None
     principal, stale = found
     if stale:
-        try:
-            async with write_transaction(engine) as conn:
-                await tokens_db.touch(conn, principal.token_id, now)
-        except Exception as exc:  # bookkeeping only: a busy or absent database fails nothing
-            if not is_unavailable(exc):
-                raise
-            log.warning("could not record last use of token %s", principal.name)
+        await _touch(snapshot.engine, principal, now)
     return principal
+
+
+async def _touch(engine: AsyncEngine, principal: Principal, now: datetime) -> None:
+    """Record the token's use (at most once a minute): bookkeeping, so a busy or absent
+    database fails nothing."""
+    try:
+        async with write_transaction(engine) as conn:
+            await tokens_db.touch(conn, principal.token_id, now)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("could not record last use of token %s", principal.name)
 
 
 class AuthGate:
@@ -78,18 +88,23 @@ class AuthGate:
             return
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
-        engine: AsyncEngine = scope["app"].state.engine
+        snapshot = Snapshot(scope["app"].state.engine)
         try:
-            principal = await authenticate(engine, raw.decode("latin-1") if raw else None)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
-            await self.boundary.unavailable()(scope, receive, send)
-            return
-        if principal is None:
-            refusal = self.boundary.refuse(401, UNAUTHENTICATED, CHALLENGE)
-            await refusal(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+            try:
+                principal = await authenticate(snapshot, raw.decode("latin-1") if raw else None)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
+                await self.boundary.unavailable()(scope, receive, send)
+                return
+            if principal is None:
+                refusal = self.boundary.refuse(401, UNAUTHENTICATED, CHALLENGE)
+                await refusal(scope, receive, send)
+                return
+            state = scope.setdefault("state", {})
+            state["principal"] = principal
+            state["snapshot"] = snapshot  # the request's reads continue in it
+            await self.app(scope, receive, send)
+        finally:
+            await snapshot.close()  # if the request did not close it already

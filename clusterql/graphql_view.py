@@ -27,7 +27,13 @@ def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike."""
     principal: Principal = request.state.principal
     state = request.app.state
-    return build_context(state.engine, state.cursors, principal, request.state.request_id)
+    return build_context(
+        state.engine,
+        state.cursors,
+        principal,
+        request.state.request_id,
+        request.state.snapshot,
+    )
 
 
 def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str, str]]:

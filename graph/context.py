@@ -29,10 +29,15 @@ Info = strawberry.Info[Context, None]
 
 
 def build_context(
-    engine: AsyncEngine, cursors: CursorCodec, principal: Principal, request_id: str
+    engine: AsyncEngine,
+    cursors: CursorCodec,
+    principal: Principal,
+    request_id: str,
+    snapshot: Snapshot | None = None,
 ) -> Context:
-    """A fresh context for one operation: new snapshot, new loaders."""
-    snapshot = Snapshot(engine)
+    """A fresh context for one operation: new loaders, and the request's snapshot (the one its
+    token was read in), or a new one."""
+    snapshot = snapshot or Snapshot(engine)
     return Context(
         principal=principal,
         engine=engine,

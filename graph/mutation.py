@@ -35,6 +35,7 @@ class Mutation:
         record, nodes = await reports.report_cluster(
             info.context.engine, state, info.context.principal, datetime.now(UTC)
         )
+        await info.context.snapshot.restart()  # what the answer reads next sees this report
         # The answer's `nodes` are the ones this transaction committed (with the counts beside
         # them), not a later snapshot's: a 5,000-node cluster is not read a second time.
         info.context.loaders.nodes_by_cluster_id.prime(NodesKey(record.id, None, None), nodes)
@@ -55,4 +56,6 @@ class Mutation:
         cluster_id = parse_cluster_id(id)
         if cluster_id is None:
             return False
-        return await removal.remove(info.context.engine, cluster_id, datetime.now(UTC))
+        removed = await removal.remove(info.context.engine, cluster_id, datetime.now(UTC))
+        await info.context.snapshot.restart()
+        return removed

@@ -77,6 +77,12 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def is_dead_connection(exc: BaseException) -> bool:
+    """Whether a statement failed because its pooled connection had died (SQLAlchemy then
+    invalidates it, and the pool replaces it): the same work on a new connection may succeed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def is_write_conflict(exc: BaseException, unique_index: str | None = None) -> bool:
     """Whether a write transaction failed only because of a concurrent one, so that running it
     again from the start is right: a serialization failure, a deadlock, or (when `unique_index`

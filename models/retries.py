@@ -16,7 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from models.faults import is_write_conflict
+from models.faults import is_dead_connection, is_write_conflict
 
 T = TypeVar("T")
 log = logging.getLogger("clusterql.models")
@@ -32,14 +32,16 @@ async def retry_conflicts(
     attempts: int = ATTEMPTS,
 ) -> T:
     """Await `transaction()` (which must open, run and commit its own transaction), again on
-    a write conflict (see `models.faults.is_write_conflict`), at most `attempts` times in all;
-    the last failure is raised as it is.
+    a write conflict (see `models.faults.is_write_conflict`) or when its pooled connection
+    turned out dead, at most `attempts` times in all; the last failure is raised as it is.
     """
     for attempt in range(1, attempts + 1):
         try:
             return await transaction()
         except Exception as exc:
-            if attempt == attempts or not is_write_conflict(exc, unique_index):
+            if attempt == attempts or not (
+                is_write_conflict(exc, unique_index) or is_dead_connection(exc)
+            ):
                 raise
             pause = random.uniform(0, BASE_PAUSE_S * 2**attempt)
             log.info(

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.engine import begin_snapshot
 from models.faults import is_unavailable
 
 T = TypeVar("T")
+log = logging.getLogger("clusterql.models")
 
 
 class Snapshot:
-    """Opened lazily on first use; closed (rolled back) once the operation is done.
+    """Opened lazily on first use; closed (rolled back) once the request is done.
 
-    Resolvers of one request may run concurrently, and an `AsyncConnection` is not safe for
-    concurrent use, so every use goes through one lock. Everything read through one snapshot
-    agrees: counts, pages and nodes come from the same database state.
+    The first use is the token lookup (`clusterql.auth`), so that the caller's token and the
+    data it reads come from one connection checkout and one transaction. Resolvers of one
+    request may run concurrently, and an `AsyncConnection` is not safe for concurrent use, so
+    every use goes through one lock. Everything read through one snapshot agrees: counts, pages
+    and nodes come from the same database state.
+
+    A pooled connection that died while idle (a database restart, `pg_terminate_backend`) is
+    found when the transaction's first statement fails on it: nothing was read yet, so the
+    statement runs again once on a new connection and the caller sees nothing of it.
     """
 
     __slots__ = ("_conn", "_engine", "_lock")
@@ -29,27 +38,49 @@ class Snapshot:
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def run(self, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
-            if self._conn is None:
-                conn = await self._engine.connect()
-                try:
-                    await begin_snapshot(conn)
-                except BaseException:
-                    await conn.close()
+            if self._conn is not None:
+                return await query(self._conn)
+            try:
+                return await self._open(query)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
                     raise
-                self._conn = conn
-            return await query(self._conn)
+                log.info("a pooled connection was dead: reading again on a new one")
+                return await self._open(query)
+
+    async def _open(self, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        conn = await self._engine.connect()
+        try:
+            await begin_snapshot(conn)
+            result = await query(conn)
+        except BaseException:
+            await _discard(conn)
+            raise
+        self._conn = conn
+        return result
+
+    async def restart(self) -> None:
+        """End the snapshot; the next use begins a new one (after a write, to read it)."""
+        await self.close()
 
     async def close(self) -> None:
         async with self._lock:
             conn, self._conn = self._conn, None
-            if conn is None:
-                return
-            try:
-                await conn.close()  # closing rolls the read transaction back
-            except Exception as exc:
-                # The connection died (the database went away): nothing to roll back, and the
-                # pool has dropped it. The request already failed or succeeded on its own.
-                if not is_unavailable(exc):
-                    raise
+            if conn is not None:
+                await _discard(conn)
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()  # closing rolls the read transaction back
+    except Exception as exc:
+        # The connection died (the database went away): nothing to roll back, and the pool has
+        # dropped it. The request already failed or succeeded on its own.
+        if not is_unavailable(exc):
+            raise

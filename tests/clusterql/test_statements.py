@@ -1,0 +1,199 @@
+"""What one request costs the database: the token check and the page share one transaction.
+
+On PostgreSQL the statements are counted on the wire (`tests/pg_wire.py`), so nothing the
+product does is hidden: a first page of 100 clusters with their nodes is BEGIN, the token, the
+page, the count, the nodes, ROLLBACK; a later page adds the id check of its `next_key`. On SQLite
+the same statements are counted by the engine's own events. A pooled connection killed by the
+server (`pg_terminate_backend`) costs the next request nothing visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clusterql.app import create_app
+from clusterql.settings import Settings
+from models.records import Permission
+from rest_shim.operations import LIST_CLUSTERS
+from tests import factories
+from tests.databases import migrated_database_url, postgres_server_url
+from tests.pg_wire import WireLog, counting_proxy
+
+LIST = "/runtime/api/v1/clusters"
+REPORT = """mutation R($input: ClusterReport!) {
+  reportCluster(input: $input) { id nodesCount nodes(first: 1) { name } }
+}"""
+
+
+@dataclass
+class Counted:
+    client: httpx.AsyncClient
+    engine: AsyncEngine
+    statements: list[str]
+    database_url: str
+
+
+class _EngineLog:
+    """SQLite: every statement the engine sends, BEGIN and ROLLBACK included."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements: list[str] = []
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._statement)
+        event.listen(sync, "rollback", lambda conn: self.statements.append("ROLLBACK"))
+        event.listen(sync, "commit", lambda conn: self.statements.append("COMMIT"))
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.startswith("PRAGMA"):
+            self.statements.append(statement)
+
+
+@pytest.fixture
+async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
+    database_url = await migrated_database_url(tmp_path)
+    async with _proxied(database_url) as (url, wire):
+        application = create_app(Settings(database_url=url))
+        async with LifespanManager(application):
+            engine: AsyncEngine = application.state.engine
+            secret = await factories.token(engine, Permission.ADMIN)
+            await factories.insert(engine, [factories.cluster(node_count=20) for _ in range(150)])
+            log = wire.statements if wire is not None else _EngineLog(engine).statements
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://clusterql.test",
+                headers={"Authorization": f"Bearer {secret}"},
+            ) as client:
+                await client.post(LIST, json={"limit": 1})  # warm: the token's last use written
+                log.clear()
+                yield Counted(client, engine, log, database_url)
+
+
+def _proxied(database_url: str) -> Any:
+    if make_url(database_url).get_backend_name() == "postgresql":
+        return counting_proxy(database_url)
+    return _no_proxy(database_url)
+
+
+@contextlib.asynccontextmanager
+async def _no_proxy(database_url: str) -> AsyncIterator[tuple[str, WireLog | None]]:
+    yield database_url, None
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    """Each statement named by what it does."""
+    kinds = []
+    for statement in statements:
+        text = " ".join(statement.split()).upper().rstrip(";")
+        if text.startswith(("BEGIN", "ROLLBACK", "COMMIT")):
+            kinds.append(text.split()[0])
+        elif "FROM API_TOKENS" in text:
+            kinds.append("token")
+        elif "COUNT(" in text:
+            kinds.append("count")
+        elif "FROM NODES" in text:
+            kinds.append("nodes")
+        elif "FROM CLUSTERS" in text and "LIMIT" in text:
+            kinds.append("page")
+        elif "FROM CLUSTERS" in text:
+            kinds.append("id check")
+        else:
+            kinds.append(statement)
+    return kinds
+
+
+async def test_a_first_page_with_nodes_is_six_statements_in_one_transaction(
+    counted: Counted,
+) -> None:
+    response = await counted.client.post(LIST, json={"limit": 100, "return_nodes": True})
+    assert response.status_code == 200
+    assert len(response.json()["clusters"]) == 100
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page", "count", "nodes", "ROLLBACK"]
+
+
+async def test_the_same_page_over_graphql_costs_the_same(counted: Counted) -> None:
+    variables = {"limit": 100, "withNodes": True}
+    response = await counted.client.post(
+        "/graphql", json={"query": LIST_CLUSTERS, "variables": variables}
+    )
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page", "count", "nodes", "ROLLBACK"]
+
+
+async def test_a_later_page_adds_only_the_check_of_its_key(counted: Counted) -> None:
+    first = (await counted.client.post(LIST, json={"limit": 10})).json()
+    counted.statements.clear()
+    key = first["pagination"]["next_key"]
+    response = await counted.client.post(LIST, json={"limit": 10, "next_key": key})
+    assert response.status_code == 200
+    assert _kinds(counted.statements) == ["BEGIN", "token", "id check", "page", "count", "ROLLBACK"]
+
+
+async def test_a_refused_token_is_one_lookup(counted: Counted) -> None:
+    response = await counted.client.post(
+        LIST, json={}, headers={"Authorization": "Bearer cql_" + "x" * 43}
+    )
+    assert response.status_code == 401
+    assert _kinds(counted.statements) == ["BEGIN", "token", "ROLLBACK"]
+
+
+async def _kill_pooled_connections(database_url: str) -> int:
+    """Terminate every server process of the app (application_name clusterql)."""
+    url = make_url(database_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'clusterql' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return int(killed)
+
+
+def _report(name: str) -> dict[str, Any]:
+    node = {"name": "n1", "hostname": "h1", "status": "MONITORED", "sensorInstalled": False}
+    state = {
+        "name": name, "provider": "aws", "regions": [], "controllerVersion": "1",
+        "controllerStatus": "RUNNING", "nodes": [node],
+    }  # fmt: skip
+    return {"query": REPORT, "variables": {"input": state}}
+
+
+@pytest.mark.skipif(
+    postgres_server_url() is None,
+    reason="pooled connections killed by the server: runs in the PostgreSQL pass",
+)
+@pytest.mark.parametrize("noticed", [True, False], ids=["noticed-while-idle", "found-on-use"])
+async def test_a_pooled_connection_the_server_killed_costs_the_next_request_nothing(
+    counted: Counted, noticed: bool
+) -> None:
+    for attempt in range(3):
+        assert await _kill_pooled_connections(counted.database_url) >= 1, attempt
+        if noticed:
+            await asyncio.sleep(0.3)  # asyncpg reads the server's goodbye while idle
+        page = await counted.client.post(LIST, json={"limit": 5, "return_nodes": True})
+        assert page.status_code == 200, page.text
+        assert len(page.json()["clusters"]) == 5
+        await _kill_pooled_connections(counted.database_url)
+        if noticed:
+            await asyncio.sleep(0.3)
+        report = await counted.client.post("/graphql", json=_report(f"after-kill-{attempt}"))
+        assert report.status_code == 200, report.text
+        assert report.json()["data"]["reportCluster"]["nodesCount"] == 1
