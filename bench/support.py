@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from clusterql.tokens import digest, new_secret
 from models import tokens as tokens_db
@@ -191,6 +194,71 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def clusterql_server(
+    database_url: str, workers: int = 1
+) -> contextlib.AbstractContextManager[Server]:
+    """`clusterql serve --workers N --log-level warning` on `database_url`, on 127.0.0.1."""
+
+    def command(port: int) -> list[str]:
+        serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
+        return [*serve, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+    return server_process(
+        command,
+        f"clusterql serve --workers {workers}",
+        env={"CLUSTERQL_DATABASE_URL": database_url},
+    )
+
+
+# --- a throwaway PostgreSQL server (scripts/postgres) ----------------------------------------
+
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
+
+
+def _postgres(*args: str) -> str:
+    done = subprocess.run(
+        [str(POSTGRES_SCRIPT), *args], capture_output=True, text=True, check=False, timeout=120
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"scripts/postgres {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    directory: Path
+    url: str  # postgresql+asyncpg://postgres@127.0.0.1:PORT/postgres
+
+    @property
+    def log(self) -> Path:
+        """The server's log (its stderr)."""
+        return self.directory / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (every backend is one of its children)."""
+        return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (fsync off); removed on exit."""
+    directory = _postgres("new")
+    try:
+        yield PostgresServer(Path(directory), _postgres("url", directory))
+    finally:
+        _postgres("destroy", directory)
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """A new database `name` on the server of `server_url`; returns its URL."""
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
