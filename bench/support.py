@@ -164,15 +164,22 @@ class Server:
 
 @contextlib.contextmanager
 def server_process(
-    command: Callable[[int], list[str]], name: str, env: Mapping[str, str] | None = None
+    command: Callable[[int], list[str]],
+    name: str,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[Server]:
-    """Runs `command(port)` for a free port of 127.0.0.1, with `env` added to the environment;
-    yields once GET /healthz answers 200, stops it on exit (SIGTERM, then SIGKILL)."""
+    """Runs `command(port)` for a free port of 127.0.0.1, with `env` added to the environment
+    and its output appended to `log` if given; yields once GET /healthz answers 200, stops it on
+    exit (SIGTERM, then SIGKILL)."""
     port = free_port()
+    output = None if log is None else log.open("ab")
     process = subprocess.Popen(
         command(port),
         env=None if env is None else {**os.environ, **env},
         stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -194,12 +201,15 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if output is not None:
+            output.close()
 
 
 def clusterql_server(
-    database_url: str, workers: int = 1
+    database_url: str, workers: int = 1, log: Path | None = None
 ) -> contextlib.AbstractContextManager[Server]:
-    """`clusterql serve --workers N --log-level warning` on `database_url`, on 127.0.0.1."""
+    """`clusterql serve --workers N --log-level warning` on `database_url`, on 127.0.0.1; its
+    output goes to `log` if given."""
 
     def command(port: int) -> list[str]:
         serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
@@ -209,6 +219,7 @@ def clusterql_server(
         command,
         f"clusterql serve --workers {workers}",
         env={"CLUSTERQL_DATABASE_URL": database_url},
+        log=log,
     )
 
 
