@@ -1,9 +1,10 @@
 """The honest benchmark (issue 9): clusterql against a raw-driver floor and PostGraphile 5.
 
-    .venv/bin/python bench/honest.py             # the full run: about 10 minutes on 2 cores
-    .venv/bin/python bench/honest.py --quick     # fewer samples and shorter loads: about 4 minutes
+    .venv/bin/python bench/honest.py             # the full run: about 9 minutes on 2 cores
+    .venv/bin/python bench/honest.py --quick     # fewer samples and shorter loads: about 3 minutes
     .venv/bin/python bench/honest.py --systems rest,graphql --databases postgresql
     .venv/bin/python bench/honest.py --readme    # also write the figures into bench/README.md
+    .venv/bin/python bench/honest.py --out f.json; .venv/bin/python bench/honest.py --render f.json
 
 One run:
 
@@ -31,8 +32,9 @@ One run:
    PostgreSQL's) per request.
 
 Ratios compare a system with the floor of the same database (and PostGraphile) in the same
-repetition: the table gives the ratio of the pooled medians and, in brackets, the lowest and
-highest of the repetitions' ratios. Absolute times move with the machine's load (2 shared cores:
+repetition: the table gives the median of the repetitions' ratios and, in brackets, the lowest
+and highest of them (latency: of the medians; throughput: the reference's requests/s over the
+system's). Absolute times move with the machine's load (2 shared cores:
 the load average is reported), ratios much less.
 """
 
@@ -722,13 +724,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # --- figures ----------------------------------------------------------------------------------
 
 
-def _spread(values: list[float]) -> list[float]:
-    return [round(min(values), 2), round(max(values), 2)]
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's ratios to the floor and to PostGraphile of the same database, from the
+    repetitions' figures alone: the median of the repetitions' ratios and their lowest and
+    highest (`x_floor`, `x_floor_runs`; `rps_x_floor`... for requests/s, reference over system)."""
+    by_key = {(r["system"], r["database"], r["nodes"]): r for r in rows}
+    for row in rows:
+        for ref_system in ("floor", "postgraphile"):
+            ref = by_key.get((ref_system, row["database"], row["nodes"]))
+            if ref is None:
+                continue
+            pairs = {
+                f"x_{ref_system}": zip(row["median_ms_runs"], ref["median_ms_runs"], strict=True),
+                f"rps_x_{ref_system}": zip(
+                    ref.get("rps_runs", []), row.get("rps_runs", []), strict=True
+                ),
+            }
+            for key, values in pairs.items():
+                ratios = [a / b for a, b in values]
+                if ratios:
+                    row[key] = round(statistics.median(ratios), 2)
+                    row[f"{key}_runs"] = [round(min(ratios), 2), round(max(ratios), 2)]
 
 
 def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     rows = []
-    by_key = {(v.system, v.database, v.nodes): v for v in results.variants}
     for v in results.variants:
         pooled = [x for rep in results.latency for x in rep[v]]
         row: dict[str, Any] = {
@@ -739,26 +759,9 @@ def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace)
             "n": len(pooled),
             "median_ms": round(statistics.median(pooled), 2),
             "p90_ms": round(percentile(pooled, 0.9), 2),
-            "median_ms_runs": [round(statistics.median(rep[v]), 2) for rep in results.latency],
+            "median_ms_runs": [round(statistics.median(rep[v]), 3) for rep in results.latency],
+            "samples_ms_runs": [[round(x, 3) for x in rep[v]] for rep in results.latency],
         }
-        for ref_system in ("floor", "postgraphile"):
-            ref = by_key.get((ref_system, v.database, v.nodes))
-            if ref is None:
-                continue
-            ref_pooled = [x for rep in results.latency for x in rep[ref]]
-            row[f"x_{ref_system}"] = round(row["median_ms"] / statistics.median(ref_pooled), 2)
-            row[f"x_{ref_system}_runs"] = _spread(
-                [statistics.median(rep[v]) / statistics.median(rep[ref]) for rep in results.latency]
-            )
-            if results.throughput:
-                ref_rps = [rep[ref].rps for rep in results.throughput]
-                rps = [rep[v].rps for rep in results.throughput]
-                row[f"rps_x_{ref_system}"] = round(
-                    statistics.median(ref_rps) / statistics.median(rps), 2
-                )
-                row[f"rps_x_{ref_system}_runs"] = _spread(
-                    [r / s for r, s in zip(ref_rps, rps, strict=True)]
-                )
         if results.throughput:
             loads = [rep[v] for rep in results.throughput]
             row["rps"] = round(statistics.median(x.rps for x in loads), 1)
@@ -772,7 +775,8 @@ def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace)
         if v in results.statements:
             row["statements"] = results.statements[v]
         rows.append(row)
-    parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme")}
+    add_ratios(rows)
+    parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme", "render")}
     packages = (
         "strawberry-graphql",
         "graphql-core",
@@ -839,8 +843,9 @@ def markdown(figures: dict[str, Any]) -> str:
         f"removed), first page of `limit={LIMIT}`; {p['repetitions']} repetitions of "
         f"{p['rounds']} interleaved rounds (latency, one request at a time) and of one "
         f"`wrk -t1 -c{p['concurrency']}` turn of {p['seconds']:g} s per variant (throughput). "
-        "Ratios: pooled medians, [lowest-highest] of the repetitions' ratios; for requests/s, "
-        "the floor's requests/s over the system's. CPU per request: the system's process(es), "
+        "Median and p90: of all the repetitions' requests. Ratios: the median of the "
+        "repetitions' ratios of medians, [lowest-highest] of them; for requests/s, the "
+        "reference's requests/s over the system's. CPU per request: the system's process(es), "
         "and PostgreSQL's, while wrk ran. SQL statements: per request, from PostgreSQL's log.",
     ]
     with_rps = any("rps" in row for row in figures["rows"])
@@ -949,6 +954,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-throughput", action="store_true", help="latency only (no wrk)")
     p.add_argument("--out", type=Path, help="also write the figures here as JSON")
     p.add_argument(
+        "--render",
+        type=Path,
+        metavar="FIGURES_JSON",
+        help="measure nothing: print (and with --readme write) the figures of an earlier --out",
+    )
+    p.add_argument(
         "--readme", action="store_true", help="also write the figures into bench/README.md"
     )
     args = p.parse_args()
@@ -959,8 +970,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    figures = run(args)
-    figures["load_average_start"] = figures["environment"].pop("load_average_start")
+    if args.render:
+        figures = json.loads(args.render.read_text())
+        add_ratios(figures["rows"])
+    else:
+        figures = run(args)
+        figures["load_average_start"] = figures["environment"].pop("load_average_start")
     text = markdown(figures)
     print(text)
     if args.out:
