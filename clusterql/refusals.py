@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,6 +136,9 @@ class Guard:
 
         try:
             await self.app(scope, receive, send_tracked)
+        except ClientDisconnect:
+            # The caller hung up before its body arrived: nobody to answer, nothing went wrong.
+            log.info("the client disconnected before sending its whole request")
         except Exception as exc:
             if started:
                 raise

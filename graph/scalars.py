@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import strawberry
@@ -9,12 +10,18 @@ from strawberry.types.scalar import ScalarDefinition
 
 from models.errors import InvalidInput
 
+FORMATTED_TIMESTAMPS = 16_384  # distinct instants whose text is kept
 
+
+@functools.lru_cache(maxsize=FORMATTED_TIMESTAMPS)
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds and `Z`: `2024-12-31T11:32:10.367653Z`.
 
-    Timestamps from the database are UTC already (`models.tables.UtcDateTime`): for them one C
-    call and a slice do it (`+00:00` becomes `Z`), a page with nodes formats thousands.
+    A page with nodes formats thousands of timestamps, and many are equal (every node a report
+    registered shares its `monitoredAt`): each value is formatted once and kept, in a bounded
+    cache (equal datetimes are the same instant, so they have the same text). Timestamps from
+    the database are UTC already (`models.tables.UtcDateTime`): for them one C call and a slice
+    do it (`+00:00` becomes `Z`).
     """
     if value.tzinfo is UTC:
         return value.isoformat(timespec="microseconds")[:-6] + "Z"

@@ -166,3 +166,34 @@ async def test_rest_refusals_keep_the_contracts_shape(caller: httpx.AsyncClient)
     rest_refusal(await caller.put(url, json={}), 405)
     assert "no such endpoint" in rest_refusal(await caller.get("/runtime/api/v1/nope"), 404)
     assert "no such endpoint" in rest_refusal(await caller.get("/elsewhere"), 404)
+
+
+@pytest.mark.parametrize("path", ["/runtime/api/v1/clusters", "/graphql"])
+async def test_a_client_that_hangs_up_before_its_body_is_no_error(
+    small_app: Starlette, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    # given: a request with a token, whose client disconnects before sending the body
+    secret = await factories.token(small_app.state.engine, factories.Permission.ADMIN)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
+        "headers": [
+            (b"authorization", f"Bearer {secret}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+        ],
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    # when it reaches the app
+    await small_app(scope, receive, send)
+    # then: nothing is answered to nobody, and nothing is logged as an error
+    assert sent == []
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
