@@ -60,6 +60,7 @@ log = logging.getLogger("clusterql.graph")
 
 _MISSING: Any = object()  # an attribute that could not be read
 PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
+_new_path = tuple.__new__  # Path is a NamedTuple, whose own __new__ is a Python lambda
 _GRAPHQL_INT = (-(2**31), 2**31 - 1)
 Completer = Callable[["PlannedExecutor", "_Call", Path, Any], Any]
 
@@ -244,7 +245,7 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
     ) -> None:
         is_awaitable = ex.is_awaitable
         for index, value in enumerate(v):
-            item_path = Path(path, index, None)
+            item_path = _new_path(Path, (path, index, None))
             if is_awaitable(value):
                 out.append(
                     ex.complete_awaitable_list_item_value(
@@ -273,7 +274,7 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
         run = call.site.run
         is_awaitable = ex.is_awaitable
         for index, value in enumerate(v):
-            item_path = Path(path, index, None)
+            item_path = _new_path(Path, (path, index, None))
             if is_awaitable(value):
                 out.append(
                     ex.complete_awaitable_list_item_value(

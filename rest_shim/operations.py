@@ -1,4 +1,9 @@
-"""The GraphQL operations the REST endpoints run, and how their results become REST JSON."""
+"""The GraphQL operations the REST endpoints run, and how their results become REST JSON.
+
+The operations alias every field to its REST name (`monitored_at: monitoredAt`), so GraphQL
+already answers the vendor's keys in the vendor's order, and what is left to reshape is in place
+and small: ids become JSON numbers, enums lower case, and an unknown sensor time `""`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ from typing import Any
 
 _CLUSTER_FIELDS = """
 fragment RestCluster on Cluster {
-  monitoredAt id name controllerVersion controllerStatus controllerLastUpdated provider
-  regions nodesCount runningNodesCount failedNodesCount failedToInstallNodesCount
-  disabledNodesCount
+  monitored_at: monitoredAt id name controller_version: controllerVersion
+  controller_status: controllerStatus controller_last_updated: controllerLastUpdated provider
+  regions nodes_count: nodesCount running_nodes_count: runningNodesCount
+  failed_nodes_count: failedNodesCount failed_to_install_nodes_count: failedToInstallNodesCount
+  disabled_nodes_count: disabledNodesCount
 }
 fragment RestNode on Node {
-  id monitoredAt name sensorInstalled sensorLastUpdated sensorVersion region architecture
-  hostname internalDns internalIp status
+  id monitored_at: monitoredAt name sensor_installed: sensorInstalled
+  sensor_last_updated: sensorLastUpdated sensor_version: sensorVersion region architecture
+  hostname internal_dns: internalDns internal_ip: internalIp status
 }
 """
 
@@ -43,47 +51,33 @@ query RestGetCluster($id: ID!) {
     + _CLUSTER_FIELDS
 )
 
+# GraphQL enum names -> the vendor's values
+_CONTROLLER_STATUS = {"RUNNING": "running", "STOPPED": "stopped"}
+_NODE_STATUS = {
+    "MONITORED": "monitored",
+    "MONITORED_WITH_SENSOR": "monitored_with_sensor",
+    "FAILED": "failed",
+    "INSTALLATION_FAILED": "installation_failed",
+    "DISABLED": "disabled",
+}
+
 
 def rest_cluster(c: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL Cluster as the vendor's clusterObj: snake_case, lower-case enums, and the id a
-    JSON number (the vendor's example answer and its client's Get Cluster schema, SPEC §12)."""
-    out = {
-        "monitored_at": c["monitoredAt"],
-        "id": int(c["id"]),
-        "name": c["name"],
-        "controller_version": c["controllerVersion"],
-        "controller_status": c["controllerStatus"].lower(),
-        "controller_last_updated": c["controllerLastUpdated"],
-        "provider": c["provider"],
-        "regions": c["regions"],
-        "nodes_count": c["nodesCount"],
-        "running_nodes_count": c["runningNodesCount"],
-        "failed_nodes_count": c["failedNodesCount"],
-        "failed_to_install_nodes_count": c["failedToInstallNodesCount"],
-        "disabled_nodes_count": c["disabledNodesCount"],
-    }
-    if "nodes" in c:
-        out["nodes"] = [rest_node(n) for n in c["nodes"]]
-    return out
-
-
-def rest_node(n: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL Node as the vendor's node object: its id a JSON number, and an unknown
-    `sensor_last_updated` `""` (the vendor's client requires a string, as for `sensor_version`)."""
-    return {
-        "id": int(n["id"]),
-        "monitored_at": n["monitoredAt"],
-        "name": n["name"],
-        "sensor_installed": n["sensorInstalled"],
-        "sensor_last_updated": n["sensorLastUpdated"] or "",
-        "sensor_version": n["sensorVersion"],
-        "region": n["region"],
-        "architecture": n["architecture"],
-        "hostname": n["hostname"],
-        "internal_dns": n["internalDns"],
-        "internal_ip": n["internalIp"],
-        "status": n["status"].lower(),
-    }
+    """A `RestCluster` (with its `RestNode`s, if selected) made the vendor's clusterObj, in
+    place: the id a JSON number (the vendor's example answer and its client's Get Cluster
+    schema, SPEC §12) and the controller status lower case."""
+    c["id"] = int(c["id"])
+    c["controller_status"] = _CONTROLLER_STATUS[c["controller_status"]]
+    nodes = c.get("nodes")
+    if nodes is not None:
+        status = _NODE_STATUS
+        for n in nodes:
+            n["id"] = int(n["id"])
+            if n["sensor_last_updated"] is None:
+                # the vendor's client requires a string, as for `sensor_version`
+                n["sensor_last_updated"] = ""
+            n["status"] = status[n["status"]]
+    return c
 
 
 def rest_page(page: dict[str, Any]) -> dict[str, Any]:

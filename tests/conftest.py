@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -82,25 +81,3 @@ async def admin(app: Starlette, admin_secret: str) -> AsyncIterator[httpx.AsyncC
         headers={"Authorization": f"Bearer {admin_secret}"},
     ) as c:
         yield c
-
-
-class StatementCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-
-@pytest.fixture
-def statements(engine: AsyncEngine) -> StatementCounter:
-    """Every SQL statement the engine runs from now on (BEGIN and PRAGMAs excluded)."""
-    counter = StatementCounter()
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if not statement.startswith(("BEGIN", "PRAGMA")):
-            counter.statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    return counter

@@ -3,7 +3,7 @@
 On PostgreSQL the statements are counted on the wire (`tests/pg_wire.py`), so nothing the
 product does is hidden: a first page of 100 clusters with their nodes is BEGIN, the token, the
 page, the count, the nodes, ROLLBACK; a later page adds the id check of its `next_key`. On SQLite
-the same statements are counted by the engine's own events. A pooled connection killed by the
+SQLite's own trace callback counts them. A pooled connection killed by the
 server (`pg_terminate_backend`) costs the next request nothing visible.
 """
 
@@ -23,6 +23,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util.concurrency import await_
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
@@ -46,17 +47,22 @@ class Counted:
     database_url: str
 
 
-class _EngineLog:
-    """SQLite: every statement the engine sends, BEGIN and ROLLBACK included."""
+class _SqliteTrace:
+    """SQLite: every statement SQLite itself runs (its trace callback), BEGIN and ROLLBACK
+    included, whoever sent it: SQLAlchemy or the driver directly."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self) -> None:
         self.statements: list[str] = []
-        sync = engine.sync_engine
-        event.listen(sync, "before_cursor_execute", self._statement)
-        event.listen(sync, "rollback", lambda conn: self.statements.append("ROLLBACK"))
-        event.listen(sync, "commit", lambda conn: self.statements.append("COMMIT"))
 
-    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    async def attach(self, engine: AsyncEngine) -> None:
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            driver = dbapi_connection.driver_connection
+            await_(driver.set_trace_callback(self._statement))
+
+        event.listen(engine.sync_engine, "connect", on_connect)
+        await engine.dispose()  # the pooled connections were made before: new ones are traced
+
+    def _statement(self, statement: str) -> None:  # in the driver's thread
         if not statement.startswith("PRAGMA"):
             self.statements.append(statement)
 
@@ -70,14 +76,22 @@ async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
             engine: AsyncEngine = application.state.engine
             secret = await factories.token(engine, Permission.ADMIN)
             await factories.insert(engine, [factories.cluster(node_count=20) for _ in range(150)])
-            log = wire.statements if wire is not None else _EngineLog(engine).statements
+            if wire is None:
+                trace = _SqliteTrace()
+                await trace.attach(engine)
+                log = trace.statements
+            else:
+                log = wire.statements
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(
                 transport=transport,
                 base_url="http://clusterql.test",
                 headers={"Authorization": f"Bearer {secret}"},
             ) as client:
-                await client.post(LIST, json={"limit": 1})  # warm: the token's last use written
+                # warm: the token's last use written (on a second connection), and asyncpg's
+                # type introspection for the nodes statement done on both pooled connections
+                for _ in range(3):
+                    await client.post(LIST, json={"limit": 1, "return_nodes": True})
                 log.clear()
                 yield Counted(client, engine, log, database_url)
 
@@ -132,6 +146,19 @@ async def test_the_same_page_over_graphql_costs_the_same(counted: Counted) -> No
     assert response.status_code == 200
     assert "errors" not in response.json()
     assert _kinds(counted.statements) == ["BEGIN", "token", "page", "count", "nodes", "ROLLBACK"]
+
+
+async def test_a_page_of_2_and_a_page_of_100_with_nodes_cost_the_same_statements(
+    counted: Counted,
+) -> None:
+    kinds = []
+    for limit in (2, 100):
+        counted.statements.clear()
+        response = await counted.client.post(LIST, json={"limit": limit, "return_nodes": True})
+        assert [c["nodes_count"] for c in response.json()["clusters"]] == [20] * limit
+        kinds.append(_kinds(counted.statements))
+    assert kinds[0] == kinds[1]  # no statement per cluster: the nodes of a page are one
+    assert kinds[0].count("nodes") == 1
 
 
 async def test_a_later_page_adds_only_the_check_of_its_key(counted: Counted) -> None:
