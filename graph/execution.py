@@ -51,10 +51,12 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.arguments import convert_arguments
 
 log = logging.getLogger("clusterql.graph")
 
@@ -364,7 +366,7 @@ def _basic_attribute(field: GraphQLField) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _bare(type_: GraphQLOutputType) -> GraphQLOutputType:
+def _bare(type_: Any) -> Any:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
     return type_
@@ -386,6 +388,10 @@ def _step_source(
         return f"r[{key}] = {parent_type.name!r}", {}
     field = parent_type.fields.get(field_name)
     attribute = None if field is None else _basic_attribute(field)
+    if field is not None and attribute is None:
+        resolver = _ResolverPlan.of(parent_type, field_name, field)
+        if resolver is not None:
+            return f"aw = _resolve(ex, S{i}, src, path, r, aw, {key}, F[{i}])", {f"S{i}": resolver}
     if field is None or attribute is None:
         return general, {}
     read = _attribute_read(attribute)
@@ -490,6 +496,7 @@ def make(K, F):
         "_custom": _custom,
         "Undefined": Undefined,
         "_general": _general,
+        "_resolve": _resolve,
         "_complete_attribute": _complete_attribute,
         "_gather_fields": _gather_fields,
         "_Site": _Site,
@@ -497,6 +504,132 @@ def make(K, F):
     }
     exec(compile(source, f"<plan {parent_type.name}>", "exec"), namespace)  # noqa: S102
     return namespace["make"]  # type: ignore[no-any-return]
+
+
+class _ResolverPlan:
+    """A field with a plain Strawberry resolver (no permission classes or other extensions, no
+    exception handlers) whose arguments are scalars and enums. Strawberry converts such a
+    field's arguments again for every object (a page's 100 `Cluster.nodes`), though they
+    depend only on the field node and the variables: here they are coerced and converted once
+    per selection (per request), and the resolver is called as Strawberry's wrapper calls it.
+    """
+
+    __slots__ = ("field", "field_def", "field_name", "parent_type", "resolver")
+
+    def __init__(
+        self, parent_type: GraphQLObjectType, field_name: str, field_def: GraphQLField
+    ) -> None:
+        self.parent_type = parent_type
+        self.field_name = field_name
+        self.field_def = field_def
+        self.field: Any = field_def.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+        self.resolver: Any = self.field.base_resolver
+
+    @staticmethod
+    def of(
+        parent_type: GraphQLObjectType, field_name: str, field_def: GraphQLField
+    ) -> _ResolverPlan | None:
+        field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        resolve = field_def.resolve
+        if (
+            field is None
+            or getattr(field, "base_resolver", None) is None
+            or getattr(field, "extensions", True)
+            or getattr(field, "is_subscription", True)
+            or not all(
+                isinstance(_bare(a.type), GraphQLScalarType | GraphQLEnumType)
+                for a in field_def.args.values()
+            )
+            or resolve is None
+            or _closure(resolve, "field_exception_handlers") != ()
+        ):
+            return None
+        return _ResolverPlan(parent_type, field_name, field_def)
+
+    def arguments(self, ex: PlannedExecutor, fdl: Any) -> dict[str, Any] | None:
+        """The converted keyword arguments for this selection, or None when coercing or
+        converting them fails (then every object takes graphql-core's path, with its error)."""
+        cache = ex.arguments
+        found = cache.get(id(fdl), _MISSING)
+        if found is _MISSING:
+            details = fdl[0]
+            try:
+                raw = get_argument_values(
+                    self.field_def,
+                    details.node,
+                    ex.variable_values,
+                    details.fragment_variable_values,
+                    ex.hide_suggestions,
+                )
+                converter = ex.strawberry_converter
+                found = convert_arguments(
+                    raw,
+                    self.field.arguments,
+                    scalar_registry=converter.scalar_registry,
+                    config=converter.config,
+                    info=None,
+                )
+            except Exception:
+                found = None
+            cache[id(fdl)] = found
+            ex.keep_alive.append(fdl)
+        return found  # type: ignore[no-any-return]
+
+
+def _closure(function: Callable[..., Any], name: str) -> Any:
+    code = getattr(function, "__code__", None)
+    if code is None or name not in code.co_freevars:
+        return _MISSING
+    return function.__closure__[code.co_freevars.index(name)].cell_contents  # type: ignore[index]
+
+
+def _resolve(
+    ex: PlannedExecutor,
+    plan: _ResolverPlan,
+    src: Any,
+    path: Path | None,
+    r: dict[str, Any],
+    aw: list[str] | None,
+    key: str,
+    fdl: Any,
+) -> list[str] | None:
+    """`_general` for a `_ResolverPlan` field: what `execute_field` and Strawberry's resolver
+    wrapper do, with the arguments converted once."""
+    converted = plan.arguments(ex, fdl)
+    if converted is None:
+        return _general(ex, plan.parent_type, src, path, r, aw, key, fdl)
+    parent_type = plan.parent_type
+    fpath = _new_path(Path, (path, key, parent_type.name))
+    return_type = plan.field_def.type
+    info = ex.build_resolve_info(
+        plan.field_def, [details.node for details in fdl], parent_type, fpath
+    )
+    try:
+        resolver = plan.resolver
+        kwargs = {k: list(v) if v.__class__ is list else v for k, v in converted.items()}
+        if resolver.info_parameter:
+            kwargs[resolver.info_parameter.name] = ex.strawberry_converter.config.info_class(
+                _raw_info=info, _field=plan.field
+            )
+        if resolver.parent_parameter:
+            kwargs[resolver.parent_parameter.name] = src
+        if resolver.root_parameter:
+            kwargs[resolver.root_parameter.name] = src
+        result = resolver(src, **kwargs) if resolver.self_parameter else resolver(**kwargs)
+        if ex.is_awaitable(result):
+            x = ex.complete_awaitable_value(return_type, fdl, info, fpath, result, None)
+        else:
+            x = ex.complete_value(return_type, fdl, info, fpath, result, None)
+            if ex.is_awaitable(x):
+                x = _await_field(ex, x, return_type, fdl, fpath)
+    except Exception as raw_error:
+        ex.handle_field_error(raw_error, return_type, fdl, fpath)
+        x = None
+    r[key] = x
+    if ex.is_awaitable(x):
+        aw = aw or []
+        aw.append(key)
+    return aw
 
 
 def _general(
@@ -566,6 +699,13 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         self._planning = not (manager and manager.middlewares)
         self._sites: dict[int, tuple[Any, _Site]] = {}  # id(grouped field set) -> its site
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
+        self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> kwargs
+        self.keep_alive: list[Any] = []  # what the ids above name, alive while they are used
+
+    @functools.cached_property
+    def strawberry_converter(self) -> Any:
+        """Strawberry's schema converter: its scalars and config convert arguments."""
+        return self.schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
 
     def site(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Site:
         """The plan of a collected selection set, made once per request."""
