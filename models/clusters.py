@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -117,16 +118,40 @@ async def _all_nodes_by_driver(
     conn: AsyncConnection, cluster_ids: Collection[int]
 ) -> dict[int, list[NodeRecord]] | None:
     """`nodes_of` without filters through the driver; None when it cannot be used here (no
-    transaction begun at the driver's level yet: the statement would not see the snapshot)."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    ids = sorted(cluster_ids)
+    transaction begun at the driver's level yet: the statement would not see the snapshot) or
+    when the driver failed: SQLAlchemy's way then runs it again, and fails the same way with
+    SQLAlchemy's translation of the error (an unavailable database stays a 503)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        return None
+    dialect = conn.dialect.name
+    if dialect == "sqlite" and driver.in_transaction:
+        text = "[" + ",".join(map(str, sorted(cluster_ids))) + "]"
+        fetch = driver.execute_fetchall(_ALL_NODES_SQLITE, (text,))
+    elif dialect == "postgresql" and driver.is_in_transaction():
+        fetch = driver.fetch(_ALL_NODES_POSTGRESQL, sorted(cluster_ids))
+    else:
+        return None
+    try:
+        rows = await fetch
+    except Exception:
+        return None
+    except BaseException:
+        # Cancelled mid-statement (a sibling field failed): SQLAlchemy would invalidate its
+        # connection here, so must we, or the pool hands out one still busy with it.
+        raw.invalidate(soft=True)
+        if dialect == "postgresql":
+            driver.terminate()
+        raise
+    return _node_records(rows, dialect)
+
+
+def _node_records(rows: Any, dialect: str) -> dict[int, list[NodeRecord]]:
     by_cluster: dict[int, list[NodeRecord]] = defaultdict(list)
     new, record = tuple.__new__, NodeRecord  # a namedtuple's own __new__ is a Python lambda
-    if conn.dialect.name == "sqlite":
-        if driver is None or not driver.in_transaction:
-            return None
-        text = "[" + ",".join(map(str, ids)) + "]"
-        for r in await driver.execute_fetchall(_ALL_NODES_SQLITE, (text,)):
+    if dialect == "sqlite":
+        for r in rows:
             updated = r[5]
             by_cluster[r[1]].append(
                 new(record, (
@@ -136,17 +161,13 @@ async def _all_nodes_by_driver(
                 ))
             )  # fmt: skip
         return by_cluster
-    if conn.dialect.name == "postgresql":
-        if driver is None or not driver.is_in_transaction():
-            return None
-        for r in await driver.fetch(_ALL_NODES_POSTGRESQL, ids):
-            updated = r[5]
-            by_cluster[r[1]].append(
-                new(record, (
-                    r[0], r[1], r[2].replace(tzinfo=UTC), r[3], r[4],
-                    None if updated is None else updated.replace(tzinfo=UTC),
-                    r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                ))
-            )  # fmt: skip
-        return by_cluster
-    return None
+    for r in rows:
+        updated = r[5]
+        by_cluster[r[1]].append(
+            new(record, (
+                r[0], r[1], r[2].replace(tzinfo=UTC), r[3], r[4],
+                None if updated is None else updated.replace(tzinfo=UTC),
+                r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+            ))
+        )  # fmt: skip
+    return by_cluster

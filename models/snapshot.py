@@ -17,6 +17,10 @@ T = TypeVar("T")
 log = logging.getLogger("clusterql.models")
 
 
+class SnapshotClosed(RuntimeError):
+    """A read after the request's answer was complete."""
+
+
 class Snapshot:
     """Opened lazily on first use; closed (rolled back) once the request is done.
 
@@ -31,12 +35,13 @@ class Snapshot:
     statement runs again once on a new connection and the caller sees nothing of it.
     """
 
-    __slots__ = ("_conn", "_engine", "_lock")
+    __slots__ = ("_closed", "_conn", "_engine", "_lock")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     @property
     def engine(self) -> AsyncEngine:
@@ -44,6 +49,10 @@ class Snapshot:
 
     async def run(self, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
+            if self._closed:
+                # Work an answered operation left behind (a DataLoader batch whose results
+                # nobody awaits any more): it must not check a connection out again.
+                raise SnapshotClosed("the request's snapshot is closed: its answer is sent")
             if self._conn is not None:
                 return await query(self._conn)
             try:
@@ -66,11 +75,17 @@ class Snapshot:
         return result
 
     async def restart(self) -> None:
-        """End the snapshot; the next use begins a new one (after a write, to read it)."""
-        await self.close()
+        """End the snapshot's transaction; the next use begins a new one (after a write, to
+        read what it wrote)."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await _discard(conn)
 
     async def close(self) -> None:
+        """End the snapshot for good: the connection goes back, and later uses are refused."""
         async with self._lock:
+            self._closed = True
             conn, self._conn = self._conn, None
             if conn is not None:
                 await _discard(conn)
