@@ -148,25 +148,33 @@ async def _all_nodes_by_driver(
 
 
 def _node_records(rows: Any, dialect: str) -> dict[int, list[NodeRecord]]:
+    """Driver rows as records. Timestamps repeat (every node a report registered shares its
+    `monitored_at`): each distinct one is converted once (`instants`), and equal values are
+    then one object, whose hash the formatting cache computes once."""
     by_cluster: dict[int, list[NodeRecord]] = defaultdict(list)
     new, record = tuple.__new__, NodeRecord  # a namedtuple's own __new__ is a Python lambda
+    instants: dict[Any, datetime] = {}
     if dialect == "sqlite":
-        for r in rows:
-            updated = r[5]
-            by_cluster[r[1]].append(
-                new(record, (
-                    r[0], r[1], fromisoformat(r[2] + "+00:00"), r[3], bool(r[4]),
-                    None if updated is None else fromisoformat(updated + "+00:00"),
-                    r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                ))
-            )  # fmt: skip
-        return by_cluster
+
+        def utc(stored: Any) -> datetime:  # SQLAlchemy's text: 2024-12-31 11:32:10.367653
+            instant = instants[stored] = fromisoformat(stored + "+00:00")
+            return instant
+
+    else:
+
+        def utc(stored: Any) -> datetime:  # a naive UTC datetime
+            instant: datetime = stored.replace(tzinfo=UTC)
+            instants[stored] = instant
+            return instant
+
+    get = instants.get
     for r in rows:
         updated = r[5]
         by_cluster[r[1]].append(
             new(record, (
-                r[0], r[1], r[2].replace(tzinfo=UTC), r[3], r[4],
-                None if updated is None else updated.replace(tzinfo=UTC),
+                r[0], r[1], get(r[2]) or utc(r[2]), r[3], r[4] if r[4].__class__ is bool
+                else bool(r[4]),
+                None if updated is None else get(updated) or utc(updated),
                 r[6], r[7], r[8], r[9], r[10], r[11], r[12],
             ))
         )  # fmt: skip
