@@ -17,7 +17,7 @@ Every timestamp is fixed, so that two databases seeded alike are alike to the mi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,8 +50,10 @@ from tests.graph.executors import (
     STOCK_EXECUTOR,
     Answer,
     Executor,
+    Request,
     Window,
     answer,
+    answers_at_once,
     assert_same,
     compare,
     written_during,
@@ -257,6 +259,39 @@ class Seeded:
                 context=context,
                 product=product,
             )
+        finally:
+            await closed_after_background_work(contexts)
+
+    async def compare_at_once(
+        self,
+        requests: Sequence[tuple[str, Mapping[str, Any] | None, str | None]],
+        expected: Sequence[Answer],
+        *,
+        principal: Principal = ADMIN,
+        product: Executor = PRODUCT_EXECUTOR,
+    ) -> None:
+        """Each (document, variables, operation name) answers as `expected` (the stock answers)
+        when the product's executor runs them all at once, twice each, as concurrent requests."""
+        contexts: list[Context] = []
+
+        def request(document: str, variables: Any, operation_name: str | None) -> Request:
+            contexts.append(self.context(principal))
+            return Request(document, variables, operation_name, contexts[-1])
+
+        twice = [*requests, *requests]
+        try:
+            got = await answers_at_once(schema, product, [request(*r) for r in twice])
+            for (document, variables, operation_name), stock, ours in zip(
+                twice, [*expected, *expected], got, strict=True
+            ):
+                assert_same(
+                    stock,
+                    ours,
+                    document=document,
+                    variables=variables,
+                    operation_name=operation_name,
+                    product_executor=product,
+                )
         finally:
             await closed_after_background_work(contexts)
 

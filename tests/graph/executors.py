@@ -7,6 +7,7 @@ before any test swaps anything, and `executing_with` is the one place that swaps
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,12 +64,34 @@ async def answer(
     context: Any = None,
 ) -> Answer:
     with executing_with(schema, executor):
-        result = await schema.execute(
-            document,
-            variable_values=dict(variables) if variables is not None else None,
-            context_value=context,
-            operation_name=operation_name,
-        )
+        return await _answered(schema, Request(document, variables, operation_name, context))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    document: str
+    variables: Mapping[str, Any] | None = None
+    operation_name: str | None = None
+    context: Any = None
+
+
+async def answers_at_once(
+    schema: strawberry.Schema, executor: Executor, requests: Sequence[Request]
+) -> list[Answer]:
+    """The answers to `requests` run concurrently, as simultaneous requests to one process are
+    (and share whatever the executor keeps between operations)."""
+    with executing_with(schema, executor):
+        return list(await asyncio.gather(*(_answered(schema, r) for r in requests)))
+
+
+async def _answered(schema: strawberry.Schema, request: Request) -> Answer:
+    variables = request.variables
+    result = await schema.execute(
+        request.document,
+        variable_values=dict(variables) if variables is not None else None,
+        context_value=request.context,
+        operation_name=request.operation_name,
+    )
     errors = [dict(error.formatted) for error in result.errors or []]
     return Answer(data=result.data, errors=errors, extensions=result.extensions)
 
