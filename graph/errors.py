@@ -46,8 +46,12 @@ def code_of(error: GraphQLError) -> str | None:
     if error.extensions and "code" in error.extensions:
         return str(error.extensions["code"])
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    if original is None:
         return BAD_USER_INPUT  # syntax, validation, variable coercion
+    if isinstance(original, GraphQLError):
+        # Raised by graphql-core while executing (it has a path): a stored value its type
+        # cannot represent, or a resolver's result of the wrong shape. Not the caller's fault.
+        return None if error.path is not None else BAD_USER_INPUT
     for kind, code in _DOMAIN_CODES.items():
         if isinstance(original, kind):
             return code

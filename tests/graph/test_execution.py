@@ -16,6 +16,7 @@ from graph.execution import PlannedExecutor
 from graph.schema import schema
 from models.records import Permission, Principal
 from tests import factories
+from tests.graph.executors import executing_with
 
 ADMIN = Principal(token_id=1, name="t", permissions=frozenset({Permission.ADMIN}))
 PAGE = """
@@ -38,12 +39,9 @@ fragment More on Cluster { provider failedNodesCount name }
 
 
 async def _run(engine: AsyncEngine, executor: type, query: str, **variables: Any) -> Any:
-    schema.execution_context_class = executor
-    try:
+    with executing_with(schema, executor):
         context = build_context(engine, CursorCodec(b"test"), ADMIN, "test")
         return await schema.execute(query, variable_values=variables, context_value=context)
-    finally:
-        schema.execution_context_class = PlannedExecutor
 
 
 async def test_a_page_is_the_same_as_strawberrys_own_answer(engine: AsyncEngine) -> None:
