@@ -128,6 +128,15 @@ def _one_cluster(answer: Answer, cluster_id: str) -> str:
         raise CheckFailed(f"not cluster {cluster_id}: {cluster!r:.300}")
     if not isinstance(cluster.get("nodes"), list):
         raise CheckFailed(f"cluster {cluster_id} has no nodes list")
+    # What the vendor's own client requires of Get Cluster (SPEC §12): integer ids, and every
+    # text field of a node a string (never null).
+    texts = ("architecture", "hostname", "internal_dns", "internal_ip", "monitored_at", "name",
+             "region", "sensor_last_updated", "sensor_version", "status")  # fmt: skip
+    if type(cluster["id"]) is not int:
+        raise CheckFailed(f"cluster id {cluster['id']!r} is not a JSON integer")
+    for node in cluster["nodes"]:
+        if type(node.get("id")) is not int or not all(isinstance(node.get(k), str) for k in texts):
+            raise CheckFailed(f"a node the vendor's client would refuse: {node!r:.300}")
     return f"cluster {cluster_id}, {len(cluster['nodes'])} nodes"
 
 
