@@ -155,6 +155,43 @@ def _leaf_check(
     return f"_custom({coerce}, v)", {coerce: leaf.coerce_output_value}
 
 
+def _leaf_lines(
+    leaf: GraphQLScalarType | GraphQLEnumType, i: int, stored: str
+) -> tuple[list[str], dict[str, Any]]:
+    """`_leaf_check` as statements: an `if`/`elif` chain storing the coerced `v` into `stored`,
+    to which the caller adds the branches for null and for graphql-core's general path."""
+    if leaf is GraphQLString:
+        return ["if v.__class__ is str:", f"    {stored} = v"], {}
+    if leaf is GraphQLID:
+        return [
+            "if v.__class__ is str:",
+            f"    {stored} = v",
+            "elif v.__class__ is int:",
+            f"    {stored} = str(v)",
+        ], {}
+    if leaf is GraphQLInt:
+        low, high = _GRAPHQL_INT
+        return [f"if v.__class__ is int and {low} <= v <= {high}:", f"    {stored} = v"], {}
+    if leaf is GraphQLBoolean:
+        return ["if v is True or v is False:", f"    {stored} = v"], {}
+    expression, names = _leaf_check(leaf, str(i))
+    if isinstance(leaf, CustomGraphQLEnumType):
+        lines = [f"x = {expression}"]
+    else:  # inlined _custom: thousands of timestamps a page
+        lines = [
+            "if v is _MISSING or v is None or isinstance(v, BaseException):",
+            "    x = _MISSING",
+            "else:",
+            "    try:",
+            f"        x = C{i}(v)",
+            "    except Exception:",
+            "        x = _MISSING",
+            "    if x is None or x is Undefined:",
+            "        x = _MISSING",
+        ]
+    return [*lines, "if x is not _MISSING:", f"    {stored} = x"], names
+
+
 def _custom(coerce: Callable[[Any], Any], v: Any) -> Any:
     if v is _MISSING or isinstance(v, BaseException):
         return _MISSING
@@ -379,7 +416,7 @@ def _attribute_read(attribute: str) -> str:
 
 
 def _step_source(
-    i: int, parent_type: GraphQLObjectType, field_name: str
+    i: int, parent_type: GraphQLObjectType, response_key: str, field_name: str
 ) -> tuple[str, dict[str, Any]]:
     """The generated lines of step `i` (inside `run`'s try block), and the names they need."""
     key = f"K[{i}]"
@@ -398,29 +435,12 @@ def _step_source(
     type_ = field.type
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
-        expression, names = _leaf_check(leaf, str(i))
+        stored = f"r[{response_key!r}]"  # the key is part of the shape: a literal
         lines = ["try:", f"    v = {read}", "except Exception:", "    v = _MISSING"]
-        if expression.startswith("_custom("):  # inlined: thousands of timestamps a page
-            coerce = f"C{i}"
-            lines += [
-                "if v is _MISSING or v is None or isinstance(v, BaseException):",
-                "    x = _MISSING",
-                "else:",
-                "    try:",
-                f"        x = {coerce}(v)",
-                "    except Exception:",
-                "        x = _MISSING",
-                "    if x is None or x is Undefined:",
-                "        x = _MISSING",
-            ]
-        else:
-            lines.append(f"x = {expression}")
-        lines += [
-            "if x is not _MISSING:",
-            f"    r[{key}] = x",
-        ]
+        checks, names = _leaf_lines(leaf, i, stored)
+        lines += checks
         if not isinstance(type_, GraphQLNonNull):
-            lines += ["elif v is None:", f"    r[{key}] = None"]
+            lines += ["elif v is None:", f"    {stored} = None"]
         lines += ["else:", f"    {general}"]
         return "\n".join(lines), names
     completer = _completer(type_)
@@ -466,8 +486,8 @@ def _site_factory(
     Cached like the parser cache; bounded, as callers choose the shapes (aliases)."""
     body: list[str] = []
     names: dict[str, Any] = {}
-    for i, (_, field_name) in enumerate(fields):
-        source, needed = _step_source(i, parent_type, field_name)
+    for i, (response_key, field_name) in enumerate(fields):
+        source, needed = _step_source(i, parent_type, response_key, field_name)
         body.append(source)
         names.update(needed)
     indented = "\n".join("            " + line for text in body for line in text.splitlines())
