@@ -16,6 +16,7 @@ from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
+from clusterql.headers import ApiHeaders, SecurityHeaders
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
@@ -59,6 +60,7 @@ def _boundary(
     """What every request to one API goes through, each refusal in that API's shape."""
     return [
         Middleware(Guard, boundary=boundary),
+        Middleware(ApiHeaders, boundary=boundary),
         Middleware(BodyLimit, boundary=boundary, max_bytes=max_body_bytes),
         Middleware(AuthGate, boundary=boundary, open_get=open_get),
     ]
@@ -103,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", _readyz),
             Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
         ],
-        middleware=[Middleware(RequestId)],
+        middleware=[Middleware(RequestId), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
+from clusterql import graphiql
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
@@ -55,6 +56,11 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, *, graphiql_html: str | None = None) -> None:
         super().__init__(schema, allow_queries_via_get=False)
         self._graphiql_html = graphiql_html
+        self._graphiql_policy = (
+            {"Content-Security-Policy": graphiql.content_security_policy(graphiql_html)}
+            if graphiql_html is not None
+            else {}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_html is None:
             return _error(404, "GraphiQL is disabled")
-        return HTMLResponse(self._graphiql_html)
+        return HTMLResponse(self._graphiql_html, headers=self._graphiql_policy)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -120,9 +120,14 @@ def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browse
     page.on("websocket", lambda ws: guard.on_websocket(ws.url))
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Security Policy" in m.text else None)
 
     # when: a user opens GraphiQL, sets the token header, types the query and runs it
-    page.goto(f"{server}/graphql")
+    opened = page.goto(f"{server}/graphql")
+    assert opened is not None
+    policy = opened.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy  # and it runs under it: no violation below
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     assert guard.blocked == [], "the page tried to load files from other hosts"
     expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Headers", exact=True).click()
