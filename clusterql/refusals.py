@@ -138,7 +138,7 @@ class Guard:
             await self.app(scope, receive, send_tracked)
         except ClientDisconnect:
             # The caller hung up before its body arrived: nobody to answer, nothing went wrong.
-            log.info("the client disconnected before sending its whole request")
+            log.debug("the client disconnected before sending its whole request")
         except Exception as exc:
             if started:
                 raise

@@ -18,6 +18,8 @@ REPEATABLE READ snapshots; writes run at READ COMMITTED and lock the rows they c
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,7 +52,10 @@ class EngineOptions:
 def create_engine(url: str, options: EngineOptions | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url` (`sqlite+aiosqlite:///file.db` or `postgresql+asyncpg://...`)."""
     options = options or EngineOptions()
-    if make_url(url).get_backend_name() == "postgresql":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _create_private(parsed.database)
+    if parsed.get_backend_name() == "postgresql":
         kwargs = {**_postgresql_options(options), **kwargs}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
@@ -70,6 +75,15 @@ def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     driver = getattr(dbapi_connection, "driver_connection", None)
     if driver is not None and driver.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def _create_private(path: str) -> None:
+    """Create a new SQLite file readable by its owner only (it holds every cluster, the token
+    digests and the key that signs cursors); SQLite gives its -wal and -shm files the same
+    mode. An existing file keeps the mode its operator chose."""
+    # An existing file, or a directory that does not exist (SQLite's own error says it best).
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _postgresql_options(options: EngineOptions) -> dict[str, Any]:
