@@ -486,10 +486,20 @@ def _site_factory(
     Cached like the parser cache; bounded, as callers choose the shapes (aliases)."""
     body: list[str] = []
     names: dict[str, Any] = {}
+    unplanned = []
     for i, (response_key, field_name) in enumerate(fields):
         source, needed = _step_source(i, parent_type, response_key, field_name)
         body.append(source)
         names.update(needed)
+        if source.startswith("aw = _general("):
+            unplanned.append(field_name)
+    # The planner says what it leaves to graphql-core (CLUSTERQL_LOG_LEVEL=debug shows it).
+    log.debug(
+        "planned a selection set on %s: %d fields, graphql-core's own way for %s",
+        parent_type.name,
+        len(fields),
+        ", ".join(unplanned) or "none",
+    )
     indented = "\n".join("            " + line for text in body for line in text.splitlines())
     source = f"""
 def make(K, F):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any
 
 import pytest
@@ -108,3 +109,21 @@ async def test_broken_values_fail_exactly_as_they_do_without_plans(field: str) -
     assert [(e.message, e.path) for e in planned.errors or []] == [
         (e.message, e.path) for e in stock.errors or []
     ]
+
+
+async def test_the_planner_says_which_fields_it_leaves_to_graphql_core(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a selection set never planned before (its response keys make its shape new)
+    query = "{ odd { planned_here: maybe } __schema { queryType { name } } }"
+    planned = strawberry.Schema(OddQuery, execution_context_class=PlannedExecutor)
+    # when
+    with caplog.at_level(logging.DEBUG, logger="clusterql.graph"):
+        await planned.execute(query)
+    # then: introspection goes to graphql-core; the plain resolver and the plain field do not
+    lines = [r.getMessage() for r in caplog.records if "planned a selection set" in r.getMessage()]
+    assert (
+        "planned a selection set on OddQuery: 2 fields, graphql-core's own way for __schema"
+        in lines
+    )
+    assert "planned a selection set on Odd: 1 fields, graphql-core's own way for none" in lines
