@@ -14,6 +14,8 @@ from tests.graph.awkward_fleet import Seeded, Twins
 from tests.graph.executors import Answer, compare
 from tests.graph.odd_schema import odd_schema
 
+# As in tests/graph/test_executor_differential.py.
+pytestmark = pytest.mark.filterwarnings("ignore:coroutine '.*' was never awaited:RuntimeWarning")
 ODD = odd_schema()
 NOBODY = Principal(token_id=99, name="nobody", permissions=frozenset())
 
