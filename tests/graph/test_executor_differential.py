@@ -234,7 +234,7 @@ async def test_random_queries_answer_as_the_stock_executor_does(seeded: Seeded) 
         await check_query(seeded, *example, PRODUCT_EXECUTOR)
 
     # when / then: each answers the same through both executors
-    await explore(drawn, check, examples=150, name="random_queries")
+    await explore(drawn, check, examples=120, name="random_queries")
 
 
 async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) -> None:
@@ -251,7 +251,7 @@ async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) 
         await check_mutation(twins, *example, PRODUCT_EXECUTOR)
 
     # when / then: each answers the same, and leaves both databases alike
-    await explore(drawn, check, examples=50, name="random_mutations")
+    await explore(drawn, check, examples=40, name="random_mutations")
 
 
 ODD = odd_schema()
@@ -281,7 +281,7 @@ async def test_random_operations_on_test_only_types_answer_the_same() -> None:
         await check_odd(operation, PRODUCT_EXECUTOR)
 
     # when / then: the product's executor answers as the stock one on this schema too
-    await explore(_odd_operations(), check, examples=150, name="random_odd_operations")
+    await explore(_odd_operations(), check, examples=100, name="random_odd_operations")
 
 
 # --- the differential test notices a broken executor
