@@ -226,11 +226,10 @@ _ORDERS = ["ID", "NAME", "MONITORED_AT", "CONTROLLER_LAST_UPDATED", "NODES_COUNT
 
 @dataclass(frozen=True, slots=True)
 class Seeded:
-    """One database holding the awkward fleet, and cursors the service made over it."""
+    """One database holding the awkward fleet."""
 
     engine: AsyncEngine
     fleet: Fleet
-    cursors: list[str]
 
     def context(self, principal: Principal = ADMIN) -> Context:
         return build_context(self.engine, CODEC, principal, "test")
@@ -338,11 +337,13 @@ async def seeded_fleet(directory: Path) -> Seeded:
     """A new database in `directory` (or on the PostgreSQL test server), seeded."""
     engine = create_engine(await migrated_database_url(directory))
     fleet = await seed(engine)
-    return Seeded(engine=engine, fleet=fleet, cursors=await _cursors(engine))
+    return Seeded(engine=engine, fleet=fleet)
 
 
-async def _cursors(engine: AsyncEngine) -> list[str]:
-    """Cursors the service made, for some orders and filters, and spoilt copies of them."""
+async def cursors_of(seeded: Seeded) -> list[str]:
+    """Cursors the service makes over the fleet, for some orders and filters, and spoilt copies
+    of them (the same on twin databases: the data and the codec's key are the same)."""
+    engine = seeded.engine
     found: list[str] = []
     for order in _ORDERS:
         for direction in ("ASC", "DESC"):

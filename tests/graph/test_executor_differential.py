@@ -31,7 +31,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.schema import schema
 from models.records import NodeStatus, Permission, Principal
-from tests.graph.awkward_fleet import ADMIN, Fleet, Seeded, Twins
+from tests.graph.awkward_fleet import ADMIN, Fleet, Seeded, Twins, cursors_of
 from tests.graph.executors import PRODUCT_EXECUTOR, Executor, compare
 from tests.graph.odd_schema import odd_schema, odd_values
 from tests.graph.operations import ArgumentValues, Json, Operation, ScalarNodes, operations
@@ -105,20 +105,19 @@ def mostly(common: Any, rare: Any, one_in: int = 8) -> st.SearchStrategy[Json]:
     )
 
 
-def fleet_values(seeded: Seeded) -> ArgumentValues:
+def fleet_values(fleet: Fleet, cursors: list[str]) -> ArgumentValues:
     """Argument values worth asking: ids and cursors that exist, sizes at and past the bounds."""
-    fleet = seeded.fleet
     known_ids = [str(i) for i in fleet.ids.values()]
     ids = mostly(known_ids, ["0", "999999", "abc", "01", "-1", ""])
     bad_keys = ["0", "3", str(fleet.removed_id), "999999", "abc", "012"]
     sizes = mostly([1, 2, 3, 5, 10], [100, 0, -1, 101])
     table: dict[tuple[str, str, str], st.SearchStrategy[Json]] = {
         ("Query", "clusters", "limit"): sizes,
-        ("Query", "clusters", "nextKey"): mostly([None, ""], seeded.cursors + bad_keys, 4),
+        ("Query", "clusters", "nextKey"): mostly([None, ""], cursors + bad_keys, 4),
         ("Query", "clustersConnection", "first"): mostly(st.none() | sizes, [0, 101]),
         ("Query", "clustersConnection", "last"): mostly([None], [1, 3, 0]),
-        ("Query", "clustersConnection", "after"): mostly([None], ["", *seeded.cursors], 3),
-        ("Query", "clustersConnection", "before"): mostly([None], seeded.cursors),
+        ("Query", "clustersConnection", "after"): mostly([None], ["", *cursors], 3),
+        ("Query", "clustersConnection", "before"): mostly([None], cursors),
         ("Query", "cluster", "id"): ids,
         ("Cluster", "nodes", "first"): mostly([None, 1, 2, 5, 5000], [0, 5001, -3]),
         ("Cluster", "nodes", "status"): st.none()
@@ -227,7 +226,11 @@ def _principals(admin: Principal, controller: Principal) -> st.SearchStrategy[Pr
 
 async def test_random_queries_answer_as_the_stock_executor_does(seeded: Seeded) -> None:
     # given: the awkward fleet, and queries over every root field, with introspection
-    queries = operations(GRAPH, values=fleet_values(seeded), custom_scalars=_DATETIME_LITERALS)
+    queries = operations(
+        GRAPH,
+        values=fleet_values(seeded.fleet, await cursors_of(seeded)),
+        custom_scalars=_DATETIME_LITERALS,
+    )
     drawn = st.tuples(queries, _principals(ADMIN, CONTROLLER))
 
     async def check(example: tuple[Operation, Principal]) -> None:
@@ -242,7 +245,7 @@ async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) 
     mutations = operations(
         GRAPH,
         mutation=True,
-        values=fleet_values(twins.stock),
+        values=fleet_values(twins.stock.fleet, await cursors_of(twins.stock)),
         custom_scalars=_DATETIME_LITERALS,
     )
     drawn = st.tuples(mutations, _principals(twins.admin, twins.controller))
@@ -374,7 +377,11 @@ async def test_the_differential_test_notices_a_broken_executor(
     broken: Executor, seeded: Seeded
 ) -> None:
     # given: an executor broken in one way, and the random operations of the tests above
-    queries = operations(GRAPH, values=fleet_values(seeded), custom_scalars=_DATETIME_LITERALS)
+    queries = operations(
+        GRAPH,
+        values=fleet_values(seeded.fleet, await cursors_of(seeded)),
+        custom_scalars=_DATETIME_LITERALS,
+    )
 
     async def check(example: tuple[bool, Operation]) -> None:
         on_fleet, operation = example
