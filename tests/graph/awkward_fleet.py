@@ -17,7 +17,8 @@ Every timestamp is fixed, so that two databases seeded alike are alike to the mi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,11 +226,10 @@ _ORDERS = ["ID", "NAME", "MONITORED_AT", "CONTROLLER_LAST_UPDATED", "NODES_COUNT
 
 @dataclass(frozen=True, slots=True)
 class Seeded:
-    """One database holding the awkward fleet, and cursors the service made over it."""
+    """One database holding the awkward fleet."""
 
     engine: AsyncEngine
     fleet: Fleet
-    cursors: list[str]
 
     def context(self, principal: Principal = ADMIN) -> Context:
         return build_context(self.engine, CODEC, principal, "test")
@@ -244,13 +244,12 @@ class Seeded:
         product: Executor = PRODUCT_EXECUTOR,
     ) -> Answer:
         """The stock executor's answer, once the product's was found to be the same."""
-        contexts: list[Context] = []
+        async with cleaned_up() as contexts:
 
-        def context() -> Context:
-            contexts.append(self.context(principal))
-            return contexts[-1]
+            def context() -> Context:
+                contexts.append(self.context(principal))
+                return contexts[-1]
 
-        try:
             return await compare(
                 schema,
                 document,
@@ -259,8 +258,6 @@ class Seeded:
                 context=context,
                 product=product,
             )
-        finally:
-            await closed_after_background_work(contexts)
 
     async def compare_at_once(
         self,
@@ -272,14 +269,13 @@ class Seeded:
     ) -> None:
         """Each (document, variables, operation name) answers as `expected` (the stock answers)
         when the product's executor runs them all at once, twice each, as concurrent requests."""
-        contexts: list[Context] = []
-
-        def request(document: str, variables: Any, operation_name: str | None) -> Request:
-            contexts.append(self.context(principal))
-            return Request(document, variables, operation_name, contexts[-1])
-
         twice = [*requests, *requests]
-        try:
+        async with cleaned_up() as contexts:
+
+            def request(document: str, variables: Any, operation_name: str | None) -> Request:
+                contexts.append(self.context(principal))
+                return Request(document, variables, operation_name, contexts[-1])
+
             got = await answers_at_once(schema, product, [request(*r) for r in twice])
             for (document, variables, operation_name), stock, ours in zip(
                 twice, [*expected, *expected], got, strict=True
@@ -309,37 +305,45 @@ class Seeded:
                     product_executor=product,
                     again=again,
                 )
-        finally:
-            await closed_after_background_work(contexts)
 
 
-async def closed_after_background_work(contexts: list[Context]) -> None:
-    """Close the snapshots of finished operations again, once work they left running is done.
+@asynccontextmanager
+async def cleaned_up() -> AsyncIterator[list[Context]]:
+    """The contexts put in the list get their snapshots closed again at the end of the block,
+    once the work their operations left running is done.
 
-    When a null reaches the root while `Cluster.nodes` has asked its DataLoader for nodes, the
-    answer is complete before the loader's batch runs; the batch then runs anyway and reopens
-    the operation's closed snapshot, and that connection is never given back
+    When a null reaches the root while other fields are still at work, graphql-core answers and
+    leaves that work running as tasks; a `Cluster.nodes` DataLoader batch among them then
+    reopens the operation's closed snapshot, and that connection is never given back
     (tests/graph/test_snapshot_lifetime.py). Both executors do this, so it is no difference
     between them; closing it here keeps the leak from failing an unrelated later test when the
-    garbage collector finds the connection. The batch is scheduled with `call_soon` and takes
-    the snapshot's lock without waiting, so a few turns of the loop suffice for `close` to
-    find it (and wait for it).
+    garbage collector finds the connection.
     """
-    for _ in range(5):
-        await asyncio.sleep(0)
-    for context in contexts:
-        await context.snapshot.close()
+    before = asyncio.all_tasks()
+    contexts: list[Context] = []
+    try:
+        yield contexts
+    finally:
+        for _ in range(100):  # 10 s at most
+            left = [t for t in asyncio.all_tasks() - before if not t.done()]
+            if not left:
+                break
+            await asyncio.wait(left, timeout=0.1)
+        for context in contexts:
+            await context.snapshot.close()
 
 
 async def seeded_fleet(directory: Path) -> Seeded:
     """A new database in `directory` (or on the PostgreSQL test server), seeded."""
     engine = create_engine(await migrated_database_url(directory))
     fleet = await seed(engine)
-    return Seeded(engine=engine, fleet=fleet, cursors=await _cursors(engine))
+    return Seeded(engine=engine, fleet=fleet)
 
 
-async def _cursors(engine: AsyncEngine) -> list[str]:
-    """Cursors the service made, for some orders and filters, and spoilt copies of them."""
+async def cursors_of(seeded: Seeded) -> list[str]:
+    """Cursors the service makes over the fleet, for some orders and filters, and spoilt copies
+    of them (the same on twin databases: the data and the codec's key are the same)."""
+    engine = seeded.engine
     found: list[str] = []
     for order in _ORDERS:
         for direction in ("ASC", "DESC"):
@@ -405,9 +409,9 @@ class Twins:
             (STOCK_EXECUTOR, self.stock, self.stock_runs),
             (product, self.product, self.product_runs),
         ):
-            context = side.context(caller)
             start = datetime.now(UTC)
-            try:
+            async with cleaned_up() as contexts:
+                contexts.append(side.context(caller))
                 got.append(
                     await answer(
                         schema,
@@ -415,11 +419,9 @@ class Twins:
                         document,
                         variables=variables,
                         operation_name=operation_name,
-                        context=context,
+                        context=contexts[0],
                     )
                 )
-            finally:
-                await closed_after_background_work([context])
             runs.append(Window(start, datetime.now(UTC)))
         await assert_same(
             *got,

@@ -14,6 +14,8 @@ from tests.graph.awkward_fleet import Seeded, Twins
 from tests.graph.executors import Answer, compare
 from tests.graph.odd_schema import odd_schema
 
+# As in tests/graph/test_executor_differential.py.
+pytestmark = pytest.mark.filterwarnings("ignore:coroutine '.*' was never awaited:RuntimeWarning")
 ODD = odd_schema()
 NOBODY = Principal(token_id=99, name="nobody", permissions=frozenset())
 
@@ -172,7 +174,9 @@ async def test_a_null_in_a_non_null_field_nulls_the_nearest_nullable_parent() ->
 
 
 async def test_a_null_under_non_null_fields_only_nulls_the_whole_answer() -> None:
+    # when: a null in [Gadget!]!, under a non-null root field
     answer = await compare(ODD, NULL_UP_TO_THE_ROOT)
+    # then
     assert answer.data is None
     assert paths(answer) == [["gadgets", 1, "name"]]
 
@@ -198,14 +202,19 @@ async def test_spoilt_regions_null_the_cluster(
 
 
 async def test_a_spoilt_cluster_on_a_page_nulls_the_whole_answer(seeded: Seeded) -> None:
+    # given: a page of a good cluster and one with a null in its regions
     ids = [seeded.fleet.id("alpha"), seeded.fleet.id("null-in-regions")]
+    # when
     answer = await seeded.compare(PAGE_OF, {"ids": ids})
+    # then: ClusterPage.clusters, ClusterPage and Query.clusters are all non-null
     assert answer.data is None
     assert paths(answer) == [["clusters", "clusters", 1, "regions", 1]]
 
 
 async def test_enum_values_that_do_not_serialize_fail_in_place() -> None:
+    # when: a plain enum field and one with an async resolver hold a string of no member
     answer = await compare(ODD, ENUMS_THAT_DO_NOT_SERIALIZE)
+    # then
     assert answer.data == {"gadget": None}
     assert answer.errors[0]["message"] == "Enum 'Shade' cannot represent value: 'blue'"
 
@@ -267,14 +276,18 @@ async def test_include_and_skip_by_a_variable_answer_both_ways(seeded: Seeded) -
 
 
 async def test_a_field_selected_through_two_fragments_is_merged(seeded: Seeded) -> None:
+    # when
     answer = await seeded.compare(THROUGH_TWO_FRAGMENTS)
+    # then: one key per field, in the order of first appearance, sub-selections merged
     cluster = answer.data["clusters"]["clusters"][0]
     assert list(cluster) == ["id", "name", "nodes", "failedNodesCount"]
     assert list(cluster["nodes"][0]) == ["id", "name", "status"]
 
 
 async def test_typename_at_every_level(seeded: Seeded) -> None:
+    # when
     answer = await seeded.compare(TYPENAMES)
+    # then
     assert answer.errors == []
     data = answer.data
     assert (data["__typename"], data["t"]) == ("Query", "Query")
@@ -287,7 +300,9 @@ async def test_typename_at_every_level(seeded: Seeded) -> None:
 
 
 async def test_typename_of_abstract_types() -> None:
+    # when: an interface and a union (one of whose values is of no member type)
     answer = await compare(ODD, TYPENAMES_OF_ABSTRACT_TYPES)
+    # then
     assert [t and t["__typename"] for t in answer.data["things"]] == [
         "Gadget",
         "Widget",
@@ -297,8 +312,10 @@ async def test_typename_of_abstract_types() -> None:
 
 
 async def test_the_standard_introspection_query(seeded: Seeded) -> None:
+    # when
     product = await seeded.compare(INTROSPECTION)
     odd = await compare(ODD, INTROSPECTION)
+    # then
     assert {t["name"] for t in product.data["__schema"]["types"]} >= {"Cluster", "DateTime"}
     assert {t["name"] for t in odd.data["__schema"]["types"]} >= {"Thing", "Item", "Kelvin"}
 
@@ -370,7 +387,9 @@ async def test_a_token_without_admin_gets_the_same_forbidden_errors(seeded: Seed
 
 
 async def test_a_token_without_controller_may_not_report(twins: Twins) -> None:
+    # when: a token with no permission reports
     answer = await twins.compare(REPORT, {"input": report("x")}, principal=NOBODY)
+    # then
     assert answer.data is None
     assert answer.errors[0]["message"] == "this token lacks the Controller permission"
     assert codes(answer) == ["FORBIDDEN"]

@@ -17,6 +17,7 @@ the number of operations, e.g. `CLUSTERQL_DIFFERENTIAL_EXAMPLES=20` for a long h
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
@@ -30,11 +31,15 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.schema import schema
 from models.records import NodeStatus, Permission, Principal
-from tests.graph.awkward_fleet import ADMIN, Fleet, Seeded, Twins
+from tests.graph.awkward_fleet import ADMIN, Fleet, Seeded, Twins, cursors_of
 from tests.graph.executors import PRODUCT_EXECUTOR, Executor, compare
 from tests.graph.odd_schema import odd_schema, odd_values
 from tests.graph.operations import ArgumentValues, Json, Operation, ScalarNodes, operations
 
+# When a null reaches the root, graphql-core drops resolver coroutines it had not started yet
+# (either executor, seen on PostgreSQL): Python warns when they are collected. No answer
+# depends on them; `explore` collects them before its test ends.
+pytestmark = pytest.mark.filterwarnings("ignore:coroutine '.*' was never awaited:RuntimeWarning")
 T = TypeVar("T")
 SCALE = float(os.environ.get("CLUSTERQL_DIFFERENTIAL_EXAMPLES", "1"))
 CONTROLLER = Principal(token_id=2, name="ctl", permissions=frozenset({Permission.CONTROLLER}))
@@ -79,7 +84,10 @@ async def explore(
         database=settings().database if shrink else None,
         print_blob=True,
     )(given(strategy)(each))
-    await asyncio.to_thread(run)
+    try:
+        await asyncio.to_thread(run)
+    finally:
+        gc.collect()  # what the operations dropped goes now, under this module's filters
 
 
 # --- what is interesting to ask the fleet
@@ -97,20 +105,19 @@ def mostly(common: Any, rare: Any, one_in: int = 8) -> st.SearchStrategy[Json]:
     )
 
 
-def fleet_values(seeded: Seeded) -> ArgumentValues:
+def fleet_values(fleet: Fleet, cursors: list[str]) -> ArgumentValues:
     """Argument values worth asking: ids and cursors that exist, sizes at and past the bounds."""
-    fleet = seeded.fleet
     known_ids = [str(i) for i in fleet.ids.values()]
     ids = mostly(known_ids, ["0", "999999", "abc", "01", "-1", ""])
     bad_keys = ["0", "3", str(fleet.removed_id), "999999", "abc", "012"]
     sizes = mostly([1, 2, 3, 5, 10], [100, 0, -1, 101])
     table: dict[tuple[str, str, str], st.SearchStrategy[Json]] = {
         ("Query", "clusters", "limit"): sizes,
-        ("Query", "clusters", "nextKey"): mostly([None, ""], seeded.cursors + bad_keys, 4),
+        ("Query", "clusters", "nextKey"): mostly([None, ""], cursors + bad_keys, 4),
         ("Query", "clustersConnection", "first"): mostly(st.none() | sizes, [0, 101]),
         ("Query", "clustersConnection", "last"): mostly([None], [1, 3, 0]),
-        ("Query", "clustersConnection", "after"): mostly([None], ["", *seeded.cursors], 3),
-        ("Query", "clustersConnection", "before"): mostly([None], seeded.cursors),
+        ("Query", "clustersConnection", "after"): mostly([None], ["", *cursors], 3),
+        ("Query", "clustersConnection", "before"): mostly([None], cursors),
         ("Query", "cluster", "id"): ids,
         ("Cluster", "nodes", "first"): mostly([None, 1, 2, 5, 5000], [0, 5001, -3]),
         ("Cluster", "nodes", "status"): st.none()
@@ -219,14 +226,18 @@ def _principals(admin: Principal, controller: Principal) -> st.SearchStrategy[Pr
 
 async def test_random_queries_answer_as_the_stock_executor_does(seeded: Seeded) -> None:
     # given: the awkward fleet, and queries over every root field, with introspection
-    queries = operations(GRAPH, values=fleet_values(seeded), custom_scalars=_DATETIME_LITERALS)
+    queries = operations(
+        GRAPH,
+        values=fleet_values(seeded.fleet, await cursors_of(seeded)),
+        custom_scalars=_DATETIME_LITERALS,
+    )
     drawn = st.tuples(queries, _principals(ADMIN, CONTROLLER))
 
     async def check(example: tuple[Operation, Principal]) -> None:
         await check_query(seeded, *example, PRODUCT_EXECUTOR)
 
     # when / then: each answers the same through both executors
-    await explore(drawn, check, examples=150, name="random_queries")
+    await explore(drawn, check, examples=120, name="random_queries")
 
 
 async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) -> None:
@@ -234,7 +245,7 @@ async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) 
     mutations = operations(
         GRAPH,
         mutation=True,
-        values=fleet_values(twins.stock),
+        values=fleet_values(twins.stock.fleet, await cursors_of(twins.stock)),
         custom_scalars=_DATETIME_LITERALS,
     )
     drawn = st.tuples(mutations, _principals(twins.admin, twins.controller))
@@ -243,7 +254,7 @@ async def test_random_mutations_answer_as_the_stock_executor_does(twins: Twins) 
         await check_mutation(twins, *example, PRODUCT_EXECUTOR)
 
     # when / then: each answers the same, and leaves both databases alike
-    await explore(drawn, check, examples=50, name="random_mutations")
+    await explore(drawn, check, examples=40, name="random_mutations")
 
 
 ODD = odd_schema()
@@ -273,7 +284,7 @@ async def test_random_operations_on_test_only_types_answer_the_same() -> None:
         await check_odd(operation, PRODUCT_EXECUTOR)
 
     # when / then: the product's executor answers as the stock one on this schema too
-    await explore(_odd_operations(), check, examples=150, name="random_odd_operations")
+    await explore(_odd_operations(), check, examples=100, name="random_odd_operations")
 
 
 # --- the differential test notices a broken executor
@@ -366,7 +377,11 @@ async def test_the_differential_test_notices_a_broken_executor(
     broken: Executor, seeded: Seeded
 ) -> None:
     # given: an executor broken in one way, and the random operations of the tests above
-    queries = operations(GRAPH, values=fleet_values(seeded), custom_scalars=_DATETIME_LITERALS)
+    queries = operations(
+        GRAPH,
+        values=fleet_values(seeded.fleet, await cursors_of(seeded)),
+        custom_scalars=_DATETIME_LITERALS,
+    )
 
     async def check(example: tuple[bool, Operation]) -> None:
         on_fleet, operation = example
