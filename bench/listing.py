@@ -60,8 +60,8 @@ from support import (
 from clusterql.app import create_app
 from clusterql.settings import Settings
 from clusterql.tokens import new_secret
-from models import listing
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models import listing, migrations
+from models.engine import create_engine, read_transaction, write_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
 from models.records import (
     ClusterRecord,
@@ -158,7 +158,7 @@ async def prepare(db: Path, count: int) -> tuple[int, float | None]:
     """The database at `db` with its clusters (seeded if it has none): (clusters, seed seconds)."""
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     try:
-        await create_schema(engine)
+        await migrations.upgrade(engine)
         async with read_transaction(engine) as conn:
             existing = (await conn.execute(select(func.count()).select_from(clusters))).scalar_one()
         if existing:

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from clusterql.tokens import digest, new_secret
+from models import migrations
 from models import tokens as tokens_db
-from models.engine import create_engine, create_schema, write_transaction
+from models.engine import create_engine, write_transaction
 from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
 from models.seeding import insert_clusters
 
@@ -106,7 +107,7 @@ async def seed(url: str, clusters: int, nodes: int, chunk: int = 250) -> str:
     now = datetime.now(UTC)
     engine = create_engine(url)
     try:
-        await create_schema(engine)
+        await migrations.upgrade(engine)
         async with write_transaction(engine) as conn:
             for start in range(0, clusters, chunk):
                 states = [

@@ -42,7 +42,7 @@ from clusterql.tokens import digest, new_secret
 from models import migrations
 from models import tokens as tokens_db
 from models.copying import CopyRefused, CopySummary, copy_database
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models.engine import create_engine, read_transaction, write_transaction
 from models.errors import DomainError
 from models.limits import MAX_NODES_PER_REPORT
 from models.records import Permission, TokenInfo
@@ -121,7 +121,7 @@ async def _database(url: str, migrate: bool = True) -> AsyncIterator[AsyncEngine
     """An engine on `url` whose schema is current: migrated, or else checked (`migrate=False`)."""
     async with _engine(url) as engine:
         if migrate:
-            await create_schema(engine)
+            await migrations.upgrade(engine)
         else:
             try:
                 await migrations.require_current(engine)

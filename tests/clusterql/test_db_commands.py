@@ -19,7 +19,7 @@ from clusterql.app import create_app
 from clusterql.settings import Settings
 from models import migrations, service_keys
 from models import tokens as tokens_db
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models.engine import create_engine, read_transaction, write_transaction
 from models.records import NodeStatus, Permission
 from models.tables import api_tokens, clusters, nodes
 from models.tables import service_keys as service_keys_table
@@ -56,7 +56,7 @@ async def target_url(tmp_path: Path) -> str:
 async def source(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A seeded SQLite database, the kind `db copy` moves to PostgreSQL."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/source.db")
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     yield engine
     await engine.dispose()
 
@@ -226,7 +226,7 @@ async def test_db_copy_refuses_a_target_that_holds_rows_and_writes_nothing(cli, 
     await _seed(source)
     target = create_engine(target_url)
     try:
-        await create_schema(target)
+        await migrations.upgrade(target)
         await factories.token(target, Permission.ADMIN, name="already-here")
         before = await _contents(target)
 
