@@ -59,20 +59,13 @@ from support import (
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from clusterql.tokens import new_secret
 from models import listing, migrations
 from models.engine import create_engine, read_transaction, write_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
-from models.records import (
-    ClusterRecord,
-    ClusterState,
-    ControllerStatus,
-    NodeState,
-    NodeStatus,
-    Permission,
-)
+from models.records import ClusterRecord, ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
 from models.tables import clusters
+from models.tokens import Permission, new_secret
 
 LIMIT = 100
 FROM_END = 200  # the near-end page starts this many clusters before the end of its order

@@ -60,7 +60,8 @@ from models import clusters as clusters_db
 from models import listing
 from models.engine import read_transaction
 from models.listing import ClusterFilter, Order, Position
-from models.records import ClusterRecord, NodeRecord, Permission
+from models.records import ClusterRecord, NodeRecord
+from models.tokens import Permission
 from rest_shim.body import read_json_object
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import LIST_CLUSTERS, rest_page

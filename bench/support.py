@@ -30,12 +30,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from clusterql.tokens import digest, new_secret
-from models import migrations
-from models import tokens as tokens_db
+from models import migrations, tokens
 from models.engine import create_engine, write_transaction
-from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
+from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
+from models.tokens import Permission, digest, new_secret
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -131,7 +130,7 @@ async def add_token(
     """A token with one permission (made now unless `now` says otherwise); returns its secret, a
     new one unless `secret` is given."""
     secret = secret or new_secret()
-    await tokens_db.create(
+    await tokens.create(
         conn,
         name=name,
         permissions=frozenset({permission}),

@@ -38,15 +38,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql import demo, simulate
 from clusterql.settings import Settings
-from clusterql.tokens import digest, new_secret
-from models import migrations
-from models import tokens as tokens_db
+from models import migrations, tokens
 from models.copying import CopyRefused, CopySummary, copy_database
 from models.engine import create_engine, read_transaction, write_transaction
 from models.errors import DomainError
 from models.limits import MAX_NODES_PER_REPORT
-from models.records import Permission, TokenInfo
 from models.seeding import insert_clusters
+from models.tokens import Permission, TokenInfo
 
 SEED_CHUNK = 1_000  # clusters per write transaction: short lock holds, few commits
 MAX_NODES_PER_CLUSTER = MAX_NODES_PER_REPORT
@@ -140,19 +138,10 @@ def _shown(when: datetime | None) -> str:
 async def _create_token(
     url: str, name: str, permissions: frozenset[Permission], expires_in_days: int | None
 ) -> str:
-    secret = new_secret()
     now = datetime.now(UTC)
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
-    async with _database(url) as engine, write_transaction(engine) as conn:
-        await tokens_db.create(
-            conn,
-            name=name,
-            permissions=permissions,
-            secret_digest=digest(secret),
-            now=now,
-            expires_at=expires,
-        )
-    return secret
+    async with _database(url) as engine:
+        return await tokens.issue(engine, name, permissions, now=now, expires_at=expires)
 
 
 def token_create(args: argparse.Namespace) -> int:
@@ -168,7 +157,7 @@ def token_create(args: argparse.Namespace) -> int:
 
 async def _list_tokens(url: str) -> list[TokenInfo]:
     async with _database(url) as engine, read_transaction(engine) as conn:
-        return await tokens_db.list_all(conn)
+        return await tokens.list_all(conn)
 
 
 def token_table(tokens: Sequence[TokenInfo]) -> str:
@@ -202,7 +191,7 @@ def token_list(args: argparse.Namespace) -> int:
 
 async def _revoke_token(url: str, name: str) -> None:
     async with _database(url) as engine, write_transaction(engine) as conn:
-        await tokens_db.revoke(conn, name, datetime.now(UTC))
+        await tokens.revoke(conn, name, datetime.now(UTC))
 
 
 def token_revoke(args: argparse.Namespace) -> int:
@@ -322,15 +311,8 @@ async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAcces
             return None
         now = datetime.now(UTC)
         added = await demo.load_demo(engine, now)
-        name, secret = f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}", new_secret()
-        async with write_transaction(engine) as conn:
-            await tokens_db.create(
-                conn,
-                name=name,
-                permissions=frozenset({Permission.ADMIN}),
-                secret_digest=digest(secret),
-                now=now,
-            )
+        name = f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}"
+        secret = await tokens.issue(engine, name, [Permission.ADMIN], now=now)
         return DemoAccess(added, name, secret)
 
 

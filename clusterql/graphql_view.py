@@ -18,7 +18,7 @@ from strawberry.schema import BaseSchema
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
-from models.records import Principal
+from models.tokens import Principal
 from rest_shim.body import decode_json
 from rest_shim.problems import RestError
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from strawberry.permission import BasePermission
 
 from graph.context import Info
-from models.records import Permission
+from models.tokens import Permission
 
 
 class _Requires(BasePermission):

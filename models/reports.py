@@ -17,17 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
-from models.records import (
-    ClusterRecord,
-    ClusterState,
-    NodeRecord,
-    NodeState,
-    Permission,
-    Principal,
-)
+from models.records import ClusterRecord, ClusterState, NodeRecord, NodeState
 from models.retries import retry_conflicts
 from models.seeding import cluster_values
 from models.tables import clusters, nodes
+from models.tokens import Permission, Principal
 
 _live = clusters.c.removed_at.is_(None)
 # Locks the live row (PostgreSQL; SQLite has no row locks and needs none: one writer at a time).

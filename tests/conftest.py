@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 from tests.databases import drop_fresh_databases, migrated_database_url
 from tests.postgres_server import PostgresServer, postgres_server

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from models import migrations, service_keys
-from models import tokens as tokens_db
+from models import migrations, service_keys, tokens
 from models.engine import create_engine, read_transaction, write_transaction
-from models.records import NodeStatus, Permission
+from models.records import NodeStatus
 from models.tables import api_tokens, clusters, nodes
 from models.tables import service_keys as service_keys_table
+from models.tokens import Permission
 from tests import factories
 from tests.databases import fresh_database_url
 
@@ -161,7 +161,7 @@ async def _seed(engine: AsyncEngine) -> int:
     await factories.token(engine, Permission.CONTROLLER, name="old", expires_at=now)
     await factories.token(engine, Permission.CONTROLLER, Permission.ADMIN, name="gone")
     async with write_transaction(engine) as conn:
-        await tokens_db.revoke(conn, "gone", now)
+        await tokens.revoke(conn, "gone", now)
     sensor = factories.node(
         "sensor-node",
         NodeStatus.MONITORED_WITH_SENSOR,

@@ -27,7 +27,7 @@ from sqlalchemy.util.concurrency import await_
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from models.records import Permission
+from models.tokens import Permission
 from rest_shim.operations import LIST_CLUSTERS
 from tests import factories
 from tests.databases import migrated_database_url, postgres_server_url

@@ -14,7 +14,7 @@ from graph.context import build_context
 from graph.cursors import CursorCodec
 from graph.execution import PlannedExecutor
 from graph.schema import schema
-from models.records import Permission, Principal
+from models.tokens import Permission, Principal
 from tests import factories
 
 ADMIN = Principal(token_id=1, name="t", permissions=frozenset({Permission.ADMIN}))

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models import migrations
 from models.copying import CopyRefused, copy_database
 from models.engine import read_transaction
-from models.records import Permission
 from models.tables import api_tokens, clusters, nodes, service_keys
+from models.tokens import Permission
 from tests import factories
 from tests.databases import NewEngine
 

@@ -15,12 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.tokens import digest
 from models import migrations
 from models.engine import create_engine, read_transaction
 from models.migrations import BASELINE, SchemaError
-from models.records import Permission
 from models.tables import api_tokens, clusters, metadata
+from models.tokens import Permission, digest
 from tests import factories
 from tests.databases import NewEngine
 
