@@ -16,10 +16,8 @@ from graph.types import Cluster, ClusterPage, Pagination
 from models import clusters as clusters_db
 from models import listing
 from models.errors import InvalidInput
+from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order, Position, position_of
-
-MAX_LIMIT = 100
-DEFAULT_FIRST = 10
 
 FilterArg = Annotated[
     ClusterFilterInput | None,
@@ -30,8 +28,8 @@ DirectionArg = Annotated[Direction, strawberry.argument(description="ASC or DESC
 
 
 def _page_size(name: str, value: int) -> int:
-    if not 1 <= value <= MAX_LIMIT:
-        raise InvalidInput(f"{name} must be between 1 and {MAX_LIMIT}, got {value}")
+    if not 1 <= value <= MAX_PAGE:
+        raise InvalidInput(f"{name} must be between 1 and {MAX_PAGE}, got {value}")
     return value
 
 
@@ -59,7 +57,9 @@ class Query:
     async def clusters(
         self,
         info: Info,
-        limit: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 10,
+        limit: Annotated[
+            int, strawberry.argument(description=f"Page size, 1 to {MAX_PAGE}.")
+        ] = DEFAULT_PAGE,
         next_key: Annotated[
             str | None,
             strawberry.argument(description="Where to continue: the previous page's nextKey."),
@@ -87,8 +87,8 @@ class Query:
         permission_classes=[IsAdmin],
         description=(
             "The same listing as a Relay connection: `first` clusters after `after`, or "
-            "`last` clusters before `before` (1 to 100; `first` defaults to 10). Cursors are "
-            "opaque and valid only for the same filter and order."
+            f"`last` clusters before `before` (1 to {MAX_PAGE}; `first` defaults to "
+            f"{DEFAULT_PAGE}). Cursors are opaque and valid only for the same filter and order."
         ),
     )
     async def clusters_connection(
@@ -115,7 +115,7 @@ class Query:
         if last is not None:
             size = _page_size("last", last)
         else:
-            size = _page_size("first", DEFAULT_FIRST if first is None else first)
+            size = _page_size("first", DEFAULT_PAGE if first is None else first)
         cursor = before if backward else after
         walk = Order(order.field, order.direction.reversed()) if backward else order
         start = (

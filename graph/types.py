@@ -12,10 +12,9 @@ from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
 from models import listing
 from models.errors import InvalidInput
+from models.limits import MAX_NODES_FIRST
 from models.listing import ClusterFilter
 from models.records import ClusterRecord, NodeRecord
-
-MAX_NODES_FIRST = 5000
 
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")

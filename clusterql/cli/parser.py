@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clusterql.cli import db, seed, serve, simulate, tokens
-from models.limits import MAX_NODES_PER_REPORT
+from models.limits import MAX_NODES_PER_REPORT, MAX_TOKEN_NAME
 from models.tokens import Permission
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -46,8 +46,10 @@ def _permission(text: str) -> Permission:
 
 
 def _token_name(text: str) -> str:
-    if not text.strip() or len(text) > 100 or not text.isprintable():
-        raise argparse.ArgumentTypeError("a token name is 1 to 100 printable characters")
+    if not text.strip() or len(text) > MAX_TOKEN_NAME or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"a token name is 1 to {MAX_TOKEN_NAME} printable characters"
+        )
     return text
 
 
