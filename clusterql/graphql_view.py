@@ -17,7 +17,7 @@ from strawberry.schema import BaseSchema
 
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
-from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
+from graph.errors import RETRY_LATER, Code
 from models.tokens import Principal
 from rest_shim.body import decode_json
 from rest_shim.problems import RestError
@@ -46,7 +46,7 @@ def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str
         for payload in payloads
         for error in payload.get("errors") or ()
     }
-    return (503, RETRY_LATER) if SERVICE_UNAVAILABLE in codes else (200, {})
+    return (503, RETRY_LATER) if Code.SERVICE_UNAVAILABLE in codes else (200, {})
 
 
 class GraphQLView(GraphQL[Context, None]):
