@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from graph.enums import ControllerStatus
-from graph.keys import parse_cluster_id
+from graph.scalars import parse_cluster_id
 from models.errors import InvalidInput
 from models.limits import MAX_FILTER_VALUES, MAX_TEXT
 from models.listing import ClusterFilter

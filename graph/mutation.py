@@ -9,9 +9,9 @@ import strawberry
 
 from graph.context import Info
 from graph.inputs import ClusterReport
-from graph.keys import parse_cluster_id
 from graph.loaders import NodesKey
 from graph.permissions import IsAdmin, IsController
+from graph.scalars import parse_cluster_id
 from graph.types import Cluster
 from models import removal, reports
 
