@@ -58,6 +58,7 @@ from support import (
 )
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
 from models import listing, migrations
 from models.engine import create_engine, read_transaction, write_transaction
@@ -319,7 +320,7 @@ async def token(engine: AsyncEngine) -> str:
 async def over_rest(db: Path, cases: list[PageCase], args: argparse.Namespace) -> dict[str, Any]:
     app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{db}"))
     async with app.router.lifespan_context(app):
-        engine: AsyncEngine = app.state.engine
+        engine: AsyncEngine = resources(app).engine
         secret = await token(engine)
         headers = {"Authorization": f"Bearer {secret}"}
         transport = httpx.ASGITransport(app=app)
@@ -334,7 +335,7 @@ async def over_rest(db: Path, cases: list[PageCase], args: argparse.Namespace) -
                     cursor = (
                         str(case.after.id)
                         if where.is_empty and case.order.is_default
-                        else app.state.cursors.encode(where, case.order, case.after)
+                        else resources(app).cursors.encode(where, case.order, case.after)
                     )
                 body = rest_body(case, cursor)
 

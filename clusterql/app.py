@@ -19,6 +19,7 @@ from clusterql.database import current_database
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
+from clusterql.resources import Resources, resources
 from clusterql.settings import Settings
 from graph.cursors import CursorCodec
 from graph.schema import schema
@@ -46,7 +47,7 @@ async def _healthz(request: Request) -> Response:
 async def _readyz(request: Request) -> Response:
     """The database is reachable: load balancers send traffic here only while this is 200."""
     try:
-        await ping(request.app.state.engine)
+        await ping(resources(request.app).engine)
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -73,8 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         options = settings.engine_options()
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
-            app.state.engine = engine
-            app.state.cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
+            cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
+            app.state.resources = Resources(engine, cursors)
             yield
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)

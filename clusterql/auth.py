@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clusterql.refusals import Boundary
+from clusterql.resources import resources
 from models import tokens
 from models.engine import write_transaction
 from models.faults import is_unavailable
@@ -87,7 +88,7 @@ class AuthGate:
             return
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
-        snapshot = Snapshot(scope["app"].state.engine)
+        snapshot = Snapshot(resources(scope["app"]).engine)
         try:
             try:
                 principal = await authenticate(snapshot, raw.decode("latin-1") if raw else None)

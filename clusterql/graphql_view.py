@@ -16,6 +16,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
 from clusterql.refusals import GRAPHQL
+from clusterql.resources import resources
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, Code
 from models.tokens import Principal
@@ -26,10 +27,10 @@ from rest_shim.problems import RestError
 def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike."""
     principal: Principal = request.state.principal
-    state = request.app.state
+    opened = resources(request.app)
     return build_context(
-        state.engine,
-        state.cursors,
+        opened.engine,
+        opened.cursors,
         principal,
         request.state.request_id,
         request.state.snapshot,

@@ -16,6 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
 from models import migrations, service_keys, tokens
 from models.engine import create_engine, read_transaction, write_transaction
@@ -146,7 +147,7 @@ async def test_the_app_starts_without_migrating_on_an_upgraded_database(cli, dat
     app = create_app(Settings(database_url=database_url, migrate=False))
 
     async with LifespanManager(app):
-        assert await migrations.pending(app.state.engine) == []
+        assert await migrations.pending(resources(app).engine) == []
 
 
 # ---------------------------------------------------------------- db copy
