@@ -58,21 +58,15 @@ from support import (
 )
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
-from clusterql.tokens import new_secret
-from models import listing
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
+from models import listing, migrations
+from models.engine import create_engine, read_transaction, write_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
-from models.records import (
-    ClusterRecord,
-    ClusterState,
-    ControllerStatus,
-    NodeState,
-    NodeStatus,
-    Permission,
-)
+from models.records import ClusterRecord, ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
 from models.tables import clusters
+from models.tokens import Permission, new_secret
 
 LIMIT = 100
 FROM_END = 200  # the near-end page starts this many clusters before the end of its order
@@ -158,7 +152,7 @@ async def prepare(db: Path, count: int) -> tuple[int, float | None]:
     """The database at `db` with its clusters (seeded if it has none): (clusters, seed seconds)."""
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     try:
-        await create_schema(engine)
+        await migrations.upgrade(engine)
         async with read_transaction(engine) as conn:
             existing = (await conn.execute(select(func.count()).select_from(clusters))).scalar_one()
         if existing:
@@ -326,7 +320,7 @@ async def token(engine: AsyncEngine) -> str:
 async def over_rest(db: Path, cases: list[PageCase], args: argparse.Namespace) -> dict[str, Any]:
     app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{db}"))
     async with app.router.lifespan_context(app):
-        engine: AsyncEngine = app.state.engine
+        engine: AsyncEngine = resources(app).engine
         secret = await token(engine)
         headers = {"Authorization": f"Bearer {secret}"}
         transport = httpx.ASGITransport(app=app)
@@ -341,7 +335,7 @@ async def over_rest(db: Path, cases: list[PageCase], args: argparse.Namespace) -
                     cursor = (
                         str(case.after.id)
                         if where.is_empty and case.order.is_default
-                        else app.state.cursors.encode(where, case.order, case.after)
+                        else resources(app).cursors.encode(where, case.order, case.after)
                     )
                 body = rest_body(case, cursor)
 

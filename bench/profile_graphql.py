@@ -37,7 +37,8 @@ from models import clusters as clusters_db
 from models import listing
 from models.engine import create_engine, read_transaction
 from models.listing import ClusterFilter, Order, Position
-from models.records import ClusterRecord, NodeRecord, Permission, Principal
+from models.records import ClusterRecord, NodeRecord
+from models.tokens import Permission, Principal
 from rest_shim.operations import LIST_CLUSTERS, rest_page
 
 ADMIN = Principal(token_id=1, name="bench", permissions=frozenset({Permission.ADMIN}))

@@ -53,14 +53,15 @@ from support import (
 )
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
-from graph.keys import parse_cluster_id
-from graph.scalars import format_timestamp
+from graph.scalars import format_timestamp, parse_cluster_id
 from models import clusters as clusters_db
 from models import listing
 from models.engine import read_transaction
 from models.listing import ClusterFilter, Order, Position
-from models.records import ClusterRecord, NodeRecord, Permission
+from models.records import ClusterRecord, NodeRecord
+from models.tokens import Permission
 from rest_shim.body import read_json_object
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import LIST_CLUSTERS, rest_page
@@ -154,7 +155,7 @@ async def reference_endpoint(request: Request) -> Response:
     except RestError as exc:
         return error_response(exc.status, exc.message, exc.headers)
     page = await reference_page(
-        request.app.state.engine,
+        resources(request.app).engine,
         parse_cluster_id(req.next_key) if req.next_key else None,
         req.limit,
         req.return_nodes,
@@ -324,7 +325,7 @@ async def in_process(db: Path, secret: str, args: argparse.Namespace) -> dict[st
             transport=transport, base_url="http://bench", headers=headers
         ) as client:
             keys = depths(args.clusters)
-            statements = await count_statements(client, app.state.engine, keys)
+            statements = await count_statements(client, resources(app).engine, keys)
             timings = None if args.no_asgi else await run_phase(poster(client), keys, args)
     return {"statements": statements, "timings": timings}
 

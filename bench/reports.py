@@ -77,16 +77,15 @@ from support import (
 
 from clusterql.app import create_app
 from clusterql.settings import Settings
-from clusterql.tokens import digest
 from graph.context import build_context
 from graph.cursors import CursorCodec
 from graph.inputs import ClusterReport
 from graph.schema import schema
-from models import removal, service_keys
-from models import tokens as tokens_db
+from models import removal, service_keys, tokens
 from models.engine import create_engine, read_transaction, write_transaction
-from models.records import RUNNING_STATUSES, ClusterState, NodeStatus, Permission, Principal
+from models.records import RUNNING_STATUSES, ClusterState, NodeStatus
 from models.reports import report_cluster
+from models.tokens import Permission, Principal, digest
 from rest_shim.body import decode_json
 from rest_shim.routes import PREFIX
 
@@ -269,7 +268,7 @@ def serve(db: Path, port: int) -> None:
 
 async def principal_of(engine: AsyncEngine, secret: str) -> Principal:
     async with read_transaction(engine) as conn:
-        found = await tokens_db.find_active(conn, digest(secret), datetime.now(UTC))
+        found = await tokens.find_active(conn, digest(secret), datetime.now(UTC))
     assert found is not None
     return found[0]
 

@@ -30,11 +30,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from clusterql.tokens import digest, new_secret
-from models import tokens as tokens_db
-from models.engine import create_engine, create_schema, write_transaction
-from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
+from models import migrations, tokens
+from models.engine import create_engine, write_transaction
+from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
+from models.tokens import Permission, digest, new_secret
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,7 +106,7 @@ async def seed(url: str, clusters: int, nodes: int, chunk: int = 250) -> str:
     now = datetime.now(UTC)
     engine = create_engine(url)
     try:
-        await create_schema(engine)
+        await migrations.upgrade(engine)
         async with write_transaction(engine) as conn:
             for start in range(0, clusters, chunk):
                 states = [
@@ -130,7 +130,7 @@ async def add_token(
     """A token with one permission (made now unless `now` says otherwise); returns its secret, a
     new one unless `secret` is given."""
     secret = secret or new_secret()
-    await tokens_db.create(
+    await tokens.create(
         conn,
         name=name,
         permissions=frozenset({permission}),

@@ -15,15 +15,17 @@ from starlette.routing import Mount, Route
 from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
+from clusterql.database import current_database
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
+from clusterql.resources import Resources, resources
 from clusterql.settings import Settings
 from graph.cursors import CursorCodec
 from graph.schema import schema
-from models import migrations, service_keys
-from models.engine import create_engine, create_schema, ping
+from models import service_keys
+from models.engine import ping
 from models.faults import is_unavailable
 from rest_shim.routes import PREFIX, RestShim
 
@@ -46,7 +48,7 @@ async def _healthz(request: Request) -> Response:
 async def _readyz(request: Request) -> Response:
     """The database is reachable: load balancers send traffic here only while this is 200."""
     try:
-        await ping(request.app.state.engine)
+        await ping(resources(request.app).engine)
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -71,21 +73,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, settings.engine_options())
-        if settings.migrate:
-            await create_schema(engine)
-        elif waiting := await migrations.pending(engine):
-            await engine.dispose()
-            raise RuntimeError(
-                f"the database lacks schema migrations ({', '.join(waiting)}): "
-                "run `clusterql db upgrade` first (or start with CLUSTERQL_MIGRATE=true)"
-            )
-        app.state.engine = engine
-        app.state.cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-        try:
+        options = settings.engine_options()
+        url = settings.database_url
+        async with current_database(url, options, migrate=settings.migrate) as engine:
+            cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
+            app.state.resources = Resources(engine, cursors)
             yield
-        finally:
-            await engine.dispose()
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clusterql.refusals import Boundary
-from clusterql.tokens import digest, looks_like_secret
-from models import tokens as tokens_db
+from clusterql.resources import resources
+from models import tokens
 from models.engine import write_transaction
 from models.faults import is_unavailable
-from models.records import Principal
 from models.snapshot import Snapshot
+from models.tokens import Principal, digest, looks_like_secret
 
 log = logging.getLogger("clusterql.auth")
 
@@ -49,7 +49,7 @@ async def authenticate(snapshot: Snapshot, header: str | None) -> Principal | No
     if secret is None:
         return None
     now = datetime.now(UTC)
-    found = await snapshot.run(lambda conn: tokens_db.find_active(conn, digest(secret), now))
+    found = await snapshot.run(lambda conn: tokens.find_active(conn, digest(secret), now))
     if found is None:
         return None
     principal, stale = found
@@ -63,7 +63,7 @@ async def _touch(engine: AsyncEngine, principal: Principal, now: datetime) -> No
     database fails nothing."""
     try:
         async with write_transaction(engine) as conn:
-            await tokens_db.touch(conn, principal.token_id, now)
+            await tokens.touch(conn, principal.token_id, now)
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -88,7 +88,7 @@ class AuthGate:
             return
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
-        snapshot = Snapshot(scope["app"].state.engine)
+        snapshot = Snapshot(resources(scope["app"]).engine)
         try:
             try:
                 principal = await authenticate(snapshot, raw.decode("latin-1") if raw else None)

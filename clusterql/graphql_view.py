@@ -17,9 +17,10 @@ from strawberry.schema import BaseSchema
 
 from clusterql import graphiql
 from clusterql.refusals import GRAPHQL
+from clusterql.resources import resources
 from graph.context import Context, build_context
-from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
-from models.records import Principal
+from graph.errors import RETRY_LATER, Code
+from models.tokens import Principal
 from rest_shim.body import decode_json
 from rest_shim.problems import RestError
 
@@ -27,10 +28,10 @@ from rest_shim.problems import RestError
 def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike."""
     principal: Principal = request.state.principal
-    state = request.app.state
+    opened = resources(request.app)
     return build_context(
-        state.engine,
-        state.cursors,
+        opened.engine,
+        opened.cursors,
         principal,
         request.state.request_id,
         request.state.snapshot,
@@ -47,7 +48,7 @@ def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str
         for payload in payloads
         for error in payload.get("errors") or ()
     }
-    return (503, RETRY_LATER) if SERVICE_UNAVAILABLE in codes else (200, {})
+    return (503, RETRY_LATER) if Code.SERVICE_UNAVAILABLE in codes else (200, {})
 
 
 class GraphQLView(GraphQL[Context, None]):

@@ -1,4 +1,5 @@
-"""JSON log lines, each with the request id of the request that wrote it."""
+"""JSON log lines on stderr, each with the request id of the request that wrote it, for the app
+and uvicorn alike (`log_config`, applied by every worker process uvicorn starts)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,31 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+class PlainMessage(logging.Filter):
+    """Drops uvicorn's `color_message` extra: JSON lines carry the plain message only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """JSON logs for uvicorn and the app, as a dictConfig that every worker process applies."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"plain": {"()": f"{__name__}.PlainMessage"}},
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["plain"],
+            },
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }

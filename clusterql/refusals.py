@@ -22,16 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graph.errors import (
-    BAD_USER_INPUT,
-    FORBIDDEN,
-    INTERNAL,
-    NOT_FOUND,
-    RETRY_LATER,
-    SERVICE_UNAVAILABLE,
-    UNAUTHENTICATED,
-    UNAVAILABLE_MESSAGE,
-)
+from graph.errors import RETRY_LATER, UNAVAILABLE_MESSAGE, Code
 from models.faults import is_unavailable
 from rest_shim.problems import error_body
 
@@ -39,16 +30,16 @@ log = logging.getLogger("clusterql.app")
 
 # The GraphQL code of an HTTP-level refusal. Everything in 4xx not listed is the caller's to fix.
 CODE_BY_STATUS = {
-    401: UNAUTHENTICATED,
-    403: FORBIDDEN,
-    404: NOT_FOUND,
-    500: INTERNAL,
-    503: SERVICE_UNAVAILABLE,
+    401: Code.UNAUTHENTICATED,
+    403: Code.FORBIDDEN,
+    404: Code.NOT_FOUND,
+    500: Code.INTERNAL_SERVER_ERROR,
+    503: Code.SERVICE_UNAVAILABLE,
 }
 
 
 def _graphql_body(status: int, message: str) -> bytes:
-    code = CODE_BY_STATUS.get(status, BAD_USER_INPUT)
+    code = CODE_BY_STATUS.get(status, Code.BAD_USER_INPUT)
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.cursors import CursorCodec
 from graph.loaders import Loaders
-from models.records import Principal
 from models.snapshot import Snapshot
+from models.tokens import Principal
 
 
 @dataclass(slots=True)

@@ -1,4 +1,11 @@
-"""The GraphQL enums: the domain's own enums, exposed with UPPER_CASE names."""
+"""The GraphQL enums: the domain's own enums, exposed with UPPER_CASE names.
+
+Registered in place, so that the domain enum is the GraphQL enum (values map both ways, with no
+conversion per node). Strawberry keeps its definition on the enum class whichever way an enum is
+given to it (`strawberry.enum(cls)`, the decorator, or `Annotated[cls, strawberry.enum(...)]`,
+which it applies when it builds the schema): there is no hook that leaves the class untouched,
+and a second set of enums would spell the same values twice and convert them at every boundary.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,6 @@ import strawberry
 from models.listing import Direction, OrderField
 from models.records import ControllerStatus, NodeStatus
 
-# Registered in place, so that the domain enum is the GraphQL enum (values map both ways).
 strawberry.enum(ControllerStatus, description="State of a cluster's runtime controller.")
 strawberry.enum(
     NodeStatus,
@@ -16,9 +22,6 @@ strawberry.enum(
         "FAILED, INSTALLATION_FAILED and DISABLED as unhealthy."
     ),
 )
-
-__all__ = ["ControllerStatus", "NodeStatus"]
-
 strawberry.enum(
     OrderField,
     name="ClusterOrderField",
@@ -26,4 +29,4 @@ strawberry.enum(
 )
 strawberry.enum(Direction, name="OrderDirection", description="ASC (smallest first) or DESC.")
 
-__all__ += ["Direction", "OrderField"]
+__all__ = ["ControllerStatus", "Direction", "NodeStatus", "OrderField"]

@@ -1,7 +1,6 @@
-"""The one place that turns exceptions into GraphQL error codes, and masks the unexpected.
+"""The one place that turns exceptions into GraphQL error codes (`Code`), and masks the unexpected.
 
-Codes: BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, SERVICE_UNAVAILABLE,
-INTERNAL_SERVER_ERROR. Parse, validation and variable errors keep their text (they help the
+Parse, validation and variable errors keep their text (they help the
 caller) and get BAD_USER_INPUT; domain errors keep their text and get their code; a database
 that cannot be reached or used now (`models.faults.is_unavailable`) gives SERVICE_UNAVAILABLE
 with a fixed message (never the driver's text); anything else is logged with the request id and
@@ -12,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from enum import StrEnum
 
 from graphql import GraphQLError
 
@@ -20,12 +20,19 @@ from models.faults import is_unavailable
 
 log = logging.getLogger("clusterql.graph")
 
-BAD_USER_INPUT = "BAD_USER_INPUT"
-UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
-NOT_FOUND = "NOT_FOUND"
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-INTERNAL = "INTERNAL_SERVER_ERROR"
+
+class Code(StrEnum):
+    """`extensions.code` of an error: the contract's codes (SPEC §6), and SERVICE_UNAVAILABLE for
+    a database that cannot be reached or used now (HTTP 503)."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"  # only at the HTTP level: the token is checked first
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
 UNAVAILABLE_MESSAGE = "the database is unavailable right now: try again in a few seconds"
 # Seconds a client should wait before trying again after SERVICE_UNAVAILABLE (HTTP 503): about
 # what a PostgreSQL restart or failover takes. Short on purpose: the service recovers by itself
@@ -33,11 +40,11 @@ UNAVAILABLE_MESSAGE = "the database is unavailable right now: try again in a few
 RETRY_AFTER_S = 2
 RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
-_DOMAIN_CODES: dict[type[DomainError], str] = {
-    InvalidInput: BAD_USER_INPUT,
-    Conflict: BAD_USER_INPUT,
-    NotFound: NOT_FOUND,
-    Forbidden: FORBIDDEN,
+_DOMAIN_CODES: dict[type[DomainError], Code] = {
+    InvalidInput: Code.BAD_USER_INPUT,
+    Conflict: Code.BAD_USER_INPUT,
+    NotFound: Code.NOT_FOUND,
+    Forbidden: Code.FORBIDDEN,
 }
 
 
@@ -47,16 +54,16 @@ def code_of(error: GraphQLError) -> str | None:
         return str(error.extensions["code"])
     original = error.original_error
     if original is None:
-        return BAD_USER_INPUT  # syntax, validation, variable coercion
+        return Code.BAD_USER_INPUT  # syntax, validation, variable coercion
     if isinstance(original, GraphQLError):
         # Raised by graphql-core while executing (it has a path): a stored value its type
         # cannot represent, or a resolver's result of the wrong shape. Not the caller's fault.
-        return None if error.path is not None else BAD_USER_INPUT
+        return None if error.path is not None else Code.BAD_USER_INPUT
     for kind, code in _DOMAIN_CODES.items():
         if isinstance(original, kind):
             return code
     if is_unavailable(original):
-        return SERVICE_UNAVAILABLE
+        return Code.SERVICE_UNAVAILABLE
     return None
 
 
@@ -69,7 +76,7 @@ def log_unexpected(errors: list[GraphQLError], request_id: str | None) -> None:
                 exc_info=error.original_error,
                 extra={"request_id": request_id, "path": error.path},
             )
-        elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
+        elif code == Code.SERVICE_UNAVAILABLE and error.original_error is not None:
             # Expected while the database restarts: one line, no traceback.
             log.warning(
                 "database unavailable: %s",
@@ -96,10 +103,10 @@ def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     code = code_of(error)
     if code is None:
         message = f"internal server error (request id {request_id})"
-        masked = {"code": INTERNAL, "request_id": request_id}
+        masked = {"code": Code.INTERNAL_SERVER_ERROR, "request_id": request_id}
         return _rebuilt(error, message, masked, keep_cause=False)
-    if code == SERVICE_UNAVAILABLE and error.original_error is not None:
-        fixed = {"code": SERVICE_UNAVAILABLE, "request_id": request_id}
+    if code == Code.SERVICE_UNAVAILABLE and error.original_error is not None:
+        fixed = {"code": Code.SERVICE_UNAVAILABLE, "request_id": request_id}
         return _rebuilt(error, UNAVAILABLE_MESSAGE, fixed, keep_cause=False)
     if error.extensions and error.extensions.get("code") == code:
         return error

@@ -5,12 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from graph.enums import ControllerStatus
-from graph.keys import parse_cluster_id
+from graph.scalars import parse_cluster_id
 from models.errors import InvalidInput
-from models.limits import MAX_TEXT
+from models.limits import MAX_FILTER_VALUES, MAX_TEXT
 from models.listing import ClusterFilter
-
-MAX_VALUES = 1000
 
 
 def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
@@ -18,8 +16,8 @@ def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
         return None
     if not values:
         raise InvalidInput(f"filter {field} is an empty list: give at least one value, or omit it")
-    if len(values) > MAX_VALUES:
-        raise InvalidInput(f"filter {field} has {len(values)} values; at most {MAX_VALUES}")
+    if len(values) > MAX_FILTER_VALUES:
+        raise InvalidInput(f"filter {field} has {len(values)} values; at most {MAX_FILTER_VALUES}")
     return tuple(sorted(set(values)))
 
 

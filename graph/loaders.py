@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
 
-from models import clusters as clusters_db
+from models.clusters import nodes_of
 from models.records import NodeRecord
 from models.snapshot import Snapshot
 
@@ -32,7 +32,7 @@ def _nodes_by_cluster_id(snapshot: Snapshot) -> DataLoader[NodesKey, list[NodeRe
         found: dict[NodesKey, list[NodeRecord]] = {}
         for (statuses, first), ids in groups.items():
             by_cluster = await snapshot.run(
-                partial(clusters_db.nodes_of, cluster_ids=ids, statuses=statuses, first=first)
+                partial(nodes_of, cluster_ids=ids, statuses=statuses, first=first)
             )
             for cluster_id in ids:
                 found[NodesKey(cluster_id, statuses, first)] = by_cluster.get(cluster_id, [])

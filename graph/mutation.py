@@ -9,9 +9,9 @@ import strawberry
 
 from graph.context import Info
 from graph.inputs import ClusterReport
-from graph.keys import parse_cluster_id
 from graph.loaders import NodesKey
 from graph.permissions import IsAdmin, IsController
+from graph.scalars import parse_cluster_id
 from graph.types import Cluster
 from models import removal, reports
 
@@ -39,7 +39,7 @@ class Mutation:
         # The answer's `nodes` are the ones this transaction committed (with the counts beside
         # them), not a later snapshot's: a 5,000-node cluster is not read a second time.
         info.context.loaders.nodes_by_cluster_id.prime(NodesKey(record.id, None, None), nodes)
-        return Cluster.from_record(record, nodes=nodes)
+        return Cluster.from_record(record)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 from strawberry.permission import BasePermission
 
 from graph.context import Info
-from models.records import Permission
+from graph.errors import Code
+from models.tokens import Permission
 
 
 class _Requires(BasePermission):
     required: ClassVar[frozenset[Permission]]
-    error_extensions: ClassVar[dict[str, Any]] = {"code": "FORBIDDEN"}  # type: ignore[misc]
+    error_extensions: ClassVar[dict[str, Any]] = {"code": Code.FORBIDDEN}  # type: ignore[misc]
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return any(info.context.principal.may(p) for p in self.required)

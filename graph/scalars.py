@@ -1,8 +1,9 @@
-"""Scalars whose wire format the contract fixes."""
+"""Scalars whose wire format the contract fixes, and what a cluster's `ID` may hold."""
 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 
 import strawberry
@@ -11,6 +12,17 @@ from strawberry.types.scalar import ScalarDefinition
 from models.errors import InvalidInput
 
 FORMATTED_TIMESTAMPS = 16_384  # distinct instants whose text is kept
+_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,18})")
+_MAX_ID = 2**63 - 1
+
+
+def parse_cluster_id(text: str) -> int | None:
+    """A cluster id written as a canonical decimal string (GraphQL's `ID` of a cluster, a REST
+    path's id, a plain `nextKey`); None if it cannot name a cluster."""
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= _MAX_ID else None
 
 
 @functools.lru_cache(maxsize=FORMATTED_TIMESTAMPS)

@@ -12,10 +12,9 @@ from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
 from models import listing
 from models.errors import InvalidInput
+from models.limits import MAX_NODES_FIRST
 from models.listing import ClusterFilter
-from models.records import ClusterRecord, NodeRecord
-
-MAX_NODES_FIRST = 5000
+from models.records import ClusterRecord
 
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
@@ -46,8 +45,6 @@ class Node:
 @strawberry.type(description="A monitored cluster with the health of its nodes.")
 class Cluster:
     pk: strawberry.Private[int]
-    # Nodes read in the same transaction as the rest (a mutation's result), else None.
-    preloaded_nodes: strawberry.Private[list[NodeRecord] | None]
     id: strawberry.ID = strawberry.field(
         description="Server-assigned id as a decimal string; never reused, even after removal."
     )
@@ -104,10 +101,9 @@ class Cluster:
         return cast("list[Node]", records)  # see Node: records are its sources
 
     @classmethod
-    def from_record(cls, r: ClusterRecord, nodes: list[NodeRecord] | None = None) -> Cluster:
+    def from_record(cls, r: ClusterRecord) -> Cluster:
         return cls(
             pk=r.id,
-            preloaded_nodes=nodes,
             id=strawberry.ID(str(r.id)),
             name=r.name,
             monitored_at=r.monitored_at,

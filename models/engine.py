@@ -140,20 +140,18 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Apply the pending schema migrations (idempotent); see `models.migrations.upgrade`."""
-    from models.migrations import upgrade  # imported here: models.migrations imports this module
-
-    await upgrade(engine)
-
-
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One write transaction: takes SQLite's write lock up front, commits on success."""
     async with engine.connect() as conn:
-        await conn.execution_options(**{_WRITE: True})
+        await for_writes(conn)
         async with conn.begin():
             yield conn
+
+
+async def for_writes(conn: AsyncConnection) -> None:
+    """Make `conn`'s next transaction a write one: on SQLite it begins `BEGIN IMMEDIATE`."""
+    await conn.execution_options(**{_WRITE: True})
 
 
 @asynccontextmanager

@@ -2,7 +2,8 @@
 
 The one place that knows the drivers' exceptions (SQLAlchemy's wrappers, asyncpg's SQLSTATEs,
 sqlite3's error names, the OS's socket errors). The layers above ask `is_unavailable` and map
-the answer to their own codes (GraphQL `SERVICE_UNAVAILABLE`, HTTP 503 with `Retry-After`).
+the answer to their own codes (GraphQL `SERVICE_UNAVAILABLE`, HTTP 503 with `Retry-After`), or
+show a command's user `one_line` about it.
 """
 
 from __future__ import annotations
@@ -94,3 +95,10 @@ def is_write_conflict(exc: BaseException, unique_index: str | None = None) -> bo
     if state != UNIQUE_VIOLATION or unique_index is None:
         return False
     return any(getattr(e, "constraint_name", None) == unique_index for e in _chain(exc))
+
+
+def one_line(exc: BaseException) -> str:
+    """A database failure in one line, the driver's own words (SQLAlchemy's span several)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    lines = str(cause).splitlines()
+    return lines[0] if lines else type(cause).__name__

@@ -1,7 +1,13 @@
-"""What a report may hold (SPEC §2 and §8)."""
+"""What the product accepts and stores, at most (SPEC §2, §4, §6, §8): the one place for each
+limit, read by the columns' widths (`models.tables`) and by the GraphQL and REST checks."""
 
 MAX_NODES_PER_REPORT = 5000  # the largest cluster Kubernetes supports
+MAX_NODES_FIRST = MAX_NODES_PER_REPORT  # `nodes(first:)`: a whole cluster at most
 MAX_CLUSTER_NAME = 253
 MAX_PROVIDER = 64
 MAX_TEXT = 253  # node names, hostnames, DNS names, versions, regions
 MAX_REGIONS = 100
+MAX_FILTER_VALUES = 1000  # values of one list in a filter
+MAX_PAGE = 100  # clusters per page: REST `limit`, GraphQL `limit`, `first` and `last`
+DEFAULT_PAGE = 10  # when the caller gives no page size
+MAX_TOKEN_NAME = 100

@@ -1,4 +1,4 @@
-"""Plain objects that leave the storage layer: what a row says, without the ORM."""
+"""Clusters and nodes as plain objects: what a row says (without the ORM) and what a report says."""
 
 from __future__ import annotations
 
@@ -26,13 +26,6 @@ class NodeStatus(StrEnum):
 
 
 RUNNING_STATUSES = frozenset({NodeStatus.MONITORED, NodeStatus.MONITORED_WITH_SENSOR})
-
-
-class Permission(StrEnum):
-    """What an API token may do."""
-
-    ADMIN = "Admin"
-    CONTROLLER = "Controller"
 
 
 class ClusterRecord(NamedTuple):
@@ -90,30 +83,6 @@ class NodeCounts:
             failed_to_install=statuses.count(NodeStatus.INSTALLATION_FAILED),
             disabled=statuses.count(NodeStatus.DISABLED),
         )
-
-
-@dataclass(slots=True, frozen=True)
-class Principal:
-    """The authenticated caller: one API token."""
-
-    token_id: int
-    name: str
-    permissions: frozenset[Permission]
-
-    def may(self, permission: Permission) -> bool:
-        return permission in self.permissions
-
-
-@dataclass(slots=True, frozen=True)
-class TokenInfo:
-    """What `token list` shows of a token (never its secret or digest)."""
-
-    name: str
-    permissions: list[str]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
 
 
 @dataclass(slots=True, frozen=True)

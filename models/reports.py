@@ -7,7 +7,6 @@ the same transaction, so no reader ever sees them disagree with the node rows.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
-from models.records import (
-    ClusterRecord,
-    ClusterState,
-    NodeRecord,
-    NodeState,
-    Permission,
-    Principal,
-)
+from models.records import ClusterRecord, ClusterState, NodeRecord, NodeState
 from models.retries import retry_conflicts
-from models.seeding import cluster_values
+from models.rows import cluster_values, new_cluster, new_node, node_values
 from models.tables import clusters, nodes
+from models.tokens import Permission, Principal
 
 _live = clusters.c.removed_at.is_(None)
 # Locks the live row (PostgreSQL; SQLite has no row locks and needs none: one writer at a time).
@@ -56,7 +49,6 @@ _UPDATE_NODE = (
 )
 
 
-_NODE_FIELDS = tuple(f.name for f in fields(NodeState))
 # The columns a report may change on a kept node: it is written only if one of them differs.
 _CHANGEABLE = (
     "sensor_installed",
@@ -69,13 +61,6 @@ _CHANGEABLE = (
     "internal_ip",
     "status",
 )
-
-
-def _node_values(node: NodeState) -> dict[str, Any]:
-    # Shallow: `dataclasses.asdict` deep-copies every value (a third of a 5,000-node report).
-    values = {field: getattr(node, field) for field in _NODE_FIELDS}
-    values["status"] = str(node.status)
-    return values
 
 
 async def apply_report(
@@ -108,21 +93,14 @@ async def apply_report(
 async def _register(
     conn: AsyncConnection, state: ClusterState, principal: Principal, now: datetime
 ) -> int:
-    values = {
-        **cluster_values(state, now),
-        "monitored_at": now,
-        "owner_token_id": principal.token_id,
-    }
+    values = new_cluster(state, now, principal.token_id)
     cluster_id: int = (
         await conn.execute(insert(clusters).values(values).returning(clusters.c.id))
     ).scalar_one()
     if state.nodes:
         await conn.execute(
             insert(nodes),
-            [
-                {**_node_values(n), "cluster_id": cluster_id, "monitored_at": now}
-                for n in state.nodes
-            ],
+            [new_node(n, cluster_id, now) for n in state.nodes],
         )
     return cluster_id
 
@@ -144,7 +122,7 @@ async def _replace_nodes(
     changed: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
     for node in reported:
-        values = _node_values(node)
+        values = node_values(node)
         found = current.get(node.name)
         if found is None:
             new.append({**values, "cluster_id": cluster_id, "monitored_at": now})

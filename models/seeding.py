@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.records import ClusterState, NodeCounts, NodeState
+from models.records import ClusterState
+from models.rows import new_cluster, new_node
 from models.tables import clusters, nodes
-
-# `dataclasses.asdict` deep-copies every value: for millions of nodes a shallow read is far faster.
-_NODE_FIELDS = tuple(f.name for f in fields(NodeState))
-
-
-def cluster_values(state: ClusterState, now: datetime) -> dict[str, Any]:
-    """Column values of a cluster row for `state`, counts derived from its nodes."""
-    counts = NodeCounts.of([n.status for n in state.nodes])
-    return {
-        "name": state.name,
-        "provider": state.provider,
-        "regions": sorted(set(state.regions)),
-        "controller_version": state.controller_version,
-        "controller_status": str(state.controller_status),
-        "controller_last_updated": now,
-        "nodes_count": counts.nodes,
-        "running_nodes_count": counts.running,
-        "failed_nodes_count": counts.failed,
-        "failed_to_install_nodes_count": counts.failed_to_install,
-        "disabled_nodes_count": counts.disabled,
-    }
 
 
 async def insert_clusters(
@@ -41,18 +19,13 @@ async def insert_clusters(
     """Insert new clusters with all their nodes (two bulk statements); returns their ids."""
     if not states:
         return []
-    rows = [{**cluster_values(s, now), "monitored_at": now} for s in states]
+    rows = [new_cluster(s, now) for s in states]
     result = await conn.execute(
         insert(clusters).returning(clusters.c.id, sort_by_parameter_order=True), rows
     )
     ids = [row[0] for row in result]
     node_rows = [
-        {
-            **{field: getattr(node, field) for field in _NODE_FIELDS},
-            "status": str(node.status),
-            "cluster_id": cid,
-            "monitored_at": now,
-        }
+        new_node(node, cid, now)
         for cid, state in zip(ids, states, strict=True)
         for node in state.nodes
     ]

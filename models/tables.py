@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from models.limits import MAX_CLUSTER_NAME, MAX_PROVIDER, MAX_TEXT, MAX_TOKEN_NAME
+
 _LIVE = text("removed_at IS NULL")
 # BIGINT on PostgreSQL; SQLite needs exactly INTEGER for its rowid alias and AUTOINCREMENT.
 _ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -93,12 +95,16 @@ class ClusterRow(SQLModel, table=True):
 
     id: int | None = _id_column()
     # Byte order on both databases, so that `order_by: name` means the same everywhere.
-    name: str = Field(sa_type=String(253).with_variant(String(253, collation="C"), "postgresql"))
+    name: str = Field(
+        sa_type=String(MAX_CLUSTER_NAME).with_variant(
+            String(MAX_CLUSTER_NAME, collation="C"), "postgresql"
+        )
+    )
     monitored_at: datetime = Field(sa_type=UtcDateTime)
     controller_version: str
     controller_status: str = Field(max_length=16)
     controller_last_updated: datetime = Field(sa_type=UtcDateTime)
-    provider: str = Field(max_length=64)
+    provider: str = Field(max_length=MAX_PROVIDER)
     regions: list[str] = Field(sa_type=_JSON)
     nodes_count: int = 0
     running_nodes_count: int = 0
@@ -125,7 +131,7 @@ class NodeRow(SQLModel, table=True):
         sa_column=Column(_ID, ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False)
     )
     monitored_at: datetime = Field(sa_type=UtcDateTime)
-    name: str = Field(max_length=253)
+    name: str = Field(max_length=MAX_TEXT)
     sensor_installed: bool
     sensor_last_updated: datetime | None = Field(default=None, sa_type=UtcDateTime)
     sensor_version: str = ""
@@ -144,7 +150,7 @@ class TokenRow(SQLModel, table=True):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = _id_column()
-    name: str = Field(max_length=100, unique=True)
+    name: str = Field(max_length=MAX_TOKEN_NAME, unique=True)
     permissions: list[str] = Field(sa_type=_JSON)
     secret_digest: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_type=UtcDateTime)

@@ -1,16 +1,73 @@
-"""API tokens: stored by the SHA-256 digest of their secret, looked up on every request."""
+"""API tokens: their secrets, who they stand for, and how they are stored and looked up.
+
+A secret is `cql_` and 43 URL-safe characters (256 random bits), shown once when the token is
+issued; only its SHA-256 digest is stored, and it is looked up on every request.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models.engine import write_transaction
 from models.errors import Conflict, NotFound
-from models.records import Permission, Principal, TokenInfo
 from models.tables import api_tokens
+
+_PREFIX = "cql_"
+_SECRET_SHAPE = re.compile(r"cql_[A-Za-z0-9_-]{43}")
+
+
+class Permission(StrEnum):
+    """What an API token may do."""
+
+    ADMIN = "Admin"
+    CONTROLLER = "Controller"
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    """The authenticated caller: one API token."""
+
+    token_id: int
+    name: str
+    permissions: frozenset[Permission]
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(slots=True, frozen=True)
+class TokenInfo:
+    """What `token list` shows of a token (never its secret or digest)."""
+
+    name: str
+    permissions: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def new_secret() -> str:
+    return _PREFIX + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_secret(text: str) -> bool:
+    return _SECRET_SHAPE.fullmatch(text) is not None
+
 
 # `last_used_at` is refreshed at most this often, so that reads do not turn into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -54,6 +111,29 @@ async def create(
         )
     except IntegrityError as exc:
         raise Conflict(f"a token named {name!r} already exists") from exc
+
+
+async def issue(
+    engine: AsyncEngine,
+    name: str,
+    permissions: Iterable[Permission],
+    *,
+    now: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """A new token, stored in a write transaction of its own; returns its secret, which only
+    the caller ever sees. A taken name raises `Conflict`."""
+    secret = new_secret()
+    async with write_transaction(engine) as conn:
+        await create(
+            conn,
+            name=name,
+            permissions=frozenset(permissions),
+            secret_digest=digest(secret),
+            now=now or datetime.now(UTC),
+            expires_at=expires_at,
+        )
+    return secret
 
 
 async def list_all(conn: AsyncConnection) -> list[TokenInfo]:

@@ -6,10 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.limits import DEFAULT_PAGE, MAX_PAGE
 from rest_shim.problems import RestError
 
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 100
 FIELDS = ("limit", "next_key", "last_key", "return_nodes", "filters", "order_by", "direction")
 ORDERS = (
     "id",
@@ -35,7 +34,7 @@ _DIGITS = re.compile(r"[0-9]{1,10}")
 
 @dataclass(slots=True, frozen=True)
 class ListRequest:
-    limit: int = DEFAULT_LIMIT
+    limit: int = DEFAULT_PAGE
     next_key: str | None = None
     return_nodes: bool = False
     filter: dict[str, Any] = field(default_factory=dict)  # GraphQL ClusterFilter variables
@@ -52,9 +51,9 @@ def _limit(value: Any) -> int:
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {value!r}")
-    if not 1 <= value <= MAX_LIMIT:
-        raise _bad("limit", f"must be from 1 to {MAX_LIMIT}, got {value}")
+        raise _bad("limit", f"must be an integer from 1 to {MAX_PAGE}, got {value!r}")
+    if not 1 <= value <= MAX_PAGE:
+        raise _bad("limit", f"must be from 1 to {MAX_PAGE}, got {value}")
     return value
 
 
@@ -139,7 +138,7 @@ def parse_list_request(body: dict[str, Any]) -> ListRequest:
             400,
             f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(FIELDS)}",
         )
-    limit = _limit(body["limit"]) if "limit" in body else DEFAULT_LIMIT
+    limit = _limit(body["limit"]) if "limit" in body else DEFAULT_PAGE
     keys = {f: _key(f, body[f]) for f in ("next_key", "last_key") if f in body}
     if len(set(keys.values())) > 1:
         raise RestError(400, "next_key and last_key are synonyms but differ: send one of them")

@@ -10,15 +10,15 @@ import orjson
 from graphql import GraphQLError
 from starlette.responses import Response
 
-from graph.errors import RETRY_LATER, SERVICE_UNAVAILABLE
+from graph.errors import RETRY_LATER, Code
 
 # extensions.code of a GraphQL error -> HTTP status of the REST answer
-_STATUS_BY_CODE = {
-    "BAD_USER_INPUT": 400,
-    "UNAUTHENTICATED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    SERVICE_UNAVAILABLE: 503,
+# (no UNAUTHENTICATED: the token is checked before any operation runs, by clusterql.auth)
+_STATUS_BY_CODE: dict[str, int] = {
+    Code.BAD_USER_INPUT: 400,
+    Code.FORBIDDEN: 403,
+    Code.NOT_FOUND: 404,
+    Code.SERVICE_UNAVAILABLE: 503,
 }
 
 
@@ -54,6 +54,6 @@ def from_graphql(errors: list[GraphQLError]) -> RestError:
     """The REST error for a failed operation: the first error decides, except that an
     unavailable database (503, try again) outranks the errors it may have caused.
     """
-    error = next((e for e in errors if _code(e) == SERVICE_UNAVAILABLE), errors[0])
+    error = next((e for e in errors if _code(e) == Code.SERVICE_UNAVAILABLE), errors[0])
     status = _STATUS_BY_CODE.get(_code(error), 500)
     return RestError(status, error.message, RETRY_LATER if status == 503 else None)

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from strawberry import Schema
 
 from graph.context import Context
-from graph.keys import parse_cluster_id
+from graph.scalars import parse_cluster_id
 from rest_shim.body import read_json_object
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_cluster, rest_page

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 from tests.databases import drop_fresh_databases, migrated_database_url
 from tests.postgres_server import PostgresServer, postgres_server
@@ -50,7 +51,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 def engine(app: Starlette) -> AsyncEngine:
-    return app.state.engine  # type: ignore[no-any-return]
+    return resources(app).engine
 
 
 @pytest.fixture

@@ -37,7 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from models.engine import create_engine, create_schema
+from models import migrations
+from models.engine import create_engine
 from models.faults import sqlstate
 
 POSTGRES_URL_VARIABLE = "CLUSTERQL_TEST_POSTGRES_URL"
@@ -119,7 +120,7 @@ def _database_url(server: str, database: str) -> str:
 async def _migrate(url: str) -> None:
     engine = create_engine(url)
     try:
-        await create_schema(engine)
+        await migrations.upgrade(engine)
     finally:
         await engine.dispose()
 

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.tokens import digest, new_secret
-from models import seeding
-from models import tokens as tokens_db
+from models import seeding, tokens
 from models.engine import create_engine, write_transaction
-from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus, Permission
+from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.removal import remove_cluster
+from models.tokens import Permission
 
 _names = itertools.count(1)
 STATUS_CYCLE = list(NodeStatus)
@@ -68,17 +67,9 @@ async def token(
     name: str | None = None,
     expires_at: datetime | None = None,
 ) -> str:
-    secret = new_secret()
-    async with write_transaction(engine) as conn:
-        await tokens_db.create(
-            conn,
-            name=name or f"token-{next(_names)}",
-            permissions=frozenset(permissions),
-            secret_digest=digest(secret),
-            now=datetime.now(UTC),
-            expires_at=expires_at,
-        )
-    return secret
+    return await tokens.issue(
+        engine, name or f"token-{next(_names)}", permissions, expires_at=expires_at
+    )
 
 
 async def admin_and_controller(

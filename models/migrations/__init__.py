@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
-from models.engine import _WRITE
+from models.engine import for_writes
 from models.tables import UtcDateTime, metadata
 
 BASELINE = "0001"
@@ -143,7 +143,7 @@ async def upgrade(engine: AsyncEngine) -> Upgrade:
                 return await conn.run_sync(migrate)
         await conn.run_sync(_sqlite_foreign_keys_off)  # before BEGIN: inside, it is a no-op
         try:
-            await conn.execution_options(**{_WRITE: True})
+            await for_writes(conn)
             async with conn.begin():
                 done = await conn.run_sync(migrate)
                 await conn.run_sync(_check_foreign_keys)

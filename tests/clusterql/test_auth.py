@@ -8,10 +8,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.tokens import new_secret
-from models import tokens as tokens_db
+from models import tokens
 from models.engine import write_transaction
-from models.records import Permission
+from models.tokens import Permission, new_secret
 from tests import factories
 
 LIST = ("POST", "/runtime/api/v1/clusters")
@@ -62,7 +61,7 @@ async def test_every_cause_of_401_gets_the_same_answer(
     revoked_name = f"revoked-{target[0]}-{len(target[1])}"
     revoked = await factories.token(engine, Permission.ADMIN, name=revoked_name)
     async with write_transaction(engine) as conn:
-        await tokens_db.revoke(conn, revoked_name, datetime.now(UTC))
+        await tokens.revoke(conn, revoked_name, datetime.now(UTC))
     message = _assert_401(await _call(client, target, None))
     for header in ("", "Bearer", "Basic dXNlcjpwYXNz", f"Token {new_secret()}", "Bearer cql_short"):
         _assert_401(await _call(client, target, None, header), message)
@@ -76,7 +75,7 @@ async def test_revocation_takes_effect_on_the_next_request(
     secret = await factories.token(engine, Permission.ADMIN, name="soon-revoked")
     assert (await _call(client, LIST, secret)).status_code == 200
     async with write_transaction(engine) as conn:
-        await tokens_db.revoke(conn, "soon-revoked", datetime.now(UTC))
+        await tokens.revoke(conn, "soon-revoked", datetime.now(UTC))
     _assert_401(await _call(client, LIST, secret))
 
 

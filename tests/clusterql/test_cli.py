@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.demo import DEMO_SIZE, demo_fleet, load_demo
-from clusterql.tokens import looks_like_secret
 from models import clusters as clusters_db
-from models import listing
-from models.engine import create_engine, create_schema, read_transaction
+from models import listing, migrations
+from models.engine import create_engine, read_transaction
 from models.listing import ClusterFilter, Order
 from models.records import ClusterRecord, NodeCounts
+from models.tokens import looks_like_secret
 from tests.databases import fresh_database_url
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def cli(
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     yield engine
     await engine.dispose()
 

@@ -16,13 +16,14 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
-from models import migrations, service_keys
-from models import tokens as tokens_db
-from models.engine import create_engine, create_schema, read_transaction, write_transaction
-from models.records import NodeStatus, Permission
+from models import migrations, service_keys, tokens
+from models.engine import create_engine, read_transaction, write_transaction
+from models.records import NodeStatus
 from models.tables import api_tokens, clusters, nodes
 from models.tables import service_keys as service_keys_table
+from models.tokens import Permission
 from tests import factories
 from tests.databases import fresh_database_url
 
@@ -56,7 +57,7 @@ async def target_url(tmp_path: Path) -> str:
 async def source(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A seeded SQLite database, the kind `db copy` moves to PostgreSQL."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/source.db")
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     yield engine
     await engine.dispose()
 
@@ -146,7 +147,7 @@ async def test_the_app_starts_without_migrating_on_an_upgraded_database(cli, dat
     app = create_app(Settings(database_url=database_url, migrate=False))
 
     async with LifespanManager(app):
-        assert await migrations.pending(app.state.engine) == []
+        assert await migrations.pending(resources(app).engine) == []
 
 
 # ---------------------------------------------------------------- db copy
@@ -161,7 +162,7 @@ async def _seed(engine: AsyncEngine) -> int:
     await factories.token(engine, Permission.CONTROLLER, name="old", expires_at=now)
     await factories.token(engine, Permission.CONTROLLER, Permission.ADMIN, name="gone")
     async with write_transaction(engine) as conn:
-        await tokens_db.revoke(conn, "gone", now)
+        await tokens.revoke(conn, "gone", now)
     sensor = factories.node(
         "sensor-node",
         NodeStatus.MONITORED_WITH_SENSOR,
@@ -226,7 +227,7 @@ async def test_db_copy_refuses_a_target_that_holds_rows_and_writes_nothing(cli, 
     await _seed(source)
     target = create_engine(target_url)
     try:
-        await create_schema(target)
+        await migrations.upgrade(target)
         await factories.token(target, Permission.ADMIN, name="already-here")
         before = await _contents(target)
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import create_engine, read_transaction
-from models.records import Permission
 from models.tables import clusters, nodes
+from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.live_server import server_process

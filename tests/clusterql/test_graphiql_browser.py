@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from clusterql import graphiql
 from models.engine import create_engine
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.live_server import live_server

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from models.engine import create_engine
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_on
 from tests.live_server import serve_process, token_client

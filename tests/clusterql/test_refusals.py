@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from clusterql import graphql_view
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
 from tests import factories
 from tests.databases import migrated_database_url
@@ -45,7 +46,7 @@ async def small_app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 async def caller(small_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    secret = await factories.token(small_app.state.engine, factories.Permission.ADMIN)
+    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
     transport = httpx.ASGITransport(app=small_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(
         transport=transport,
@@ -173,7 +174,7 @@ async def test_a_client_that_hangs_up_before_its_body_is_no_error(
     small_app: Starlette, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     # given: a request with a token, whose client disconnects before sending the body
-    secret = await factories.token(small_app.state.engine, factories.Permission.ADMIN)
+    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",

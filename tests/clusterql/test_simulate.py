@@ -11,7 +11,7 @@ import httpx
 
 from clusterql import simulate
 from models.engine import create_engine
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.live_server import live_server

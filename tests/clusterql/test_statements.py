@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 from clusterql.app import create_app
+from clusterql.resources import resources
 from clusterql.settings import Settings
-from models.records import Permission
+from models.tokens import Permission
 from rest_shim.operations import LIST_CLUSTERS
 from tests import factories
 from tests.databases import migrated_database_url, postgres_server_url
@@ -73,7 +74,7 @@ async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
     async with _proxied(database_url) as (url, wire):
         application = create_app(Settings(database_url=url))
         async with LifespanManager(application):
-            engine: AsyncEngine = application.state.engine
+            engine: AsyncEngine = resources(application).engine
             secret = await factories.token(engine, Permission.ADMIN)
             await factories.insert(engine, [factories.cluster(node_count=20) for _ in range(150)])
             if wire is None:

@@ -13,6 +13,7 @@ import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from clusterql.resources import resources
 from clusterql.settings import Settings
 from models.engine import EngineOptions, create_engine
 from tests.databases import migrated_database_url
@@ -65,13 +67,14 @@ def _closed_port() -> int:
 @asynccontextmanager
 async def _database_gone(app: Starlette) -> AsyncIterator[None]:
     """Within the block the app's database refuses connections."""
-    kept = app.state.engine
+    kept = resources(app)
     url = f"postgresql+asyncpg://clusterql@127.0.0.1:{_closed_port()}/clusterql"
-    app.state.engine = gone = create_engine(url, EngineOptions(connect_timeout_s=1.0))
+    gone = create_engine(url, EngineOptions(connect_timeout_s=1.0))
+    app.state.resources = replace(kept, engine=gone)
     try:
         yield
     finally:
-        app.state.engine = kept
+        app.state.resources = kept
         await gone.dispose()
 
 

@@ -27,23 +27,15 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from clusterql.tokens import digest
 from graph.context import Context, build_context
 from graph.cursors import CursorCodec
 from graph.schema import schema
-from models import seeding
-from models import tokens as tokens_db
+from models import seeding, tokens
 from models.engine import create_engine, read_transaction, write_transaction
-from models.records import (
-    ClusterState,
-    ControllerStatus,
-    NodeState,
-    NodeStatus,
-    Permission,
-    Principal,
-)
+from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.removal import remove_cluster
 from models.tables import clusters, nodes
+from models.tokens import Permission, Principal
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.graph.executors import (
@@ -370,7 +362,7 @@ async def principal(engine: AsyncEngine, *permissions: Permission) -> Principal:
     """The caller behind a new token with `permissions`, as authentication would find it."""
     secret = await factories.token(engine, *permissions)
     async with read_transaction(engine) as conn:
-        found = await tokens_db.find_active(conn, digest(secret), datetime.now(UTC))
+        found = await tokens.find_active(conn, tokens.digest(secret), datetime.now(UTC))
     assert found is not None
     return found[0]
 

@@ -15,7 +15,7 @@ from graph.context import build_context
 from graph.cursors import CursorCodec
 from graph.execution import PlannedExecutor
 from graph.schema import schema
-from models.records import Permission, Principal
+from models.tokens import Permission, Principal
 from tests import factories
 from tests.graph.executors import executing_with
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from graphql import get_introspection_query
 
-from models.records import Permission, Principal
+from models.tokens import Permission, Principal
 from tests.graph.awkward_fleet import Seeded, Twins
 from tests.graph.executors import Answer, compare
 from tests.graph.odd_schema import odd_schema

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.schema import schema
-from models.records import NodeStatus, Permission, Principal
+from models.records import NodeStatus
+from models.tokens import Permission, Principal
 from tests.graph.awkward_fleet import ADMIN, Fleet, Seeded, Twins, cursors_of
 from tests.graph.executors import PRODUCT_EXECUTOR, Executor, compare
 from tests.graph.odd_schema import odd_schema, odd_values

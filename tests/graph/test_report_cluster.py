@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.records import Permission
+from models.tokens import Permission
 from tests import factories
 
 REPORT = """

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import migrations
 from models.copying import CopyRefused, copy_database
-from models.engine import create_schema, read_transaction
-from models.records import Permission
+from models.engine import read_transaction
 from models.tables import api_tokens, clusters, nodes, service_keys
+from models.tokens import Permission
 from tests import factories
 from tests.databases import NewEngine
 
@@ -19,7 +20,7 @@ from tests.databases import NewEngine
 @pytest.fixture
 async def source(new_engine: NewEngine) -> AsyncEngine:
     engine = await new_engine()
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     return engine
 
 

@@ -15,12 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.tokens import digest
 from models import migrations
-from models.engine import create_engine, create_schema, read_transaction
+from models.engine import create_engine, read_transaction
 from models.migrations import BASELINE, SchemaError
-from models.records import Permission
 from models.tables import api_tokens, clusters, metadata
+from models.tokens import Permission, digest
 from tests import factories
 from tests.databases import NewEngine
 
@@ -78,7 +77,7 @@ def _schema(connection: Connection) -> dict[str, Any]:
 
 
 async def _create_all(engine: AsyncEngine) -> None:
-    """The models' tables, made by the models themselves: what create_schema did before
+    """The models' tables, made by the models themselves: what the schema set-up made before
     migrations existed."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
@@ -148,7 +147,7 @@ async def test_require_current_names_the_missing_revisions(engine):
         await migrations.require_current(engine)
     assert raised.value.revisions[0] == BASELINE
 
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     await migrations.require_current(engine)
 
 
@@ -222,7 +221,7 @@ async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouch
 
 async def test_a_database_migrated_by_a_newer_version_is_refused(engine):
     # Given a database at a revision this version does not know
-    await create_schema(engine)
+    await migrations.upgrade(engine)
     await _execute(engine, "UPDATE alembic_version SET version_num = 'ffff_future'")
 
     # Then neither pending nor upgrade pretends to understand it

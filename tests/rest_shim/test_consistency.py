@@ -10,8 +10,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import write_transaction
-from models.records import NodeStatus, Permission, Principal
+from models.records import NodeStatus
 from models.reports import apply_report
+from models.tokens import Permission, Principal
 from tests import factories
 
 URL = "/runtime/api/v1/clusters"

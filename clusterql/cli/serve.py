@@ -1,0 +1,93 @@
+"""`clusterql serve`: migrate (or check) the database, then serve with uvicorn; `--demo` first
+fills an empty database with the demo fleet and prints an Admin token and examples."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from clusterql import demo
+from clusterql.cli.common import CliError, database, settings_from, shown_url
+from clusterql.logs import log_config
+from models import tokens
+from models.tokens import Permission
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server listening on `host`:`port`."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 (a wildcard is reachable on loopback)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    """What `serve --demo` made: the clusters it added and a fresh Admin token."""
+
+    added: int
+    token_name: str
+    secret: str
+
+
+def demo_banner(url: str, access: DemoAccess, database: str) -> str:
+    """What `serve --demo` prints: the token, GraphiQL and a curl ready to paste."""
+    fleet = (
+        f"added the demo fleet ({access.added} clusters) to {database}"
+        if access.added
+        else f"{database} already holds clusters: kept them, added no demo fleet"
+    )
+    secret = access.secret
+    return "\n".join(
+        [
+            f"clusterql demo: {fleet}",
+            f"Admin token (shown only once): {secret}",
+            f"  (token name {access.token_name}; `clusterql token revoke NAME` ends it)",
+            f'GraphiQL: {url}/graphql  (headers: {{"Authorization": "Bearer {secret}"}})',
+            "Try the REST API:",
+            f"  curl -sS -X POST {url}/runtime/api/v1/clusters \\",
+            f"    -H 'Authorization: Bearer {secret}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            '    -d \'{"limit": 5, "return_nodes": true}\'',
+        ]
+    )
+
+
+async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAccess | None:
+    """Migrate (or check) the schema; with the demo, fill an empty database, make an Admin token."""
+    async with database(url, migrate=migrate) as engine:
+        if not with_demo:
+            return None
+        now = datetime.now(UTC)
+        added = await demo.load_demo(engine, now)
+        name = f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}"
+        secret = await tokens.issue(engine, name, [Permission.ADMIN], now=now)
+        return DemoAccess(added, name, secret)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn  # imported here: the other commands do without it
+
+    settings = settings_from(args)
+    if args.demo and settings.port == 0:
+        raise CliError("--demo needs a fixed port to print its URLs: give --port")
+    access = asyncio.run(_prepare(settings.database_url, args.demo, settings.migrate))
+    if access is not None:
+        banner = demo_banner(
+            base_url(settings.host, settings.port), access, shown_url(settings.database_url)
+        )
+        print(banner, flush=True)
+    uvicorn.run(
+        "clusterql.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=log_config(settings.log_level),
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
