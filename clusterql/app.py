@@ -108,4 +108,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    app.state.operation_limits = settings.operation_limits()
     return app

@@ -33,6 +33,7 @@ def context_for(request: Request) -> Context:
         principal,
         request.state.request_id,
         request.state.snapshot,
+        state.operation_limits,
     )
 
 

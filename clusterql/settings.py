@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
 
 
@@ -63,6 +64,49 @@ class Settings(BaseSettings):
         description="Apply pending schema migrations at start; false: refuse to start while "
         "some are pending (`clusterql db upgrade` applies them).",
     )
+
+    # Cost limits of one GraphQL operation (SPEC §6; graph/cost.py says how each is measured).
+    graphql_max_tokens: int = Field(
+        default=DEFAULT_LIMITS.max_tokens,
+        ge=200,
+        description="Tokens of a GraphQL document, comments included (the REST operations have "
+        "154, GraphiQL's introspection 183); larger inputs go in variables.",
+    )
+    graphql_max_depth: int = Field(
+        default=DEFAULT_LIMITS.max_depth,
+        ge=5,
+        description="Levels of nested fields (data needs at most 5, introspection 15).",
+    )
+    graphql_max_aliases: int = Field(
+        default=DEFAULT_LIMITS.max_aliases,
+        ge=15,
+        description="Aliases in one operation, counted where fragments are spread (REST: 15).",
+    )
+    graphql_max_root_fields: int = Field(
+        default=DEFAULT_LIMITS.max_root_fields,
+        ge=1,
+        description="Fields at the root of one operation, counted where fragments are spread.",
+    )
+    graphql_max_nodes: int = Field(
+        default=DEFAULT_LIMITS.max_nodes,
+        ge=500_100,
+        description="Nodes one operation may return, counted as GitHub does (REST's largest "
+        "request, 100 clusters with all their nodes, is 500,100).",
+    )
+    graphql_timeout: float = Field(
+        default=DEFAULT_LIMITS.timeout_s,
+        gt=0,
+        description="Seconds one GraphQL operation may run before it is cancelled (503).",
+    )
+    def operation_limits(self) -> OperationLimits:
+        return OperationLimits(
+            max_tokens=self.graphql_max_tokens,
+            max_depth=self.graphql_max_depth,
+            max_aliases=self.graphql_max_aliases,
+            max_root_fields=self.graphql_max_root_fields,
+            max_nodes=self.graphql_max_nodes,
+            timeout_s=self.graphql_timeout,
+        )
 
     def engine_options(self) -> EngineOptions:
         """The database settings, as the engine takes them."""
