@@ -16,6 +16,8 @@ from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.graphql_view import GraphQLView, context_for
+from clusterql.overload import InFlight, InFlightBound
+from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
@@ -54,13 +56,22 @@ async def _readyz(request: Request) -> Response:
 
 
 def _boundary(
-    boundary: Boundary, max_body_bytes: int, *, open_get: bool = False
+    boundary: Boundary,
+    max_body_bytes: int,
+    limiter: RateLimiter,
+    in_flight: InFlight,
+    *,
+    open_get: bool = False,
 ) -> list[Middleware]:
-    """What every request to one API goes through, each refusal in that API's shape."""
+    """What every request to one API goes through, each refusal in that API's shape. The rate
+    limiter and the in-flight count are the app's, shared by both APIs."""
     return [
         Middleware(Guard, boundary=boundary),
+        Middleware(AddressThrottle, boundary=boundary, limiter=limiter),
+        Middleware(InFlightBound, boundary=boundary, in_flight=in_flight),
         Middleware(BodyLimit, boundary=boundary, max_bytes=max_body_bytes),
         Middleware(AuthGate, boundary=boundary, open_get=open_get),
+        Middleware(TokenThrottle, boundary=boundary, limiter=limiter),
     ]
 
 
@@ -87,17 +98,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
+    limiter = RateLimiter(settings.rate_limits())
+    in_flight = InFlight(settings.max_in_flight)
     app = Starlette(
         routes=[
             Mount(
                 PREFIX,
                 routes=shim.routes(),
-                middleware=_boundary(REST, settings.max_body_bytes),
+                middleware=_boundary(REST, settings.max_body_bytes, limiter, in_flight),
             ),
             Route(
                 "/graphql",
                 graphql,
-                middleware=_boundary(GRAPHQL, settings.max_graphql_body_bytes, open_get=True),
+                middleware=_boundary(
+                    GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
+                ),
             ),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
@@ -109,4 +124,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.operation_limits = settings.operation_limits()
+    app.state.rate_limiter = limiter
+    app.state.in_flight = in_flight
     return app

@@ -37,11 +37,14 @@ from rest_shim.problems import error_body
 
 log = logging.getLogger("clusterql.app")
 
+# A caller past its request rate (HTTP 429, with Retry-After): clusterql.rate_limit.
+RATE_LIMITED = "RATE_LIMITED"
 # The GraphQL code of an HTTP-level refusal. Everything in 4xx not listed is the caller's to fix.
 CODE_BY_STATUS = {
     401: UNAUTHENTICATED,
     403: FORBIDDEN,
     404: NOT_FOUND,
+    429: RATE_LIMITED,
     500: INTERNAL,
     503: SERVICE_UNAVAILABLE,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clusterql.rate_limit import Rate, RateLimits
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
 
@@ -98,6 +99,38 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds one GraphQL operation may run before it is cancelled (503).",
     )
+    # Rate limits (SPEC §10), per process: token buckets of `rate` requests a second, `burst`
+    # at once; a rate of 0 turns that limit off.
+    rate_limit_admin: float = Field(
+        default=50.0, ge=0, description="Requests a second per token with Admin."
+    )
+    rate_limit_admin_burst: int = Field(default=100, ge=1, description="Burst per Admin token.")
+    rate_limit_controller: float = Field(
+        default=100.0, ge=0, description="Requests a second per token with only Controller."
+    )
+    rate_limit_controller_burst: int = Field(
+        default=200, ge=1, description="Burst per Controller token."
+    )
+    rate_limit_address: float = Field(
+        default=2.0,
+        ge=0,
+        description="Failed authentications a second per client address (before the token is "
+        "checked, so guessing tokens is throttled).",
+    )
+    rate_limit_address_burst: int = Field(
+        default=20, ge=1, description="Failed authentications at once per client address."
+    )
+    rate_limit_keys: int = Field(
+        default=10_000,
+        ge=100,
+        description="Tokens and addresses each limiter remembers (least recently seen dropped).",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=0,
+        description="API requests one process serves at once; beyond, 503 at once (0: no bound).",
+    )
+
     def operation_limits(self) -> OperationLimits:
         return OperationLimits(
             max_tokens=self.graphql_max_tokens,
@@ -106,6 +139,14 @@ class Settings(BaseSettings):
             max_root_fields=self.graphql_max_root_fields,
             max_nodes=self.graphql_max_nodes,
             timeout_s=self.graphql_timeout,
+        )
+
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            admin=Rate(self.rate_limit_admin, self.rate_limit_admin_burst),
+            controller=Rate(self.rate_limit_controller, self.rate_limit_controller_burst),
+            address=Rate(self.rate_limit_address, self.rate_limit_address_burst),
+            keys=self.rate_limit_keys,
         )
 
     def engine_options(self) -> EngineOptions:
