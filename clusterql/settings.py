@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="Tokens of a GraphQL document, comments included (the REST operations have "
         "154, GraphiQL's introspection 183); larger inputs go in variables.",
     )
+    graphql_max_characters: int = Field(
+        default=DEFAULT_LIMITS.max_characters,
+        ge=4096,
+        description="Characters of a GraphQL document (the REST operations have 1,103).",
+    )
     graphql_max_depth: int = Field(
         default=DEFAULT_LIMITS.max_depth,
         ge=5,
@@ -134,6 +139,7 @@ class Settings(BaseSettings):
     def operation_limits(self) -> OperationLimits:
         return OperationLimits(
             max_tokens=self.graphql_max_tokens,
+            max_characters=self.graphql_max_characters,
             max_depth=self.graphql_max_depth,
             max_aliases=self.graphql_max_aliases,
             max_root_fields=self.graphql_max_root_fields,

@@ -6,8 +6,9 @@ validate before anything bounds the work: graphql-core's OverlappingFieldsCanBeM
 repeated fields pairwise, so 500 copies of `nodes { id }` took 1.4 s to validate. Here, per
 document:
 
-1. it is parsed with the token limit (the parser stops at the limit, comments counted, so an
-   8 MB document costs what its first tokens cost);
+1. it is refused unread past its length in characters (graphql-core scans a document for its
+   line breaks to locate any error in it, and lexes whitespace one character at a time), then
+   parsed with the token limit (the parser stops at the limit, comments counted);
 2. its operation is measured (`graph.cost`), once per document, and refused when it exceeds a
    limit: BAD_USER_INPUT errors naming each limit, before validation and before any database
    statement;
@@ -42,7 +43,15 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from graph.cost import Measure, introspection_sizes, measure, refusal, refusals, too_many_tokens
+from graph.cost import (
+    Measure,
+    introspection_sizes,
+    measure,
+    refusal,
+    refusals,
+    too_long,
+    too_many_tokens,
+)
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 
 log = logging.getLogger("clusterql.graph")
@@ -127,7 +136,10 @@ class DocumentCache:
         return len(self._kept)
 
     def prepared(self, query: str, limits: OperationLimits) -> Prepared:
-        """`query` parsed, or a GraphQLError (syntax, or too many tokens)."""
+        """`query` parsed, or a GraphQLError (syntax, too long, or too many tokens)."""
+        if len(query) > limits.max_characters:
+            # before anything else reads it: lexing, hashing, locating an error in it
+            raise too_long(len(query), limits)
         found = self._kept.get(query)
         if found is not None:
             self._kept.move_to_end(query)

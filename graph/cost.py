@@ -387,6 +387,15 @@ def refusals(
     return errors
 
 
+def too_long(length: int, limits: OperationLimits) -> GraphQLError:
+    maximum = limits.max_characters
+    message = (
+        f"the document has {length:,} characters; the limit is {maximum:,} (characters): "
+        "send large inputs as variables"
+    )
+    return refusal("characters", message, length, maximum)
+
+
 def too_many_tokens(limits: OperationLimits) -> GraphQLError:
     maximum = limits.max_tokens
     message = (

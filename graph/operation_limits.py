@@ -12,6 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class OperationLimits:
     max_tokens: int = 2_000
+    max_characters: int = 65_536
     max_depth: int = 20
     max_aliases: int = 50
     max_root_fields: int = 10

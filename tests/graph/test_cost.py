@@ -76,12 +76,49 @@ async def test_a_document_of_as_many_tokens_as_the_limit_runs_one_more_is_refuse
 
 def test_a_document_is_parsed_only_up_to_the_limit() -> None:
     cache = DocumentCache()
-    huge = "{ clusters(filter: {ids: [" + "0," * 4_000_000 + "]}) { totalCount } }"
+    items = "{ clusters(filter: {ids: [" + "0," * 30_000 + "]}) { totalCount } }"
     started = time.perf_counter()
     with pytest.raises(GraphQLError, match="more than 2,000 tokens"):
-        cache.prepared(huge, LIMITS)
+        cache.prepared(items, LIMITS)
     assert time.perf_counter() - started < 1.0  # generous: it stops after 2,001 tokens
     assert len(cache) == 0
+
+
+def padded(length: int) -> str:
+    """`{ __typename }` padded with spaces (not tokens: the lexer skips them one by one)."""
+    return "{ __typename }" + " " * (length - len("{ __typename }"))
+
+
+async def test_a_document_as_long_as_the_limit_runs_one_character_more_is_refused(
+    admin: httpx.AsyncClient,
+) -> None:
+    assert allowed(await post(admin, padded(LIMITS.max_characters))) == {"__typename": "Query"}
+    error = refused(await post(admin, padded(LIMITS.max_characters + 1)), "characters")
+    assert error["extensions"]["figure"] == LIMITS.max_characters + 1
+
+
+async def test_four_million_list_items_are_refused_unread(admin: httpx.AsyncClient) -> None:
+    in_document = "{ clusters(filter: {ids: [" + "0," * 4_000_000 + "]}) { totalCount } }"
+    started = time.perf_counter()
+    refused(await post(admin, in_document), "characters")
+    in_variables = "query Q($ids: [ID!]) { clusters(filter: {ids: $ids}) { totalCount } }"
+    response = await admin.post(
+        "/graphql", json={"query": in_variables, "variables": {"ids": [0] * 4_000_000}}
+    )
+    assert time.perf_counter() - started < 5.0  # generous: was 60 s, is about 0.2 s
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "more than 100,000 JSON values" in error["message"]
+
+
+async def test_a_body_of_100000_json_values_is_decoded(admin: httpx.AsyncClient) -> None:
+    query = "query Q($ids: [ID!]) { clusters(filter: {ids: $ids}) { totalCount } }"
+    body = {"query": query, "variables": {"ids": ["1"] * 99_996}}  # with body, query, map, list
+    payload = (await admin.post("/graphql", json=body)).json()
+    assert payload["errors"][0]["message"] == "filter ids has 99996 values; at most 1000"
+    body["variables"]["ids"].append("1")
+    assert (await admin.post("/graphql", json=body)).status_code == 400
 
 
 def test_parsed_documents_kept_are_bounded_in_weight() -> None:
@@ -254,8 +291,11 @@ async def test_five_thousand_aliases_of_the_schema_from_a_controller_are_refused
     ) as controller:
         started = time.perf_counter()
         payload = await post(controller, query)
-        assert time.perf_counter() - started < 1.0  # generous: a few tokens parsed, no more
-    refused(payload, "tokens")
+        assert time.perf_counter() - started < 1.0  # generous: refused unread
+        # within the characters limit: refused after 2,001 tokens
+        shorter = "{" + " ".join(f"s{i}: __schema {{ types {{ name }} }}" for i in range(900))
+        refused(await post(controller, shorter + "}"), "tokens")
+    refused(payload, "characters")
 
 
 def test_every_list_of_objects_in_the_schema_has_a_known_size() -> None:
