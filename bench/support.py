@@ -209,7 +209,9 @@ def clusterql_server(
     database_url: str, workers: int = 1, log: Path | None = None
 ) -> contextlib.AbstractContextManager[Server]:
     """`clusterql serve --workers N --log-level warning` on `database_url`, on 127.0.0.1; its
-    output goes to `log` if given."""
+    output goes to `log` if given. The rate limit of Admin tokens is raised far past what one
+    machine serves (unless CLUSTERQL_RATE_LIMIT_ADMIN says otherwise): the limiter still runs on
+    every request, it only never refuses the benchmark's one token."""
 
     def command(port: int) -> list[str]:
         serve = [sys.executable, "-m", "clusterql.cli", "serve", "--host", "127.0.0.1"]
@@ -218,7 +220,10 @@ def clusterql_server(
     return server_process(
         command,
         f"clusterql serve --workers {workers}",
-        env={"CLUSTERQL_DATABASE_URL": database_url},
+        env={
+            "CLUSTERQL_DATABASE_URL": database_url,
+            "CLUSTERQL_RATE_LIMIT_ADMIN": os.environ.get("CLUSTERQL_RATE_LIMIT_ADMIN", "1000000"),
+        },
         log=log,
     )
 

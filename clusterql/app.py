@@ -18,6 +18,8 @@ from clusterql.body_limit import BodyLimit
 from clusterql.database import current_database
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
+from clusterql.overload import InFlight, InFlightBound
+from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.resources import Resources, resources
@@ -57,14 +59,23 @@ async def _readyz(request: Request) -> Response:
 
 
 def _boundary(
-    boundary: Boundary, max_body_bytes: int, *, open_get: bool = False
+    boundary: Boundary,
+    max_body_bytes: int,
+    limiter: RateLimiter,
+    in_flight: InFlight,
+    *,
+    open_get: bool = False,
 ) -> list[Middleware]:
-    """What every request to one API goes through, each refusal in that API's shape."""
+    """What every request to one API goes through, each refusal in that API's shape. The rate
+    limiter and the in-flight count are the app's, shared by both APIs."""
     return [
         Middleware(Guard, boundary=boundary),
         Middleware(ApiHeaders, boundary=boundary),
+        Middleware(AddressThrottle, boundary=boundary, limiter=limiter),
+        Middleware(InFlightBound, boundary=boundary, in_flight=in_flight),
         Middleware(BodyLimit, boundary=boundary, max_bytes=max_body_bytes),
         Middleware(AuthGate, boundary=boundary, open_get=open_get),
+        Middleware(TokenThrottle, boundary=boundary, limiter=limiter),
     ]
 
 
@@ -77,22 +88,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
             cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-            app.state.resources = Resources(engine, cursors)
+            app.state.resources = Resources(engine, cursors, settings.operation_limits())
             yield
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
+    limiter = RateLimiter(settings.rate_limits())
+    in_flight = InFlight(settings.max_in_flight)
     app = Starlette(
         routes=[
             Mount(
                 PREFIX,
                 routes=shim.routes(),
-                middleware=_boundary(REST, settings.max_body_bytes),
+                middleware=_boundary(REST, settings.max_body_bytes, limiter, in_flight),
             ),
             Route(
                 "/graphql",
                 graphql,
-                middleware=_boundary(GRAPHQL, settings.max_graphql_body_bytes, open_get=True),
+                middleware=_boundary(
+                    GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
+                ),
             ),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
@@ -103,4 +118,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    app.state.rate_limiter = limiter  # its tables, for those who watch them (tests)
     return app

@@ -24,6 +24,35 @@ from models.tokens import Principal
 from rest_shim.body import decode_json
 from rest_shim.problems import RestError
 
+# JSON values a /graphql body may hold: the strict decoder and graphql-core's coercion of the
+# variables cost about 2 us a value in Python, and 8 MiB can hold 4 million of them.
+MAX_JSON_VALUES = 100_000
+
+
+def json_values(body: bytes, stop: int = MAX_JSON_VALUES) -> int:
+    """How many JSON values `body` holds, counted up to `stop` + 1 (0 when it is not JSON).
+
+    Commas bound the count from above and cost one C pass (every value but the first of a
+    container follows one, and the first ones are at most one a container, nested no deeper
+    than the decoder allows); only a body with more than `stop // 2` of them (strings hold
+    commas too) is decoded, by orjson, to count exactly.
+    """
+    if body.count(b",") < stop // 2 - 1000:
+        return 0
+    try:
+        stack = [orjson.loads(body)]
+    except orjson.JSONDecodeError:
+        return 0  # the strict decoder says what is wrong with it
+    count = 0
+    while stack and count <= stop:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
 
 def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike."""
@@ -35,6 +64,7 @@ def context_for(request: Request) -> Context:
         principal,
         request.state.request_id,
         request.state.snapshot,
+        opened.limits,
     )
 
 
@@ -90,8 +120,16 @@ class GraphQLView(GraphQL[Context, None]):
         return context_for(request)
 
     def decode_json(self, data: str | bytes) -> object:
+        raw = data.encode() if isinstance(data, str) else data
+        values = json_values(raw)
+        if values > MAX_JSON_VALUES:
+            message = (
+                f"the body holds more than {MAX_JSON_VALUES:,} JSON values; the limit is "
+                f"{MAX_JSON_VALUES:,} (a report of 5,000 nodes holds about 60,000)"
+            )
+            raise HTTPException(400, message)
         try:
-            return decode_json(data.encode() if isinstance(data, str) else data)
+            return decode_json(raw)
         except RestError as exc:
             raise HTTPException(400, exc.message) from None
 

@@ -8,14 +8,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.cursors import CursorCodec
+from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """The process's engine (and so its pool), and the codec of the cursors its pages hand out."""
+    """The process's engine (and so its pool), the codec of the cursors its pages hand out, and
+    what one GraphQL operation may cost."""
 
     engine: AsyncEngine
     cursors: CursorCodec
+    limits: OperationLimits = DEFAULT_LIMITS
 
 
 def resources(app: Any) -> Resources:

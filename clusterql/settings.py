@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clusterql.rate_limit import Rate, RateLimits
+from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
 
 
@@ -63,6 +65,95 @@ class Settings(BaseSettings):
         description="Apply pending schema migrations at start; false: refuse to start while "
         "some are pending (`clusterql db upgrade` applies them).",
     )
+
+    # Cost limits of one GraphQL operation (SPEC §6; graph/cost.py says how each is measured).
+    graphql_max_tokens: int = Field(
+        default=DEFAULT_LIMITS.max_tokens,
+        ge=200,
+        description="Tokens of a GraphQL document, comments included (the REST operations have "
+        "154, GraphiQL's introspection 183); larger inputs go in variables.",
+    )
+    graphql_max_characters: int = Field(
+        default=DEFAULT_LIMITS.max_characters,
+        ge=4096,
+        description="Characters of a GraphQL document (the REST operations have 1,103).",
+    )
+    graphql_max_depth: int = Field(
+        default=DEFAULT_LIMITS.max_depth,
+        ge=5,
+        description="Levels of nested fields (data needs at most 5, introspection 15).",
+    )
+    graphql_max_aliases: int = Field(
+        default=DEFAULT_LIMITS.max_aliases,
+        ge=15,
+        description="Aliases in one operation, counted where fragments are spread (REST: 15).",
+    )
+    graphql_max_root_fields: int = Field(
+        default=DEFAULT_LIMITS.max_root_fields,
+        ge=1,
+        description="Fields at the root of one operation, counted where fragments are spread.",
+    )
+    graphql_max_nodes: int = Field(
+        default=DEFAULT_LIMITS.max_nodes,
+        ge=500_100,
+        description="Nodes one operation may return, counted as GitHub does (REST's largest "
+        "request, 100 clusters with all their nodes, is 500,100).",
+    )
+    graphql_timeout: float = Field(
+        default=DEFAULT_LIMITS.timeout_s,
+        gt=0,
+        description="Seconds one GraphQL operation may run before it is cancelled (503).",
+    )
+    # Rate limits (SPEC §10), per process: token buckets of `rate` requests a second, `burst`
+    # at once; a rate of 0 turns that limit off.
+    rate_limit_admin: float = Field(
+        default=50.0, ge=0, description="Requests a second per token with Admin."
+    )
+    rate_limit_admin_burst: int = Field(default=100, ge=1, description="Burst per Admin token.")
+    rate_limit_controller: float = Field(
+        default=100.0, ge=0, description="Requests a second per token with only Controller."
+    )
+    rate_limit_controller_burst: int = Field(
+        default=200, ge=1, description="Burst per Controller token."
+    )
+    rate_limit_address: float = Field(
+        default=2.0,
+        ge=0,
+        description="Failed authentications a second per client address (before the token is "
+        "checked, so guessing tokens is throttled).",
+    )
+    rate_limit_address_burst: int = Field(
+        default=20, ge=1, description="Failed authentications at once per client address."
+    )
+    rate_limit_keys: int = Field(
+        default=10_000,
+        ge=100,
+        description="Tokens and addresses each limiter remembers (least recently seen dropped).",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=0,
+        description="API requests one process serves at once; beyond, 503 at once (0: no bound).",
+    )
+
+    def operation_limits(self) -> OperationLimits:
+        return OperationLimits(
+            max_tokens=self.graphql_max_tokens,
+            max_characters=self.graphql_max_characters,
+            max_depth=self.graphql_max_depth,
+            max_aliases=self.graphql_max_aliases,
+            max_root_fields=self.graphql_max_root_fields,
+            max_nodes=self.graphql_max_nodes,
+            timeout_s=self.graphql_timeout,
+        )
+
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            admin=Rate(self.rate_limit_admin, self.rate_limit_admin_burst),
+            controller=Rate(self.rate_limit_controller, self.rate_limit_controller_burst),
+            address=Rate(self.rate_limit_address, self.rate_limit_address_burst),
+            keys=self.rate_limit_keys,
+        )
 
     def engine_options(self) -> EngineOptions:
         """The database settings, as the engine takes them."""

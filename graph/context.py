@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.cursors import CursorCodec
 from graph.loaders import Loaders
+from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.snapshot import Snapshot
 from models.tokens import Principal
 
@@ -23,6 +24,7 @@ class Context:
     loaders: Loaders
     cursors: CursorCodec
     request_id: str
+    limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
 
 
 Info = strawberry.Info[Context, None]
@@ -34,6 +36,7 @@ def build_context(
     principal: Principal,
     request_id: str,
     snapshot: Snapshot | None = None,
+    limits: OperationLimits = DEFAULT_LIMITS,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -45,4 +48,5 @@ def build_context(
         loaders=Loaders(snapshot),
         cursors=cursors,
         request_id=request_id,
+        limits=limits,
     )

@@ -30,6 +30,7 @@ class Code(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"  # only at the HTTP level (429): clusterql.rate_limit
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 

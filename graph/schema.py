@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from graph.admission import OperationGate, limits_of
 from graph.context import Context
-from graph.errors import log_unexpected, with_codes
+from graph.errors import Code, log_unexpected, with_codes
 from graph.executor import executor_class
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import DateTime
+
+log = logging.getLogger("clusterql.graph")
 
 
 class ClusterqlSchema(strawberry.Schema):
@@ -35,10 +39,13 @@ class ClusterqlSchema(strawberry.Schema):
         """Run one operation; afterwards close its read snapshot and code its errors.
 
         Done here rather than in an extension because some failures (syntax errors among
-        them) leave Strawberry's execution by an exception that skips extension hooks.
+        them) leave Strawberry's execution by an exception that skips extension hooks. An
+        operation still running after its time limit is cancelled and answered
+        SERVICE_UNAVAILABLE (HTTP 503 with Retry-After in both APIs).
         """
-        try:
-            result = await super().execute(
+        timeout_s = limits_of(context_value).timeout_s
+        operation = asyncio.ensure_future(
+            super().execute(
                 query,
                 variable_values,
                 context_value,
@@ -47,6 +54,18 @@ class ClusterqlSchema(strawberry.Schema):
                 allowed_operation_types,
                 operation_extensions,
             )
+        )
+        try:
+            try:
+                await asyncio.wait((operation,), timeout=timeout_s)
+            except asyncio.CancelledError:
+                operation.cancel()
+                raise
+            if operation.done():
+                result = operation.result()
+            else:
+                _abandon(operation)
+                result = _timed_out(timeout_s, getattr(context_value, "request_id", None))
         finally:
             if isinstance(context_value, Context):
                 await context_value.snapshot.close()
@@ -63,10 +82,37 @@ class ClusterqlSchema(strawberry.Schema):
         log_unexpected(errors, getattr(context, "request_id", None))
 
 
+_ABANDONED: set[asyncio.Future[Any]] = set()
+
+
+def _abandon(operation: asyncio.Future[Any]) -> None:
+    """Cancel `operation` without waiting for it: a statement waiting in a driver's thread
+    (SQLite's write lock) only sees the cancellation once it returns, and the caller is answered
+    now. Kept referenced until it has let its transaction go."""
+    operation.cancel()
+    _ABANDONED.add(operation)
+    operation.add_done_callback(_ABANDONED.discard)
+    operation.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+def _timed_out(timeout_s: float, request_id: str | None) -> ExecutionResult:
+    log.warning(
+        "operation cancelled after its time limit of %s s",
+        timeout_s,
+        extra={"request_id": request_id},
+    )
+    message = (
+        f"the operation ran longer than its time limit ({timeout_s:g} s) and was cancelled: "
+        "ask for less, or try again later"
+    )
+    error = GraphQLError(message, extensions={"code": Code.SERVICE_UNAVAILABLE})
+    return ExecutionResult(data=None, errors=[error])
+
+
 schema = ClusterqlSchema(
     query=Query,
     mutation=Mutation,
-    extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+    extensions=[OperationGate],
     config=StrawberryConfig(scalar_map={datetime: DateTime}),
     execution_context_class=executor_class(),
 )

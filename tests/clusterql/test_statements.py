@@ -179,6 +179,27 @@ async def test_a_refused_token_is_one_lookup(counted: Counted) -> None:
     assert _kinds(counted.statements) == ["BEGIN", "token", "ROLLBACK"]
 
 
+REFUSED_BY_COST = {
+    "aliases": "{ clusters(limit: 1) { "
+    + " ".join(f"a{i}: totalCount" for i in range(51))
+    + " } }",
+    "nodes": "{ a: clusters(limit: 100) { clusters { nodes { id } } } "
+    "b: clusters(limit: 100) { clusters { nodes { id } } } }",
+    "rootFields": "{ " + " ".join(f"r{i}: clusters {{ totalCount }}" for i in range(11)) + " }",
+    "tokens": "{ clusters { totalCount } }" + "\n#" * 2_000,
+}
+
+
+@pytest.mark.parametrize("limit", sorted(REFUSED_BY_COST))
+async def test_an_operation_refused_by_a_cost_limit_costs_no_statement(
+    counted: Counted, limit: str
+) -> None:
+    response = await counted.client.post("/graphql", json={"query": REFUSED_BY_COST[limit]})
+    assert response.json()["errors"][0]["extensions"]["limit"] == limit
+    # what authentication costs (as for a refused token), and nothing for the operation
+    assert _kinds(counted.statements) == ["BEGIN", "token", "ROLLBACK"]
+
+
 async def _kill_pooled_connections(database_url: str) -> int:
     """Terminate every server process of the app (application_name clusterql)."""
     url = make_url(database_url)

@@ -5,18 +5,28 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clusterql.settings import Settings
 from models.engine import write_transaction
 from models.records import NodeStatus
 from models.reports import apply_report
 from models.tokens import Permission, Principal
 from tests import factories
+from tests.databases import migrated_database_url
 
 URL = "/runtime/api/v1/clusters"
 WRITER = Principal(token_id=0, name="writer", permissions=frozenset({Permission.ADMIN}))
+
+
+@pytest.fixture
+async def settings(tmp_path: Path) -> Settings:
+    """600 requests in a few seconds from one token: not throttled, that is not the point here."""
+    return Settings(database_url=await migrated_database_url(tmp_path), rate_limit_admin=0)
 
 
 def _check(cluster: dict[str, object]) -> None:

@@ -1,0 +1,134 @@
+"""How long the cost limits take to refuse what an attacker sends, up to the body-size limit.
+
+    .venv/bin/python bench/limits.py              # 1,000 clusters x 20 nodes on SQLite, 10 rounds
+    .venv/bin/python bench/limits.py --rounds 30
+
+One `clusterql serve` on a seeded SQLite file; each request below is sent `--rounds` times over one
+keep-alive connection, and the client-side latency (sending the body included) is reported as
+median and worst, with the answer's status and the limit that refused it. The largest legitimate
+requests are there for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import support
+from rich.table import Table
+
+from rest_shim.operations import LIST_CLUSTERS
+
+BODY_LIMIT = 8 * 1024 * 1024  # CLUSTERQL_MAX_GRAPHQL_BODY_BYTES's default
+
+
+def _fill(head: str, item: str, tail: str, variables: dict[str, Any] | None = None) -> bytes:
+    """A /graphql body of `head` + as many `item`s as fit under the body limit + `tail`."""
+    empty = orjson.dumps({"query": head + tail, "variables": variables})
+    count = (BODY_LIMIT - len(empty) - 64) // len(item)
+    body = orjson.dumps({"query": head + item * count + tail, "variables": variables})
+    assert len(body) <= BODY_LIMIT, len(body)
+    return body
+
+
+def _variables_list() -> bytes:
+    query = "query Q($ids: [ID!]) { clusters(filter: {ids: $ids}) { totalCount } }"
+    empty = len(orjson.dumps({"query": query, "variables": {"ids": []}}))
+    ids = [0] * ((BODY_LIMIT - empty - 64) // 2)
+    return orjson.dumps({"query": query, "variables": {"ids": ids}})
+
+
+def cases() -> dict[str, Callable[[], tuple[str, bytes]]]:
+    """name -> (path, body), built lazily (the large ones are 8 MiB each)."""
+    aliases = "{ " + " ".join(f"a{i}: clusters(limit: 100) {{ totalCount }}" for i in range(150))
+    repeated = "{ clusters { clusters { " + "nodes { id } " * 480 + "} } }"
+    largest = {"query": LIST_CLUSTERS, "variables": {"limit": 100, "withNodes": True}}
+    return {
+        "aliased pages up to 8 MiB": lambda: (
+            "/graphql",
+            _fill("{ ", "a: clusters(limit: 100) { totalCount } ", "}"),
+        ),
+        "4 million list items in the document, 8 MiB": lambda: (
+            "/graphql",
+            _fill("{ clusters(filter: {ids: [", "0,", "]}) { totalCount } }"),
+        ),
+        "aliases of __schema up to 8 MiB": lambda: (
+            "/graphql",
+            _fill("{ ", "s: __schema { types { name } } ", "}"),
+        ),
+        "150 aliased pages (1,502 tokens)": lambda: (
+            "/graphql",
+            orjson.dumps({"query": aliases + " }"}),
+        ),
+        "480 repeated nodes { id } (1,928 tokens)": lambda: (
+            "/graphql",
+            orjson.dumps({"query": repeated}),
+        ),
+        "4 million list items in variables, 8 MiB": lambda: ("/graphql", _variables_list()),
+        "largest REST request over /graphql (allowed)": lambda: ("/graphql", orjson.dumps(largest)),
+        "largest REST request (allowed)": lambda: (
+            "/runtime/api/v1/clusters",
+            b'{"limit": 100, "return_nodes": true}',
+        ),
+    }
+
+
+def _outcome(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.status_code)
+    errors = body.get("errors") or []
+    limits = sorted({str((e.get("extensions") or {}).get("limit")) for e in errors} - {"None"})
+    if limits:
+        return f"{response.status_code} {', '.join(limits)}"
+    if errors:
+        return f"{response.status_code} {errors[0]['extensions']['code']}"
+    return str(response.status_code)
+
+
+def run(args: argparse.Namespace) -> Table:
+    table = Table(title=f"refusals at the body-size limit ({args.rounds} rounds)")
+    for column in ("request", "body", "answer", "median ms", "worst ms"):
+        table.add_column(column, justify="left" if column in ("request", "answer") else "right")
+    with support.scratch_file("limits.db") as db:
+        url = f"sqlite+aiosqlite:///{db}"
+        import asyncio
+
+        secret = asyncio.run(support.seed(url, args.clusters, args.nodes))
+        with support.clusterql_server(url) as server:
+            headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+            with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+                for name, build in cases().items():
+                    path, body = build()
+                    times, outcome = [], ""
+                    for _ in range(args.rounds):
+                        started = time.perf_counter()
+                        response = client.post(path, content=body)
+                        times.append((time.perf_counter() - started) * 1000)
+                        outcome = _outcome(response)
+                    table.add_row(
+                        name,
+                        f"{len(body):,}",
+                        outcome,
+                        f"{statistics.median(times):.1f}",
+                        f"{max(times):.1f}",
+                    )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--nodes", type=int, default=20)
+    support.wide_console(120).print(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Rate limits (SPEC §10): 429 with `Retry-After`, in each API's shape, from token buckets.
+
+Two limiters, each a table of token buckets bounded in size (an LRU, so memory stays the same
+however many tokens or addresses appear; a forgotten bucket comes back full, which only forgives):
+
+- per client address, before authentication: every failed authentication (a 401) takes from the
+  address's bucket, and an address whose bucket is empty gets 429 before its token is even looked
+  up, so guessing tokens costs the guesser and not the database. Successful requests take
+  nothing from it: many clients behind one proxy are not throttled together;
+- per API token, after authentication: every request takes from its token's bucket, with the
+  budget of its permission (a token with Admin, or one with only Controller).
+
+The buckets live in each process: with N processes (`--workers N`, or N machines) the effective
+limits are N times these. The client address is the connection's peer as uvicorn reports it:
+behind a proxy, let uvicorn take it from `X-Forwarded-For` (`FORWARDED_ALLOW_IPS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clusterql.refusals import Boundary
+from models.tokens import Permission, Principal
+
+log = logging.getLogger("clusterql.app")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_second` requests a second on average, `burst` at once; a rate of 0 is no limit."""
+
+    per_second: float
+    burst: int
+
+    @property
+    def limited(self) -> bool:
+        return self.per_second > 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    admin: Rate
+    controller: Rate
+    address: Rate
+    keys: int  # buckets each limiter keeps
+
+
+class Buckets:
+    """Token buckets by key, at most `max_keys` of them (the least recently used is dropped)."""
+
+    def __init__(self, max_keys: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def wait(self, key: Hashable, rate: Rate, *, take: bool = True) -> float:
+        """0 when `key` has a request left (taken from its bucket if `take`), else the seconds
+        until it has one again."""
+        now = self._clock()
+        buckets = self._buckets
+        found = buckets.get(key)
+        if found is None:
+            tokens = float(rate.burst)
+        else:
+            left, then = found
+            tokens = min(float(rate.burst), left + (now - then) * rate.per_second)
+            buckets.move_to_end(key)
+        waited = 0.0
+        if tokens >= 1:
+            tokens -= take
+        else:
+            waited = (1 - tokens) / rate.per_second
+        buckets[key] = (tokens, now)
+        if len(buckets) > self.max_keys:
+            buckets.popitem(last=False)
+        return waited
+
+
+class RateLimiter:
+    """The limits and both tables of one app, shared by the stacks of both APIs."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.addresses = Buckets(limits.keys)
+        self.tokens = Buckets(limits.keys)
+
+    def token_rate(self, principal: Principal) -> Rate:
+        admin = principal.may(Permission.ADMIN)
+        return self.limits.admin if admin else self.limits.controller
+
+
+def _retry_after(wait: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+async def _refuse(
+    boundary: Boundary, scope: Scope, receive: Receive, send: Send, what: str, wait: float
+) -> None:
+    headers = _retry_after(wait)
+    seconds = headers["Retry-After"]
+    log.info(
+        "rate limited (%s): 429, retry after %s s",
+        what,
+        seconds,
+        extra={"request_id": scope.get("state", {}).get("request_id")},
+    )
+    message = f"too many requests {what}: try again in {seconds} s"
+    await boundary.refuse(429, message, headers)(scope, receive, send)
+
+
+class AddressThrottle:
+    """ASGI middleware, before authentication: failed authentications are counted per client
+    address, and an address out of them gets 429."""
+
+    def __init__(self, app: ASGIApp, boundary: Boundary, limiter: RateLimiter) -> None:
+        self.app = app
+        self.boundary = boundary
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rate = self.limiter.limits.address
+        if scope["type"] != "http" or not rate.limited:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        buckets = self.limiter.addresses
+        wait = buckets.wait(address, rate, take=False)
+        if wait:
+            what = "with failed authentication from this address"
+            await _refuse(self.boundary, scope, receive, send, what, wait)
+            return
+
+        async def send_watched(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                buckets.wait(address, rate)
+            await send(message)
+
+        await self.app(scope, receive, send_watched)
+
+
+class TokenThrottle:
+    """ASGI middleware, after authentication: each request takes from its token's bucket."""
+
+    def __init__(self, app: ASGIApp, boundary: Boundary, limiter: RateLimiter) -> None:
+        self.app = app
+        self.boundary = boundary
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = scope.get("state", {}).get("principal") if scope["type"] == "http" else None
+        if principal is not None:
+            rate = self.limiter.token_rate(principal)
+            wait = self.limiter.tokens.wait(principal.token_id, rate) if rate.limited else 0.0
+            if wait:
+                await _refuse(self.boundary, scope, receive, send, "for this token", wait)
+                return
+        await self.app(scope, receive, send)
