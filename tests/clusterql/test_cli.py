@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.demo import DEMO_SIZE, demo_fleet, load_demo
+from clusterql.fleet import DEMO_SIZE, demo_fleet, load_demo
 from models import clusters as clusters_db
 from models import listing, migrations
 from models.engine import create_engine, read_transaction
