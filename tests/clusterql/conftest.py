@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import fresh_database_url
+
 COMMAND_TIMEOUT_S = 60.0
 
 
@@ -33,3 +35,9 @@ def run_isolated(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[st
         )
 
     return run
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    """An empty database (no tables): the commands create them."""
+    return await fresh_database_url(tmp_path)

@@ -4,36 +4,25 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.fleet import DEMO_SIZE, demo_fleet, load_demo
-from models import clusters as clusters_db
-from models import listing, migrations
-from models.engine import create_engine, read_transaction
-from models.listing import ClusterFilter, Order
-from models.records import ClusterRecord, NodeCounts
+from clusterql.fleet import DEMO_SIZE
+from models import migrations
+from models.engine import create_engine
 from models.tokens import looks_like_secret
-from tests.databases import fresh_database_url
+from tests import factories
+from tests.live_server import running, serve_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60.0
-
-
-@pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    """An empty database (no tables): the commands create them."""
-    return await fresh_database_url(tmp_path)
 
 
 @pytest.fixture
@@ -62,16 +51,6 @@ def _user_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     return result.stderr
-
-
-async def _live_clusters(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[int, int]]:
-    """Every live cluster and how many node rows each has."""
-    async with read_transaction(engine) as conn:
-        records, more = await listing.page(conn, ClusterFilter(), Order(), None, 100_000)
-        assert not more
-        nodes = await clusters_db.nodes_of(conn, [r.id for r in records])
-        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
-    return records, {r.id: len(nodes.get(r.id, [])) for r in records}
 
 
 # ---------------------------------------------------------------- token
@@ -183,7 +162,7 @@ async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, eng
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    records, node_rows = await _live_clusters(engine)
+    records, node_rows = await factories.live_clusters(engine)
     assert len(records) == 1208
     assert len({r.name for r in records}) == 1208  # two runs, no name collision
     assert sorted(r.nodes_count for r in records) == [0] * 5 + [3] * 1203
@@ -193,7 +172,7 @@ async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, eng
 async def test_seed_mixes_node_states(cli, database_url, engine):
     cli("seed", "--clusters", "300", "--database-url", database_url)
 
-    records, _ = await _live_clusters(engine)
+    records, _ = await factories.live_clusters(engine)
 
     assert all(r.nodes_count == 20 for r in records)
     assert sum(r.failed_nodes_count for r in records) > 0
@@ -202,66 +181,7 @@ async def test_seed_mixes_node_states(cli, database_url, engine):
     assert sum(r.running_nodes_count for r in records) > 300 * 20 // 2
 
 
-# ---------------------------------------------------------------- the demo fleet
-
-
-def test_the_demo_fleet_is_deterministic():
-    now = datetime.now(UTC)
-
-    assert demo_fleet(now) == demo_fleet(now)
-
-
-async def test_the_demo_fleet_is_dozens_of_realistic_clusters(engine):
-    added = await load_demo(engine, datetime.now(UTC))
-
-    records, node_rows = await _live_clusters(engine)
-    assert added == len(records) == DEMO_SIZE
-    assert 40 <= DEMO_SIZE <= 60
-    assert {r.provider for r in records} == {"aws", "gcp", "azure", "kubernetes", "openshift"}
-    assert {r.controller_status for r in records} == {"running", "stopped"}
-    assert any(r.nodes_count == 0 for r in records)
-    assert max(r.nodes_count for r in records) <= 40
-    assert all(node_rows[r.id] == r.nodes_count for r in records)
-    for count in ("running", "failed", "failed_to_install", "disabled"):
-        assert any(getattr(r, f"{count}_nodes_count") > 0 for r in records), count
-
-
-def test_demo_node_names_are_unique_per_cluster_and_states_add_up():
-    for cluster in demo_fleet(datetime.now(UTC)):
-        assert len({n.name for n in cluster.nodes}) == len(cluster.nodes)
-        counts = NodeCounts.of([n.status for n in cluster.nodes])
-        assert counts.running + counts.failed + counts.failed_to_install + counts.disabled == (
-            counts.nodes
-        )
-        assert all(n.sensor_version == "" for n in cluster.nodes if not n.sensor_installed)
-
-
-async def test_loading_the_demo_again_adds_nothing(engine):
-    await load_demo(engine, datetime.now(UTC))
-
-    assert await load_demo(engine, datetime.now(UTC)) == 0
-    records, _ = await _live_clusters(engine)
-    assert len(records) == DEMO_SIZE
-
-
 # ---------------------------------------------------------------- serve --demo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"serve --demo did not come up (exit {process.poll()}):\n{log.read_text()}")
 
 
 def _curl_request(printed: str) -> httpx.Request:
@@ -285,39 +205,18 @@ def _curl_request(printed: str) -> httpx.Request:
     return httpx.Request(method, url, headers=headers, content=body)
 
 
-def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(tmp_path, database_url):
-    port = _free_port()
+def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(
+    tmp_path: Path, database_url: str
+) -> None:
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERQL_")}
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clusterql.cli",
-                "serve",
-                "--demo",
-                "--port",
-                str(port),
-                "--database-url",
-                database_url,
-            ],
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=tmp_path,
-            text=True,
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}", process, err)
+    command = serve_command("--demo", "--database-url", database_url)
+    with running(command, output=err, stdout=out, base_env=env, cwd=tmp_path) as server:
+        port = server.url.rsplit(":", 1)[1]
         printed = out.read_text()
         request = _curl_request(printed)
         with httpx.Client(timeout=10.0) as client:
             response = client.send(request)
-    finally:
-        process.terminate()
-        process.wait(timeout=TIMEOUT_S)
 
     secret = request.headers["Authorization"].removeprefix("Bearer ")
     assert looks_like_secret(secret)

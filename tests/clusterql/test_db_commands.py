@@ -44,11 +44,6 @@ def cli(run_isolated: Cli) -> Cli:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    return await fresh_database_url(tmp_path)
-
-
-@pytest.fixture
 async def target_url(tmp_path: Path) -> str:
     return await fresh_database_url(tmp_path)
 
