@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -50,6 +51,7 @@ def running(
     to `stdout` if given; what it wrote is in the error if it never comes up."""
     port = _free_port()
     with ExitStack() as files:
+        err: IO[bytes]
         if output is None:
             err = files.enter_context(tempfile.TemporaryFile())
         else:

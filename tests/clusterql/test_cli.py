@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from models import migrations
 from models.engine import create_engine
 from models.tokens import looks_like_secret
 from tests import factories
+from tests.clusterql.conftest import Cli
 from tests.live_server import running, serve_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -26,9 +27,7 @@ TIMEOUT_S = 60.0
 
 
 @pytest.fixture
-def cli(
-    run_isolated: Callable[..., subprocess.CompletedProcess[str]],
-) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(run_isolated: Cli) -> Cli:
     """Runs `clusterql ...` in a subprocess: no CLUSTERQL_* from outside, cwd a temp dir."""
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +55,7 @@ def _user_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
 # ---------------------------------------------------------------- token
 
 
-def test_token_create_prints_only_the_secret(cli, database_url):
+def test_token_create_prints_only_the_secret(cli: Cli, database_url: str) -> None:
     result = cli(
         "token", "create", "--name", "ci", "--permission", "Admin", "--database-url", database_url
     )
@@ -68,7 +67,7 @@ def test_token_create_prints_only_the_secret(cli, database_url):
     assert looks_like_secret(secret)
 
 
-def test_token_list_shows_the_name_and_never_the_secret(cli, database_url):
+def test_token_list_shows_the_name_and_never_the_secret(cli: Cli, database_url: str) -> None:
     secret = cli(
         "token",
         "create",
@@ -93,7 +92,7 @@ def test_token_list_shows_the_name_and_never_the_secret(cli, database_url):
     assert secret[4:12] not in result.stdout
 
 
-def test_token_revoke_marks_the_token_revoked(cli, database_url):
+def test_token_revoke_marks_the_token_revoked(cli: Cli, database_url: str) -> None:
     cli("token", "create", "--name", "old", "--permission", "Admin", "--database-url", database_url)
 
     result = cli("token", "revoke", "old", "--database-url", database_url)
@@ -106,13 +105,13 @@ def test_token_revoke_marks_the_token_revoked(cli, database_url):
     assert expires == "-"
 
 
-def test_token_revoke_of_an_unknown_name_fails(cli, database_url):
+def test_token_revoke_of_an_unknown_name_fails(cli: Cli, database_url: str) -> None:
     result = cli("token", "revoke", "nobody", "--database-url", database_url)
 
     assert "no token named 'nobody'" in _user_error(result)
 
 
-def test_token_create_with_a_taken_name_fails(cli, database_url):
+def test_token_create_with_a_taken_name_fails(cli: Cli, database_url: str) -> None:
     cli("token", "create", "--name", "dup", "--permission", "Admin", "--database-url", database_url)
 
     result = cli(
@@ -130,7 +129,7 @@ def test_token_create_with_a_taken_name_fails(cli, database_url):
     assert result.stderr.count("\n") == 1
 
 
-def test_bad_arguments_exit_2_with_a_usage_message(cli, database_url):
+def test_bad_arguments_exit_2_with_a_usage_message(cli: Cli, database_url: str) -> None:
     result = cli(
         "token", "create", "--name", "x", "--permission", "Root", "--database-url", database_url
     )
@@ -141,7 +140,7 @@ def test_bad_arguments_exit_2_with_a_usage_message(cli, database_url):
 @pytest.mark.parametrize(
     "url", ["not a url", "sqlite:///sync-driver.db", "sqlite+aiosqlite:////no/such/dir/t.db"]
 )
-def test_an_unusable_database_is_one_line_without_traceback(cli, url):
+def test_an_unusable_database_is_one_line_without_traceback(cli: Cli, url: str) -> None:
     result = cli("token", "list", "--database-url", url)
 
     message = _user_error(result)
@@ -152,7 +151,9 @@ def test_an_unusable_database_is_one_line_without_traceback(cli, url):
 # ---------------------------------------------------------------- seed
 
 
-async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, engine):
+async def test_seed_inserts_exactly_n_clusters_of_m_nodes(
+    cli: Cli, database_url: str, engine: AsyncEngine
+) -> None:
     first = cli(
         "seed", "--clusters", "1203", "--nodes-per-cluster", "3", "--database-url", database_url
     )
@@ -169,7 +170,7 @@ async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, eng
     assert all(node_rows[r.id] == r.nodes_count for r in records)
 
 
-async def test_seed_mixes_node_states(cli, database_url, engine):
+async def test_seed_mixes_node_states(cli: Cli, database_url: str, engine: AsyncEngine) -> None:
     cli("seed", "--clusters", "300", "--database-url", database_url)
 
     records, _ = await factories.live_clusters(engine)
@@ -236,7 +237,7 @@ def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(
 # ---------------------------------------------------------------- schema
 
 
-def test_the_committed_schema_is_what_the_code_prints(cli):
+def test_the_committed_schema_is_what_the_code_prints(cli: Cli) -> None:
     result = cli("schema")
 
     assert result.returncode == 0, result.stderr
@@ -249,7 +250,7 @@ def test_the_committed_schema_is_what_the_code_prints(cli):
 # ---------------------------------------------------------------- --version
 
 
-def test_version_prints_the_installed_version(run_isolated):
+def test_version_prints_the_installed_version(run_isolated: Cli) -> None:
     # given: the console script pip installed, and the version this source tree declares
     script = Path(sys.executable).parent / "clusterql"
     declared = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["version"]

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from clusterql.fleet import DEMO_SIZE, demo_fleet, load_demo
 from models.records import NodeCounts
 from tests.factories import live_clusters
 
 
-def test_the_demo_fleet_is_deterministic():
+def test_the_demo_fleet_is_deterministic() -> None:
     now = datetime.now(UTC)
 
     assert demo_fleet(now) == demo_fleet(now)
 
 
-async def test_the_demo_fleet_is_dozens_of_realistic_clusters(engine):
+async def test_the_demo_fleet_is_dozens_of_realistic_clusters(engine: AsyncEngine) -> None:
     added = await load_demo(engine, datetime.now(UTC))
 
     records, node_rows = await live_clusters(engine)
@@ -30,7 +32,7 @@ async def test_the_demo_fleet_is_dozens_of_realistic_clusters(engine):
         assert any(getattr(r, f"{count}_nodes_count") > 0 for r in records), count
 
 
-def test_demo_node_names_are_unique_per_cluster_and_states_add_up():
+def test_demo_node_names_are_unique_per_cluster_and_states_add_up() -> None:
     for cluster in demo_fleet(datetime.now(UTC)):
         assert len({n.name for n in cluster.nodes}) == len(cluster.nodes)
         counts = NodeCounts.of([n.status for n in cluster.nodes])
@@ -40,7 +42,7 @@ def test_demo_node_names_are_unique_per_cluster_and_states_add_up():
         assert all(n.sensor_version == "" for n in cluster.nodes if not n.sensor_installed)
 
 
-async def test_loading_the_demo_again_adds_nothing(engine):
+async def test_loading_the_demo_again_adds_nothing(engine: AsyncEngine) -> None:
     await load_demo(engine, datetime.now(UTC))
 
     assert await load_demo(engine, datetime.now(UTC)) == 0

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from clusterql import graphiql
+from clusterql import graphiql_assets
 from models.engine import create_engine
 from models.tokens import Permission
 from tests import factories
@@ -111,7 +111,9 @@ def _type_into(page: Page, editor: str, text: str) -> None:
 
 def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browser: Browser) -> None:
     # given: the assets installed, an Admin token and three clusters, a live server
-    assert not graphiql.missing(), f"GraphiQL's files are missing: run {graphiql.FETCH_COMMAND}"
+    assert not graphiql_assets.missing(), (
+        f"GraphiQL's files are missing: run {graphiql_assets.FETCH_COMMAND}"
+    )
     guard = OfflineGuard(server)
     context = browser.new_context()
     context.route("**/*", guard)

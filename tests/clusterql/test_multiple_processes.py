@@ -169,7 +169,7 @@ async def _all_clusters(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     page = response.json()
     assert "next_key" not in page["pagination"]
-    return page["clusters"]  # type: ignore[no-any-return]
+    return page["clusters"]
 
 
 async def test_concurrent_reports_through_both_processes_keep_every_guarantee(

@@ -7,7 +7,7 @@ unavailable database are in test_unavailable.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from clusterql import graphql_view
 from clusterql.app import create_app
 from clusterql.resources import resources
 from clusterql.settings import Settings
+from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 
@@ -46,7 +47,7 @@ async def small_app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 async def caller(small_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
+    secret = await factories.token(resources(small_app).engine, Permission.ADMIN)
     transport = httpx.ASGITransport(app=small_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(
         transport=transport,
@@ -174,7 +175,7 @@ async def test_a_client_that_hangs_up_before_its_body_is_no_error(
     small_app: Starlette, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     # given: a request with a token, whose client disconnects before sending the body
-    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
+    secret = await factories.token(resources(small_app).engine, Permission.ADMIN)
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
@@ -185,12 +186,12 @@ async def test_a_client_that_hangs_up_before_its_body_is_no_error(
             (b"content-length", b"100"),
         ],
     }  # fmt: skip
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     # when it reaches the app

@@ -36,7 +36,7 @@ COUNT = "{ clusters { totalCount } }"
 async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def code(payload: dict[str, Any]) -> str:

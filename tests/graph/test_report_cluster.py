@@ -51,13 +51,13 @@ async def send(
         headers={"Authorization": f"Bearer {secret}"},
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def reported(client: httpx.AsyncClient, secret: str, state: dict[str, Any]) -> dict[str, Any]:
     payload = await send(client, secret, REPORT, input=state)
     assert "errors" not in payload, payload
-    return payload["data"]["reportCluster"]  # type: ignore[no-any-return]
+    return payload["data"]["reportCluster"]
 
 
 def by_name(cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -79,7 +79,7 @@ async def _fleet(engine: AsyncEngine) -> None:
 async def _everything(admin: httpx.AsyncClient) -> list[dict[str, Any]]:
     page = (await admin.post(URL, json={"limit": 100, "return_nodes": True})).json()
     assert "next_key" not in page["pagination"]
-    return page["clusters"]  # type: ignore[no-any-return]
+    return page["clusters"]
 
 
 def _matches(c: dict[str, Any], f: dict[str, Any]) -> bool:
@@ -153,7 +153,7 @@ async def _connection(admin: httpx.AsyncClient, **variables: Any) -> dict[str, A
     response = await admin.post("/graphql", json={"query": CONNECTION, "variables": variables})
     payload = response.json()
     assert "errors" not in payload, payload
-    return payload["data"]["clustersConnection"]  # type: ignore[no-any-return]
+    return payload["data"]["clustersConnection"]
 
 
 @pytest.mark.parametrize(
