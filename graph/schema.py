@@ -63,10 +63,15 @@ class ClusterqlSchema(strawberry.Schema):
         log_unexpected(errors, getattr(context, "request_id", None))
 
 
-schema = ClusterqlSchema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
-    config=StrawberryConfig(scalar_map={datetime: DateTime}),
-    execution_context_class=executor_class(),
-)
+def build_schema(execution_context_class: type[Any] | None) -> ClusterqlSchema:
+    """The schema, run by `execution_context_class` (None: Strawberry's stock executor)."""
+    return ClusterqlSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        config=StrawberryConfig(scalar_map={datetime: DateTime}),
+        execution_context_class=execution_context_class,
+    )
+
+
+schema = build_schema(executor_class())

@@ -13,7 +13,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from graph.context import build_context
 from graph.cursors import CursorCodec
 from graph.execution import PlannedExecutor
-from graph.schema import schema
+from graph.schema import build_schema, schema
 from models.tokens import Permission, Principal
 from tests import factories
 
@@ -37,13 +37,16 @@ fragment More on Cluster { provider failedNodesCount name }
 """
 
 
+STOCK = build_schema(
+    StrawberryGraphQLCoreExecutionContext
+)  # the same schema, Strawberry's executor
+
+
 async def _run(engine: AsyncEngine, executor: type, query: str, **variables: Any) -> Any:
-    schema.execution_context_class = executor
-    try:
-        context = build_context(engine, CursorCodec(b"test"), ADMIN, "test")
-        return await schema.execute(query, variable_values=variables, context_value=context)
-    finally:
-        schema.execution_context_class = PlannedExecutor
+    assert schema.execution_context_class is PlannedExecutor
+    chosen = schema if executor is PlannedExecutor else STOCK
+    context = build_context(engine, CursorCodec(b"test"), ADMIN, "test")
+    return await chosen.execute(query, variable_values=variables, context_value=context)
 
 
 async def test_a_page_is_the_same_as_strawberrys_own_answer(engine: AsyncEngine) -> None:
