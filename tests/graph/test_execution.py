@@ -37,9 +37,8 @@ fragment More on Cluster { provider failedNodesCount name }
 """
 
 
-STOCK = build_schema(
-    StrawberryGraphQLCoreExecutionContext
-)  # the same schema, Strawberry's executor
+# The same schema, run by Strawberry's own executor.
+STOCK = build_schema(StrawberryGraphQLCoreExecutionContext)
 
 
 async def _run(engine: AsyncEngine, executor: type, query: str, **variables: Any) -> Any:
