@@ -13,6 +13,7 @@ from models import tokens
 from models.engine import write_transaction
 from models.tokens import Permission, new_secret
 from tests import factories
+from tests.documents import COUNT
 
 LIST = ("POST", "/runtime/api/v1/clusters")
 GET = ("GET", "/runtime/api/v1/cluster/1")
@@ -31,7 +32,7 @@ async def _call(
         headers["Authorization"] = header
     elif secret is not None:
         headers["Authorization"] = f"Bearer {secret}"
-    body = {"query": "{ clusters { totalCount } }"} if url == "/graphql" else None
+    body = {"query": COUNT} if url == "/graphql" else None
     return await client.request(method, url, json=body, headers=headers)
 
 

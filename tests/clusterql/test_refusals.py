@@ -23,8 +23,9 @@ from clusterql.settings import Settings
 from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
+from tests.documents import COUNT
 
-QUERY = {"query": "{ clusters { totalCount } }"}
+QUERY = {"query": COUNT}
 GRAPHQL_LIMIT = 65536  # the smallest the settings allow
 REST_LIMIT = 4096
 

@@ -14,6 +14,7 @@ from graph.schema import schema
 from models import listing
 from models.records import NodeStatus
 from tests import factories
+from tests.documents import COUNT
 
 PAGE_WITH_NODES = """
 query Page($limit: Int!, $nextKey: String) {
@@ -30,7 +31,6 @@ query Filtered($status: [NodeStatus!], $first: Int) {
 }
 """
 ONE = "query One($id: ID!) { cluster(id: $id) { id name nodes { name } } }"
-COUNT = "{ clusters { totalCount } }"
 
 
 async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.tokens import Permission
 from tests import factories
+from tests.documents import REMOVE
 
 REPORT = """
 mutation Report($input: ClusterReport!) {
@@ -22,7 +23,6 @@ mutation Report($input: ClusterReport!) {
   }
 }
 """
-REMOVE = "mutation Remove($id: ID!) { removeCluster(id: $id) }"
 ONE = "query One($id: ID!) { cluster(id: $id) { id name nodesCount nodes { id name status } } }"
 LIST = "/runtime/api/v1/clusters"
 
