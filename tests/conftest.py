@@ -70,21 +70,24 @@ async def controller_secret(engine: AsyncEngine) -> str:
     return await factories.token(engine, Permission.CONTROLLER)
 
 
+def in_process(
+    app: Starlette, secret: str | None = None, *, raise_app_exceptions: bool = True
+) -> httpx.AsyncClient:
+    """An HTTP client to `app` in-process, with a token's `secret` as its credentials if given."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    headers = {} if secret is None else {"Authorization": f"Bearer {secret}"}
+    return httpx.AsyncClient(transport=transport, base_url="http://clusterql.test", headers=headers)
+
+
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client to the app in-process, without credentials."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://clusterql.test") as c:
+    async with in_process(app) as c:
         yield c
 
 
 @pytest.fixture
 async def admin(app: Starlette, admin_secret: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client to the app in-process, as an administrator."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://clusterql.test",
-        headers={"Authorization": f"Bearer {admin_secret}"},
-    ) as c:
+    async with in_process(app, admin_secret) as c:
         yield c
