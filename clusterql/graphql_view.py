@@ -15,8 +15,8 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
+from clusterql.database import resources
 from clusterql.refusals import GRAPHQL
-from clusterql.resources import resources
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, Code
 from models.tokens import Principal

@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from clusterql import graphql_view
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.tokens import Permission
 from tests import factories

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 from clusterql.app import create_app
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.tokens import Permission
 from rest_shim.operations import LIST_CLUSTERS

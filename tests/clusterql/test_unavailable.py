@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.engine import EngineOptions, create_engine
 from tests.databases import migrated_database_url
