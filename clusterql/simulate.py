@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import httpx
@@ -42,32 +43,22 @@ class Stats:
 
 def as_report(state: ClusterState) -> dict[str, Any]:
     """`state` as the `ClusterReport` input of `reportCluster`, in GraphQL's names and values."""
-    return {
-        "name": state.name,
-        "provider": state.provider,
-        "regions": state.regions,
-        "controllerVersion": state.controller_version,
-        "controllerStatus": state.controller_status.name,
-        "nodes": [
-            {
-                "name": n.name,
-                "hostname": n.hostname,
-                "status": n.status.name,
-                "sensorInstalled": n.sensor_installed,
-                "sensorVersion": n.sensor_version or None,
-                "sensorLastUpdated": (
-                    None
-                    if n.sensor_last_updated is None
-                    else format_timestamp(n.sensor_last_updated)
-                ),
-                "region": n.region,
-                "architecture": n.architecture,
-                "internalDns": n.internal_dns,
-                "internalIp": n.internal_ip,
-            }
-            for n in state.nodes
-        ],
-    }
+    return _as_input(state)  # type: ignore[no-any-return]
+
+
+def _as_input(value: Any) -> Any:
+    if is_dataclass(value):
+        return {_camel(f.name): _as_input(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list):
+        return [_as_input(item) for item in value]
+    if isinstance(value, Enum):
+        return value.name
+    return format_timestamp(value) if isinstance(value, datetime) else value
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
 
 
 @dataclass

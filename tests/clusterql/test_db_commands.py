@@ -18,18 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clusterql.app import create_app
 from clusterql.database import resources
 from clusterql.settings import Settings
-from models import migrations, service_keys, tokens
+from models import migrations, tokens
 from models.engine import create_engine, read_transaction, write_transaction
 from models.records import NodeStatus
-from models.tables import api_tokens, clusters, nodes
-from models.tables import service_keys as service_keys_table
+from models.service_keys import get_or_create
+from models.tables import api_tokens, clusters, nodes, service_keys
 from models.tokens import Permission
 from tests import factories
 from tests.clusterql.conftest import Cli
 from tests.databases import fresh_database_url
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("clusterql")
-ALL_TABLES = (api_tokens, clusters, nodes, service_keys_table)
+ALL_TABLES = (api_tokens, clusters, nodes, service_keys)
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ async def _seed(engine: AsyncEngine) -> int:
     largest_node_id = max(row["id"] for row in await _rows(engine, nodes))
     for removed in (ids[2], ids[4], ids[-1]):
         await factories.remove(engine, removed)
-    await service_keys.get_or_create(engine, "cursor")
+    await get_or_create(engine, "cursor")
     return largest_node_id
 
 
