@@ -109,6 +109,16 @@ def _type_into(page: Page, editor: str, text: str) -> None:
     assert typed == text
 
 
+def _run_with_token(page: Page, secret: str) -> None:
+    """Once GraphiQL is up: the token in the Headers tab, QUERY in the editor, then run."""
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Headers", exact=True).click()
+    headers = json.dumps({"Authorization": f"Bearer {secret}"})
+    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
+    _type_into(page, ".graphiql-query-editor", QUERY)
+    page.locator(".graphiql-execute-button").click()
+
+
 def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browser: Browser) -> None:
     # given: the assets installed, an Admin token and three clusters, a live server
     assert not graphiql_assets.missing(), (
@@ -126,12 +136,7 @@ def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browse
     # when: a user opens GraphiQL, sets the token header, types the query and runs it
     page.goto(f"{server}/graphql")
     assert guard.blocked == [], "the page tried to load files from other hosts"
-    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
-    page.get_by_role("button", name="Headers", exact=True).click()
-    headers = json.dumps({"Authorization": f"Bearer {secret}"})
-    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
-    _type_into(page, ".graphiql-query-editor", QUERY)
-    page.locator(".graphiql-execute-button").click()
+    _run_with_token(page, secret)
 
     # then: the result pane shows the seeded clusters, and nothing left the machine
     result = page.locator(".graphiql-response")
@@ -160,12 +165,7 @@ def test_graphiql_keeps_no_token_in_the_browser(server: str, secret: str, browse
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server}/graphql")
-    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
-    page.get_by_role("button", name="Headers", exact=True).click()
-    headers = json.dumps({"Authorization": f"Bearer {secret}"})
-    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
-    _type_into(page, ".graphiql-query-editor", QUERY)
-    page.locator(".graphiql-execute-button").click()
+    _run_with_token(page, secret)
     expect(page.locator(".graphiql-response")).to_contain_text('"totalCount": 3')
     page.wait_for_timeout(1500)  # GraphiQL writes its tabs after a 500 ms debounce
 
