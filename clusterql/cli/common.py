@@ -27,14 +27,10 @@ from clusterql.settings import Settings
 from models import migrations
 from models.faults import one_line
 
-# The flags that override a setting, and the variable they set.
+# The flags that override a setting, each by setting the setting's variable, CLUSTERQL_<FIELD>.
 ENVIRONMENT = {
-    "database_url": "CLUSTERQL_DATABASE_URL",
-    "host": "CLUSTERQL_HOST",
-    "port": "CLUSTERQL_PORT",
-    "workers": "CLUSTERQL_WORKERS",
-    "log_level": "CLUSTERQL_LOG_LEVEL",
-    "migrate": "CLUSTERQL_MIGRATE",
+    field: f"CLUSTERQL_{field.upper()}"
+    for field in ("database_url", "host", "port", "workers", "log_level", "migrate")
 }
 
 
