@@ -1,41 +1,15 @@
-"""The honest benchmark (issue 9): clusterql against a raw-driver floor and PostGraphile 5.
+"""The honest benchmark: clusterql against a raw-driver floor and PostGraphile 5 (bench/README.md).
 
-    .venv/bin/python bench/honest.py             # the full run: about 9 minutes on 2 cores
-    .venv/bin/python bench/honest.py --quick     # fewer samples and shorter loads: about 3 minutes
-    .venv/bin/python bench/honest.py --systems rest,graphql --databases postgresql
-    .venv/bin/python bench/honest.py --readme    # also write the figures into bench/README.md
-    .venv/bin/python bench/honest.py --out f.json; .venv/bin/python bench/honest.py --render f.json
+    .venv/bin/python -m bench.honest             # the full run: about 9 minutes on 2 cores
+    .venv/bin/python -m bench.honest --quick     # a small database, one short repetition: seconds
+    .venv/bin/python -m bench.honest --systems rest,graphql --databases postgresql
+    .venv/bin/python -m bench.honest --readme    # also write the figures into bench/README.md
+    .venv/bin/python -m bench.honest --out f.json; .venv/bin/python -m bench.honest --render f.json
 
-One run:
-
-1. installs what it needs when missing: Debian's `wrk` (apt-get, as root or with `sudo -n`) and,
-   with `npm ci` in bench/postgraphile, PostGraphile and the Node 22 it needs (its node_modules,
-   git-ignored; the product never installs it);
-2. seeds a temporary SQLite file with 10,000 clusters x 20 nodes (bench/support.py's generator)
-   and an Admin token, removes three clusters of the first page (tombstones every system must
-   skip), copies the very same rows into a throwaway PostgreSQL server (`clusterql db copy`, then
-   VACUUM ANALYZE);
-3. starts one process per system on 127.0.0.1: clusterql (`clusterql serve --workers 1
-   --log-level warning`) on SQLite and on PostgreSQL, bench/floor.py on each, and PostGraphile on
-   PostgreSQL;
-4. asks each system for the first `limit=100` page, with and without nodes, and checks the answers
-   before any timing: clusterql's REST answer byte-identical to the floor's and the same on both
-   databases; `/graphql` (the very operation the REST shim runs, `LIST_CLUSTERS`) reshaped as the
-   shim does it, and PostGraphile's answer reshaped, equal to it;
-5. counts the SQL statements of each system's request on PostgreSQL from the server's own log
-   (`log_statement = 'all'` for a few requests), so that the count does not depend on the
-   product's code;
-6. then, `--repetitions` times: single-client latency, requests one at a time over one
-   keep-alive connection per variant, interleaved request by request in rotating order (every
-   timed answer is compared with the checked one); and throughput, `wrk -t1 -c8` for `--seconds`
-   per variant, the variants' order rotated between repetitions, with the server's CPU (and
-   PostgreSQL's) per request.
-
-Ratios compare a system with the floor of the same database (and PostGraphile) in the same
-repetition: the table gives the median of the repetitions' ratios and, in brackets, the lowest
-and highest of them (latency: of the medians; throughput: the reference's requests/s over the
-system's). Absolute times move with the machine's load (2 shared cores:
-the load average is reported), ratios much less.
+The same rows on SQLite and on a throwaway PostgreSQL; one process per system; the answers checked
+equal before anything is timed; statements counted from PostgreSQL's log; latency rounds and
+`wrk` turns interleaved and repeated. Ratios are to the floor (and PostGraphile) of the same
+database within each repetition: the median of the repetitions' ratios, with their spread.
 """
 
 from __future__ import annotations
@@ -64,23 +38,22 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
-from support import (
-    PostgresServer,
-    Server,
-    clusterql_server,
+
+from bench.measure import (
+    PACKAGES,
     cpu_seconds,
-    create_database,
     environment,
     load_average,
     percentile,
-    postgres_server,
     seed,
-    server_process,
+    unthrottled,
 )
-
 from models.engine import create_engine
 from models.removal import remove
 from rest_shim.operations import LIST_CLUSTERS, rest_page
+from tests.databases import create_database
+from tests.live_server import Server, running, serve_process
+from tests.postgres_server import PostgresServer, postgres_server
 
 BENCH = Path(__file__).resolve().parent
 README = BENCH / "README.md"
@@ -98,20 +71,24 @@ LABELS = {
 }
 # The PostGraphile operation equivalent to LIST_CLUSTERS: live clusters (tombstones are filtered
 # by a condition, `removed_at IS NULL`, enabled in bench/postgraphile/graphile.config.mjs), in id
-# order, with their nodes in id order, and the count of live clusters.
+# order, with their nodes in id order, and the count of live clusters; every field aliased to its
+# REST name, in the REST answer's order.
 POSTGRAPHILE_LIST = """
 query BenchListClusters($limit: Int!, $withNodes: Boolean!) {
   allClusters(first: $limit, orderBy: PRIMARY_KEY_ASC, condition: {removedAt: null}) {
     totalCount
     pageInfo { hasNextPage }
     nodes {
-      monitoredAt rowId name controllerVersion controllerStatus controllerLastUpdated provider
-      regions nodesCount runningNodesCount failedNodesCount failedToInstallNodesCount
-      disabledNodesCount
-      clusterNodesByClusterId(orderBy: PRIMARY_KEY_ASC) @include(if: $withNodes) {
+      monitored_at: monitoredAt id: rowId name controller_version: controllerVersion
+      controller_status: controllerStatus controller_last_updated: controllerLastUpdated provider
+      regions nodes_count: nodesCount running_nodes_count: runningNodesCount
+      failed_nodes_count: failedNodesCount failed_to_install_nodes_count: failedToInstallNodesCount
+      disabled_nodes_count: disabledNodesCount
+      nodes: clusterNodesByClusterId(orderBy: PRIMARY_KEY_ASC) @include(if: $withNodes) {
         nodes {
-          rowId monitoredAt name sensorInstalled sensorLastUpdated sensorVersion region
-          architecture hostname internalDns internalIp status
+          id: rowId monitored_at: monitoredAt name sensor_installed: sensorInstalled
+          sensor_last_updated: sensorLastUpdated sensor_version: sensorVersion region
+          architecture hostname internal_dns: internalDns internal_ip: internalIp status
         }
       }
     }
@@ -200,9 +177,11 @@ class Variant:
         return "/graphql", orjson.dumps({"query": POSTGRAPHILE_LIST, "variables": variables})
 
 
-def _timestamp(value: str) -> str:
+def _timestamp(value: str | None) -> str:
     """PostGraphile's `timestamp` (`2024-12-31T11:32:10.36765`: PostgreSQL drops trailing zeros)
-    in the REST form, `2024-12-31T11:32:10.367650Z`."""
+    in the REST form, `2024-12-31T11:32:10.367650Z`; an unknown one `""`, as in REST."""
+    if value is None:
+        return ""
     whole, _, fraction = value.partition(".")
     return f"{whole}.{fraction.ljust(6, '0')}Z"
 
@@ -211,48 +190,20 @@ def from_postgraphile(payload: dict[str, Any]) -> dict[str, Any]:
     """PostGraphile's answer in the REST form (not timed: only to check it is the same page)."""
     require(not payload.get("errors"), f"PostGraphile errors: {payload.get('errors')}")
     page = payload["data"]["allClusters"]
-    clusters = []
-    for c in page["nodes"]:
-        cluster = {
-            "monitored_at": _timestamp(c["monitoredAt"]),
-            "id": int(c["rowId"]),
-            "name": c["name"],
-            "controller_version": c["controllerVersion"],
-            "controller_status": c["controllerStatus"],
-            "controller_last_updated": _timestamp(c["controllerLastUpdated"]),
-            "provider": c["provider"],
-            "regions": c["regions"],
-            "nodes_count": c["nodesCount"],
-            "running_nodes_count": c["runningNodesCount"],
-            "failed_nodes_count": c["failedNodesCount"],
-            "failed_to_install_nodes_count": c["failedToInstallNodesCount"],
-            "disabled_nodes_count": c["disabledNodesCount"],
-        }
-        if "clusterNodesByClusterId" in c:
-            cluster["nodes"] = [
-                {
-                    "id": int(n["rowId"]),
-                    "monitored_at": _timestamp(n["monitoredAt"]),
-                    "name": n["name"],
-                    "sensor_installed": n["sensorInstalled"],
-                    "sensor_last_updated": (
-                        "" if n["sensorLastUpdated"] is None else _timestamp(n["sensorLastUpdated"])
-                    ),
-                    "sensor_version": n["sensorVersion"],
-                    "region": n["region"],
-                    "architecture": n["architecture"],
-                    "hostname": n["hostname"],
-                    "internal_dns": n["internalDns"],
-                    "internal_ip": n["internalIp"],
-                    "status": n["status"],
-                }
-                for n in c["clusterNodesByClusterId"]["nodes"]
-            ]
-        clusters.append(cluster)
+    for c in page["nodes"]:  # ids are BigInts, which PostGraphile sends as strings
+        c["id"] = int(c["id"])
+        c["monitored_at"] = _timestamp(c["monitored_at"])
+        c["controller_last_updated"] = _timestamp(c["controller_last_updated"])
+        if "nodes" in c:
+            c["nodes"] = c["nodes"]["nodes"]
+            for n in c["nodes"]:
+                n["id"] = int(n["id"])
+                n["monitored_at"] = _timestamp(n["monitored_at"])
+                n["sensor_last_updated"] = _timestamp(n["sensor_last_updated"])
     pagination: dict[str, Any] = {"limit": LIMIT}
     if page["pageInfo"]["hasNextPage"]:
-        pagination["next_key"] = page["nodes"][-1]["rowId"]
-    return {"total_count": page["totalCount"], "pagination": pagination, "clusters": clusters}
+        pagination["next_key"] = str(page["nodes"][-1]["id"])
+    return {"total_count": page["totalCount"], "pagination": pagination, "clusters": page["nodes"]}
 
 
 def as_rest(variant: Variant, body: bytes) -> dict[str, Any]:
@@ -481,7 +432,7 @@ def throughput(
     """`wrk -t1 -c<concurrency>` for `seconds`; every answer must be a 2xx."""
     path, _ = variant.request()
     command = [wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
-    cpu0 = cpu_seconds(server.pid)
+    cpu0 = cpu_seconds(server.process.pid)
     pg0 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
     done = subprocess.run(
         [*command, "-s", str(script), server.url + path],
@@ -489,7 +440,7 @@ def throughput(
         text=True,
         check=True,
     )
-    cpu1 = cpu_seconds(server.pid)
+    cpu1 = cpu_seconds(server.process.pid)
     pg1 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
     text = done.stdout
     if "Non-2xx" in text or re.search(r"Socket errors: .*[1-9]", text):
@@ -592,12 +543,12 @@ def start_servers(
             script = str(BENCH / "floor.py")
             return [sys.executable, script, "--database-url", url, "--port", str(port)]
 
-        out["floor", database] = stack.enter_context(
-            server_process(floor, f"the floor on {database}", log=logs / f"floor-{database}.log")
-        )
+        output = logs / f"floor-{database}.log"
+        out["floor", database] = stack.enter_context(running(floor, output=output))
         if {"rest", "graphql"} & set(systems):
-            log = logs / f"clusterql-{database}.log"
-            out["clusterql", database] = stack.enter_context(clusterql_server(url, log=log))
+            env = unthrottled({"CLUSTERQL_DATABASE_URL": url})
+            output = logs / f"clusterql-{database}.log"
+            out["clusterql", database] = stack.enter_context(serve_process(env, output=output))
         if database == "postgresql" and node is not None:
             node_url = _asyncpg_url(url)
             env = {
@@ -605,11 +556,10 @@ def start_servers(
                 "NODE_ENV": "production",
             }
             out["postgraphile", database] = stack.enter_context(
-                server_process(
+                running(
                     lambda port: [str(node), str(POSTGRAPHILE / "server.mjs"), str(port)],
-                    "PostGraphile",
-                    env=env,
-                    log=logs / "postgraphile-postgresql.log",
+                    env,
+                    output=logs / "postgraphile-postgresql.log",
                 )
             )
     return out
@@ -777,18 +727,8 @@ def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace)
         rows.append(row)
     add_ratios(rows)
     parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme", "render")}
-    packages = (
-        "strawberry-graphql",
-        "graphql-core",
-        "starlette",
-        "uvicorn",
-        "sqlalchemy",
-        "aiosqlite",
-        "asyncpg",
-        "orjson",
-    )
     return {
-        "environment": environment(packages, **facts),
+        "environment": environment(PACKAGES, **facts),
         "parameters": parameters,
         "load": results.load,
         "rows": rows,
@@ -937,7 +877,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="fewer samples: 15 rounds and 2 s wrk turns per repetition",
+        help="that every part still runs, in seconds: 400 clusters, one repetition of 3 rounds "
+        "and 1 s wrk turns (no figure worth keeping)",
     )
     p.add_argument(
         "--systems",
@@ -964,7 +905,13 @@ def parse_args() -> argparse.Namespace:
     )
     args = p.parse_args()
     if args.quick:
-        args.rounds, args.seconds, args.warmup_rounds = 15, 2, 2
+        args.clusters, args.repetitions, args.rounds, args.seconds, args.warmup_rounds = (
+            400,
+            1,
+            3,
+            1,
+            1,
+        )
     return args
 
 

@@ -1,7 +1,7 @@
 """How long the cost limits take to refuse what an attacker sends, up to the body-size limit.
 
-    .venv/bin/python bench/limits.py              # 1,000 clusters x 20 nodes on SQLite, 10 rounds
-    .venv/bin/python bench/limits.py --rounds 30
+    .venv/bin/python -m bench.limits              # 1,000 clusters x 20 nodes on SQLite, 10 rounds
+    .venv/bin/python -m bench.limits --rounds 30
 
 One `clusterql serve` on a seeded SQLite file; each request below is sent `--rounds` times over one
 keep-alive connection, and the client-side latency (sending the body included) is reported as
@@ -12,17 +12,21 @@ requests are there for comparison.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import orjson
-import support
+from rich.console import Console
 from rich.table import Table
 
+from bench.measure import seed, unthrottled
 from rest_shim.operations import LIST_CLUSTERS
+from tests.live_server import serve_process
 
 BODY_LIMIT = 8 * 1024 * 1024  # CLUSTERQL_MAX_GRAPHQL_BODY_BYTES's default
 
@@ -96,12 +100,10 @@ def run(args: argparse.Namespace) -> Table:
     table = Table(title=f"refusals at the body-size limit ({args.rounds} rounds)")
     for column in ("request", "body", "answer", "median ms", "worst ms"):
         table.add_column(column, justify="left" if column in ("request", "answer") else "right")
-    with support.scratch_file("limits.db") as db:
-        url = f"sqlite+aiosqlite:///{db}"
-        import asyncio
-
-        secret = asyncio.run(support.seed(url, args.clusters, args.nodes))
-        with support.clusterql_server(url) as server:
+    with tempfile.TemporaryDirectory(prefix="clusterql-limits-") as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/limits.db"
+        secret = asyncio.run(seed(url, args.clusters, args.nodes))
+        with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url})) as server:
             headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
                 for name, build in cases().items():
@@ -127,7 +129,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--nodes", type=int, default=20)
-    support.wide_console(120).print(run(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="1 round on 100 clusters (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.clusters = 1, 100
+    Console(width=120).print(run(args))
 
 
 if __name__ == "__main__":

@@ -15,14 +15,13 @@ from starlette.routing import Mount, Route
 from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
-from clusterql.database import current_database
+from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
 from clusterql.overload import InFlight, InFlightBound
 from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
-from clusterql.resources import Resources, resources
 from clusterql.settings import Settings
 from graph.cursors import CursorCodec
 from graph.schema import schema

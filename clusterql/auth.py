@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from clusterql.database import resources
 from clusterql.refusals import Boundary
-from clusterql.resources import resources
 from models import tokens
 from models.engine import write_transaction
 from models.faults import is_unavailable

@@ -1,15 +1,19 @@
-"""Opening the database a process serves: migrated at start, or refused while it lacks migrations.
-
-The one place for "migrate or refuse to start", shared by the app's lifespan and every command.
+"""The database a process serves: opened migrated, or refused while it lacks migrations (the one
+place for "migrate or refuse to start", shared by the app's lifespan and every command), and what
+the app's lifespan then holds for its requests (`Resources`, typed where `app.state` is not).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from graph.cursors import CursorCodec
+from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
 from models.engine import EngineOptions, create_engine
 
@@ -25,15 +29,16 @@ class NotMigrated(RuntimeError):
 
 @asynccontextmanager
 async def current_database(
-    url: str, options: EngineOptions | None = None, *, migrate: bool = True
+    url: str, options: EngineOptions | None = None, *, migrate: bool | None = True
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on `url` whose schema is current, disposed on exit: pending migrations are
-    applied, or with `migrate=False` refused (`NotMigrated`, nothing applied)."""
+    applied, or with `migrate=False` refused (`NotMigrated`, nothing applied); `None` leaves
+    the schema as it is (for the commands that migrate it themselves)."""
     engine = create_engine(url, options)
     try:
         if migrate:
             await migrations.upgrade(engine)
-        else:
+        elif migrate is False:
             try:
                 await migrations.require_current(engine)
             except migrations.MigrationsPending as exc:
@@ -41,3 +46,21 @@ async def current_database(
         yield engine
     finally:
         await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """The process's engine (and so its pool), the codec of the cursors its pages hand out, and
+    what one GraphQL operation may cost."""
+
+    engine: AsyncEngine
+    cursors: CursorCodec
+    limits: OperationLimits = DEFAULT_LIMITS
+
+
+def resources(app: Any) -> Resources:
+    """The resources of `app` (a Starlette app whose lifespan has started)."""
+    found = app.state.resources
+    if not isinstance(found, Resources):
+        raise RuntimeError("the app's lifespan has not started: no database yet")
+    return found

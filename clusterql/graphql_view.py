@@ -16,8 +16,8 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
 from clusterql import graphiql
+from clusterql.database import resources
 from clusterql.refusals import GRAPHQL
-from clusterql.resources import resources
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, Code
 from models.tokens import Principal

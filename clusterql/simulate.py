@@ -1,8 +1,9 @@
 """Fake controllers: each registers a cluster and keeps reporting changing node states over HTTP.
 
 For demos and load: `clusterql simulate --url URL --token TOKEN --controllers K --interval S`.
-Each controller owns one cluster (`<prefix>-<k>`) and sends its full state every `interval`
-seconds (with jitter): node states flip, nodes come and go, the controller restarts now and then.
+Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`) and sends its
+full state every `interval` seconds (with jitter): node states flip, nodes come and go, the
+controller restarts now and then.
 """
 
 from __future__ import annotations
@@ -10,24 +11,23 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import httpx
+
+from clusterql.fleet import changed, plausible_cluster
+from graph.scalars import format_timestamp
+from models.records import ClusterState, ControllerStatus
 
 REPORT = """
 mutation Simulated($input: ClusterReport!) {
   reportCluster(input: $input) { id nodesCount failedNodesCount }
 }
 """
-_STATUSES = ["MONITORED", "MONITORED_WITH_SENSOR", "FAILED", "INSTALLATION_FAILED", "DISABLED"]
-_HEALTHY_WEIGHTS = [40, 50, 4, 3, 3]
-_PROVIDERS = {
-    "aws": ["us-east-1", "eu-west-1", "ap-southeast-2"],
-    "gcp": ["europe-west4", "us-central1"],
-    "azure": ["westeurope", "eastus"],
-    "kubernetes": ["dc-1", "dc-2"],
-}
+POOL = 60  # nodes a fake controller's cluster may ever have
 
 
 @dataclass
@@ -41,61 +41,57 @@ class Stats:
     errors: list[str] = field(default_factory=list)
 
 
+def as_report(state: ClusterState) -> dict[str, Any]:
+    """`state` as the `ClusterReport` input of `reportCluster`, in GraphQL's names and values."""
+    return _as_input(state)  # type: ignore[no-any-return]
+
+
+def _as_input(value: Any) -> Any:
+    if is_dataclass(value):
+        return {_camel(f.name): _as_input(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list):
+        return [_as_input(item) for item in value]
+    if isinstance(value, Enum):
+        return value.name
+    return format_timestamp(value) if isinstance(value, datetime) else value
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
 @dataclass
 class FakeController:
-    """One controller's cluster, mutated a little before every report."""
+    """One controller's cluster (a plausible one, `clusterql.fleet`), changed a little before
+    every report: a few nodes change state, now and then one comes or goes, or the controller
+    stops or starts again."""
 
     name: str
     rng: random.Random
-    provider: str = ""
-    regions: list[str] = field(default_factory=list)
-    nodes: dict[str, str] = field(default_factory=dict)  # name -> status
-    running: bool = True
-    _next_node: int = 0
+    cluster: ClusterState = field(init=False)
+    present: set[int] = field(init=False)  # which nodes of `cluster` it has now
 
     def __post_init__(self) -> None:
-        self.provider = self.rng.choice(list(_PROVIDERS))
-        self.regions = self.rng.sample(_PROVIDERS[self.provider], k=self.rng.randint(1, 2))
-        for _ in range(self.rng.randint(5, 40)):
-            self._add_node()
-
-    def _add_node(self) -> None:
-        self._next_node += 1
-        node = f"{self.name}-node-{self._next_node}"
-        self.nodes[node] = self.rng.choices(_STATUSES, _HEALTHY_WEIGHTS)[0]
+        self.cluster = plausible_cluster(self.rng, self.name, POOL, datetime.now(UTC))
+        self.present = set(range(self.rng.randint(5, 40)))
 
     def step(self) -> None:
-        for node in self.rng.sample(list(self.nodes), k=min(3, len(self.nodes))):
-            self.nodes[node] = self.rng.choices(_STATUSES, _HEALTHY_WEIGHTS)[0]
-        if self.rng.random() < 0.2:
-            self._add_node()
-        if self.nodes and self.rng.random() < 0.15:
-            del self.nodes[self.rng.choice(list(self.nodes))]
+        nodes, now = self.cluster.nodes, datetime.now(UTC)
+        for i in self.rng.sample(sorted(self.present), k=min(3, len(self.present))):
+            nodes[i] = changed(self.rng, nodes[i], now)
+        if self.rng.random() < 0.2 and len(self.present) < len(nodes):
+            self.present.add(min(set(range(len(nodes))) - self.present))
+        if self.present and self.rng.random() < 0.15:
+            self.present.discard(self.rng.choice(sorted(self.present)))
         if self.rng.random() < 0.05:
-            self.running = not self.running
+            running = self.cluster.controller_status is ControllerStatus.RUNNING
+            status = ControllerStatus.STOPPED if running else ControllerStatus.RUNNING
+            self.cluster = replace(self.cluster, controller_status=status)
 
     def report(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "provider": self.provider,
-            "regions": self.regions,
-            "controllerVersion": "3.2.0",
-            "controllerStatus": "RUNNING" if self.running else "STOPPED",
-            "nodes": [
-                {
-                    "name": node,
-                    "hostname": node,
-                    "status": status,
-                    "sensorInstalled": status == "MONITORED_WITH_SENSOR",
-                    "sensorVersion": "5.4.1" if status == "MONITORED_WITH_SENSOR" else None,
-                    "region": self.regions[i % len(self.regions)],
-                    "architecture": "arm64" if i % 3 == 0 else "amd64",
-                    "internalDns": f"{node}.internal",
-                    "internalIp": f"10.{(i >> 8) % 256}.{i % 256}.{(i * 7) % 250 + 2}",
-                }
-                for i, (node, status) in enumerate(sorted(self.nodes.items()))
-            ],
-        }
+        nodes = [self.cluster.nodes[i] for i in sorted(self.present)]
+        return as_report(replace(self.cluster, nodes=nodes))
 
 
 async def _send(client: httpx.AsyncClient, controller: FakeController, stats: Stats) -> None:

@@ -1,5 +1,6 @@
-"""Pages of clusters, for both root fields: keyset pages (`clusters`) and Relay connections
-(`clustersConnection`, https://relay.dev/graphql/connections.htm), read in the request's snapshot.
+"""Pages of clusters, their types and how they are read, for both root fields: keyset pages
+(`clusters`) and Relay connections (`clustersConnection`,
+https://relay.dev/graphql/connections.htm), read in the request's snapshot.
 
 Where a walk continues: the default order without filters keeps the plain id of the last cluster
 as its key (what the vendor's clients expect); any other order or any filter gets an opaque
@@ -8,16 +9,66 @@ signed cursor (`graph.cursors`), as every Relay cursor is.
 
 from __future__ import annotations
 
-from graph.connection import ClusterConnection, ClusterEdge, PageInfo
-from graph.context import Context
+import strawberry
+
+from graph.context import Context, Info
 from graph.scalars import parse_cluster_id
-from graph.types import Cluster, ClusterPage, Pagination
+from graph.types import Cluster
 from models import listing
 from models.clusters import id_assigned
 from models.errors import InvalidInput, NotFound
 from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order, Position, position_of
 from models.records import ClusterRecord
+
+
+@strawberry.type(description="Key-based pagination of a clusters page.")
+class Pagination:
+    limit: int = strawberry.field(description="The limit applied to this page.")
+    next_key: str | None = strawberry.field(
+        description="Pass as nextKey to get the following page; null on the last page."
+    )
+
+
+@strawberry.type(description="One page of clusters, read from one consistent snapshot.")
+class ClusterPage:
+    pagination: Pagination = strawberry.field(description="How to get the next page.")
+    clusters: list[Cluster] = strawberry.field(description="The clusters of this page, in order.")
+    matching: strawberry.Private[ClusterFilter]
+
+    @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
+    async def total_count(self, info: Info) -> int:
+        return await _count_matching(info, self.matching)
+
+
+async def _count_matching(info: Info, where: ClusterFilter) -> int:
+    """Counted only when asked for, in the same snapshot as the page."""
+    return await info.context.snapshot.run(lambda conn: listing.count_matching(conn, where))
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More clusters follow endCursor.")
+    has_previous_page: bool = strawberry.field(description="Clusters precede startCursor.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
+
+
+@strawberry.type(description="A cluster and its cursor.")
+class ClusterEdge:
+    cursor: str = strawberry.field(description="Pass as after or before to page from here.")
+    node: Cluster = strawberry.field(description="The cluster.")
+
+
+@strawberry.type(description="A page of clusters as a Relay connection.")
+class ClusterConnection:
+    edges: list[ClusterEdge] = strawberry.field(description="The clusters of this page, in order.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands in the list.")
+    matching: strawberry.Private[ClusterFilter]
+
+    @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
+    async def total_count(self, info: Info) -> int:
+        return await _count_matching(info, self.matching)
 
 
 def page_size(name: str, value: int) -> int:

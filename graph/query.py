@@ -7,13 +7,13 @@ from typing import Annotated
 import strawberry
 
 from graph import pagination
-from graph.connection import ClusterConnection
 from graph.context import Info
 from graph.enums import Direction, OrderField
 from graph.filters import ClusterFilterInput
+from graph.pagination import ClusterConnection, ClusterPage
 from graph.permissions import IsAdmin
 from graph.scalars import parse_cluster_id
-from graph.types import Cluster, ClusterPage
+from graph.types import Cluster
 from models.clusters import get_live
 from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order

@@ -109,10 +109,15 @@ def _timed_out(timeout_s: float, request_id: str | None) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[error])
 
 
-schema = ClusterqlSchema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[OperationGate],
-    config=StrawberryConfig(scalar_map={datetime: DateTime}),
-    execution_context_class=executor_class(),
-)
+def build_schema(execution_context_class: type[Any] | None) -> ClusterqlSchema:
+    """The schema, run by `execution_context_class` (None: Strawberry's stock executor)."""
+    return ClusterqlSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[OperationGate],
+        config=StrawberryConfig(scalar_map={datetime: DateTime}),
+        execution_context_class=execution_context_class,
+    )
+
+
+schema = build_schema(executor_class())

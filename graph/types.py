@@ -1,4 +1,5 @@
-"""The object types of the schema, built from the plain records `models` returns."""
+"""The object types of clusters and nodes, built from the plain records `models` returns (the
+pages' types are in `graph.pagination`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import strawberry
 from graph.context import Info
 from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
-from models import listing
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_FIRST
-from models.listing import ClusterFilter
 from models.records import ClusterRecord
 
 
@@ -118,27 +117,3 @@ class Cluster:
             failed_to_install_nodes_count=r.failed_to_install_nodes_count,
             disabled_nodes_count=r.disabled_nodes_count,
         )
-
-
-@strawberry.type(description="Key-based pagination of a clusters page.")
-class Pagination:
-    limit: int = strawberry.field(description="The limit applied to this page.")
-    next_key: str | None = strawberry.field(
-        description="Pass as nextKey to get the following page; null on the last page."
-    )
-
-
-@strawberry.type(description="One page of clusters, read from one consistent snapshot.")
-class ClusterPage:
-    pagination: Pagination = strawberry.field(description="How to get the next page.")
-    clusters: list[Cluster] = strawberry.field(description="The clusters of this page, in order.")
-    matching: strawberry.Private[ClusterFilter]
-
-    @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
-    async def total_count(self, info: Info) -> int:
-        return await count_matching(info, self.matching)
-
-
-async def count_matching(info: Info, where: ClusterFilter) -> int:
-    """Counted only when asked for, in the same snapshot as the page."""
-    return await info.context.snapshot.run(lambda conn: listing.count_matching(conn, where))

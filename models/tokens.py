@@ -89,30 +89,6 @@ _TOUCH = (
 )
 
 
-async def create(
-    conn: AsyncConnection,
-    *,
-    name: str,
-    permissions: frozenset[Permission],
-    secret_digest: str,
-    now: datetime,
-    expires_at: datetime | None = None,
-) -> None:
-    """Store a new token; a taken name raises `Conflict`."""
-    try:
-        await conn.execute(
-            insert(api_tokens).values(
-                name=name,
-                permissions=sorted(str(p) for p in permissions),
-                secret_digest=secret_digest,
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
-    except IntegrityError as exc:
-        raise Conflict(f"a token named {name!r} already exists") from exc
-
-
 async def issue(
     engine: AsyncEngine,
     name: str,
@@ -124,15 +100,18 @@ async def issue(
     """A new token, stored in a write transaction of its own; returns its secret, which only
     the caller ever sees. A taken name raises `Conflict`."""
     secret = new_secret()
-    async with write_transaction(engine) as conn:
-        await create(
-            conn,
-            name=name,
-            permissions=frozenset(permissions),
-            secret_digest=digest(secret),
-            now=now or datetime.now(UTC),
-            expires_at=expires_at,
-        )
+    row = {
+        "name": name,
+        "permissions": sorted({str(p) for p in permissions}),
+        "secret_digest": digest(secret),
+        "created_at": now or datetime.now(UTC),
+        "expires_at": expires_at,
+    }
+    try:
+        async with write_transaction(engine) as conn:
+            await conn.execute(insert(api_tokens).values(row))
+    except IntegrityError as exc:
+        raise Conflict(f"a token named {name!r} already exists") from exc
     return secret
 
 

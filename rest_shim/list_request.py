@@ -57,24 +57,20 @@ def _limit(value: Any) -> int:
     return value
 
 
-def _key(name: str, value: Any) -> str:
-    # The vendor's ids were integers in places: a non-negative integer is its decimal string.
+def _id_text(name: str, value: Any, expected: str) -> str:
+    # Answers carry ids as JSON numbers and next_key as a string, and the vendor's ids were
+    # integers in places: a non-negative integer is its decimal string.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
     if isinstance(value, str):
         return value
+    raise _bad(name, f"must {expected}, got {value!r}")
+
+
+def _key(name: str, value: Any) -> str:
     if value is None:  # null, like "", means the first page
         return ""
-    raise _bad(name, f"must be a string (the previous page's next_key), got {value!r}")
-
-
-def _cluster_id(name: str, value: Any) -> str:
-    # Answers carry ids as JSON numbers and next_key as a string: both spellings name a cluster.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if isinstance(value, str):
-        return value
-    raise _bad(name, f"must hold cluster ids (numbers or decimal strings), got {value!r}")
+    return _id_text(name, value, "be a string (the previous page's next_key)")
 
 
 def _return_nodes(value: Any) -> bool:
@@ -104,7 +100,7 @@ def _filter_value(name: str, value: Any) -> Any:
     if name == "ids":
         if not isinstance(value, list):
             raise _bad(where, f"must be a list of cluster ids, got {value!r}")
-        return [_cluster_id(where, v) for v in value]
+        return [_id_text(where, v, "hold cluster ids (numbers or decimal strings)") for v in value]
     if name == "name":
         if not isinstance(value, str):
             raise _bad(where, f"must be a string, got {value!r}")

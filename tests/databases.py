@@ -61,9 +61,15 @@ async def fresh_database_url(tmp_path: Path) -> str:
     server = postgres_server_url()
     if server is None:
         return f"sqlite+aiosqlite:///{tmp_path / name}.db"
-    await _on_server(server, f'CREATE DATABASE "{name}"')
+    url = await create_database(server, name)
     _created.append(name)
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
+    return url
+
+
+async def create_database(server: str, name: str) -> str:
+    """A new, empty database `name` on the PostgreSQL server `server`; its URL."""
+    await _on_server(server, f'CREATE DATABASE "{name}"')
+    return _database_url(server, name)
 
 
 async def drop_fresh_databases() -> None:

@@ -1,4 +1,4 @@
-"""Building test data with the product's own storage functions."""
+"""Building and reading test data with the product's own storage functions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import seeding, tokens
-from models.engine import create_engine, write_transaction
-from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
+from models import listing, seeding, tokens
+from models.clusters import nodes_of
+from models.engine import create_engine, read_transaction, write_transaction
+from models.listing import ClusterFilter, Order
+from models.records import ClusterRecord, ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.removal import remove_cluster
 from models.tokens import Permission
 
@@ -91,3 +93,13 @@ async def admin_and_controller(
 async def remove(engine: AsyncEngine, cluster_id: int) -> None:
     async with write_transaction(engine) as conn:
         assert await remove_cluster(conn, cluster_id, datetime.now(UTC))
+
+
+async def live_clusters(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[int, int]]:
+    """Every live cluster and how many node rows each has."""
+    async with read_transaction(engine) as conn:
+        records, more = await listing.page(conn, ClusterFilter(), Order(), None, 100_000)
+        assert not more
+        nodes = await nodes_of(conn, [r.id for r in records])
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
+    return records, {r.id: len(nodes.get(r.id, [])) for r in records}

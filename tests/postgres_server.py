@@ -1,7 +1,8 @@
-"""A throwaway PostgreSQL server that one test module owns, and may stop and start again.
+"""A throwaway PostgreSQL server that a test module or a benchmark owns, and may stop and start.
 
-Made by `scripts/postgres` (the script CI uses for the PostgreSQL pass), so these tests run
-whenever PostgreSQL's server binaries are installed, in both passes of the suite.
+Made by `scripts/postgres` (the script CI uses for the PostgreSQL pass): on 127.0.0.1, fsync off,
+removed on exit. The tests using one run whenever PostgreSQL's server binaries are installed, in
+both passes of the suite.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
 TIMEOUT_S = 120
@@ -37,6 +36,16 @@ class PostgresServer:
     directory: str
     url: str  # the server's own `postgres` database: for CREATE DATABASE
 
+    @property
+    def log(self) -> Path:
+        """The server's log (its stderr)."""
+        return Path(self.directory) / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (every backend is one of its children)."""
+        return int((Path(self.directory) / "data" / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         """Stop the server (open sessions are cut off); returns once it is down."""
         _script("stop", self.directory)
@@ -57,13 +66,7 @@ def missing_binaries() -> str | None:
 
 @contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
-    """A new server, removed on exit; the test is skipped (saying why) without the binaries."""
-    reason = missing_binaries()
-    if reason is not None:
-        pytest.skip(
-            "needs PostgreSQL's server binaries (scripts/system-deps installs them; CI has "
-            f"them and runs this test in both passes): {reason}"
-        )
+    """A new server, removed on exit (`missing_binaries` says beforehand why there can be none)."""
     directory = _script("new")
     try:
         yield PostgresServer(directory, _script("url", directory))

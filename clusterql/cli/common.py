@@ -25,17 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clusterql.database import NotMigrated, current_database
 from clusterql.settings import Settings
 from models import migrations
-from models.engine import create_engine
 from models.faults import one_line
 
-# The flags that override a setting, and the variable they set.
+# The flags that override a setting, each by setting the setting's variable, CLUSTERQL_<FIELD>.
 ENVIRONMENT = {
-    "database_url": "CLUSTERQL_DATABASE_URL",
-    "host": "CLUSTERQL_HOST",
-    "port": "CLUSTERQL_PORT",
-    "workers": "CLUSTERQL_WORKERS",
-    "log_level": "CLUSTERQL_LOG_LEVEL",
-    "migrate": "CLUSTERQL_MIGRATE",
+    field: f"CLUSTERQL_{field.upper()}"
+    for field in ("database_url", "host", "port", "workers", "log_level", "migrate")
 }
 
 
@@ -75,21 +70,10 @@ async def one_line_errors() -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def database(url: str, *, migrate: bool = True) -> AsyncIterator[AsyncEngine]:
+async def database(url: str, *, migrate: bool | None = True) -> AsyncIterator[AsyncEngine]:
     """An engine on `url` whose schema is current (`clusterql.database.current_database`)."""
     async with one_line_errors(), current_database(url, migrate=migrate) as engine:
         yield engine
-
-
-@asynccontextmanager
-async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on `url` as its schema is (for the commands that migrate it themselves)."""
-    async with one_line_errors():
-        engine = create_engine(url)
-        try:
-            yield engine
-        finally:
-            await engine.dispose()
 
 
 def shown_url(url: str) -> str:

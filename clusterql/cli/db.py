@@ -8,13 +8,13 @@ from collections.abc import Mapping
 
 from rich.progress import TaskID
 
-from clusterql.cli.common import CliError, engine_on, progress, settings_from, shown_url
+from clusterql.cli.common import CliError, database, progress, settings_from, shown_url
 from models import migrations
 from models.copying import CopyRefused, CopySummary, copy_database
 
 
 async def _upgrade(url: str) -> migrations.Upgrade:
-    async with engine_on(url) as engine:
+    async with database(url, migrate=None) as engine:
         return await migrations.upgrade(engine)
 
 
@@ -53,7 +53,10 @@ class _CopyBar:
 
 async def _copy(source_url: str, target_url: str) -> CopySummary:
     bar = _CopyBar()
-    async with engine_on(source_url) as source, engine_on(target_url) as target:
+    async with (
+        database(source_url, migrate=None) as source,
+        database(target_url, migrate=None) as target,
+    ):
         try:
             return await copy_database(source, target, bar)
         except migrations.MigrationsPending as exc:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import secrets
 import time
 from datetime import UTC, datetime
+from itertools import islice
 
 from sqlalchemy.exc import IntegrityError
 
-from clusterql import demo
 from clusterql.cli.common import CliError, database, progress, settings_from
+from clusterql.fleet import plausible_fleet
 from models.engine import write_transaction
 from models.seeding import insert_clusters
 
@@ -20,24 +20,20 @@ CHUNK = 1_000  # clusters per write transaction: short lock holds, few commits
 
 
 async def _seed(url: str, run_id: str, clusters: int, nodes_per_cluster: int) -> None:
-    rng = random.Random(run_id)
+    names = (f"seed-{run_id}-{n + 1}" for n in range(clusters))
+    fleet = plausible_fleet(run_id, names, datetime.now(UTC), nodes_per_cluster)
     async with database(url) as engine:
         with progress() as bar:
             task = bar.add_task("seeding clusters", total=clusters)
-            for start in range(0, clusters, CHUNK):
-                names = [
-                    f"seed-{run_id}-{n + 1}" for n in range(start, min(start + CHUNK, clusters))
-                ]
-                now = datetime.now(UTC)
-                states = demo.synthetic_clusters(rng, names, nodes_per_cluster, now)
+            while chunk := list(islice(fleet, CHUNK)):
                 try:
                     async with write_transaction(engine) as conn:
-                        await insert_clusters(conn, states, now)
+                        await insert_clusters(conn, chunk, datetime.now(UTC))
                 except IntegrityError:
                     raise CliError(
                         f"a cluster named like seed-{run_id}-* exists already; run seed again"
                     ) from None
-                bar.advance(task, len(names))
+                bar.advance(task, len(chunk))
 
 
 def seed(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from clusterql import demo
+from clusterql import fleet
 from clusterql.cli.common import CliError, database, settings_from, shown_url
 from clusterql.logs import log_config
 from models import tokens
@@ -35,7 +35,7 @@ class DemoAccess:
 
 def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     """What `serve --demo` prints: the token, GraphiQL and a curl ready to paste."""
-    fleet = (
+    summary = (
         f"added the demo fleet ({access.added} clusters) to {database}"
         if access.added
         else f"{database} already holds clusters: kept them, added no demo fleet"
@@ -43,7 +43,7 @@ def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     secret = access.secret
     return "\n".join(
         [
-            f"clusterql demo: {fleet}",
+            f"clusterql demo: {summary}",
             f"Admin token (shown only once): {secret}",
             f"  (token name {access.token_name}; `clusterql token revoke NAME` ends it)",
             f'GraphiQL: {url}/graphql  (headers: {{"Authorization": "Bearer {secret}"}})',
@@ -62,7 +62,7 @@ async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAcces
         if not with_demo:
             return None
         now = datetime.now(UTC)
-        added = await demo.load_demo(engine, now)
+        added = await fleet.load_demo(engine, now)
         name = f"demo-admin-{now:%Y%m%dT%H%M%S.%fZ}"
         secret = await tokens.issue(engine, name, [Permission.ADMIN], now=now)
         return DemoAccess(added, name, secret)

@@ -4,42 +4,30 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
-import time
 import tomllib
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.demo import DEMO_SIZE, demo_fleet, load_demo
-from models import clusters as clusters_db
-from models import listing, migrations
-from models.engine import create_engine, read_transaction
-from models.listing import ClusterFilter, Order
-from models.records import ClusterRecord, NodeCounts
+from clusterql.fleet import DEMO_SIZE
+from models import migrations
+from models.engine import create_engine
 from models.tokens import looks_like_secret
-from tests.databases import fresh_database_url
+from tests import factories
+from tests.clusterql.conftest import Cli
+from tests.live_server import running, serve_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60.0
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    """An empty database (no tables): the commands create them."""
-    return await fresh_database_url(tmp_path)
-
-
-@pytest.fixture
-def cli(
-    run_isolated: Callable[..., subprocess.CompletedProcess[str]],
-) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(run_isolated: Cli) -> Cli:
     """Runs `clusterql ...` in a subprocess: no CLUSTERQL_* from outside, cwd a temp dir."""
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,20 +52,10 @@ def _user_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
     return result.stderr
 
 
-async def _live_clusters(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[int, int]]:
-    """Every live cluster and how many node rows each has."""
-    async with read_transaction(engine) as conn:
-        records, more = await listing.page(conn, ClusterFilter(), Order(), None, 100_000)
-        assert not more
-        nodes = await clusters_db.nodes_of(conn, [r.id for r in records])
-        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
-    return records, {r.id: len(nodes.get(r.id, [])) for r in records}
-
-
 # ---------------------------------------------------------------- token
 
 
-def test_token_create_prints_only_the_secret(cli, database_url):
+def test_token_create_prints_only_the_secret(cli: Cli, database_url: str) -> None:
     result = cli(
         "token", "create", "--name", "ci", "--permission", "Admin", "--database-url", database_url
     )
@@ -89,7 +67,7 @@ def test_token_create_prints_only_the_secret(cli, database_url):
     assert looks_like_secret(secret)
 
 
-def test_token_list_shows_the_name_and_never_the_secret(cli, database_url):
+def test_token_list_shows_the_name_and_never_the_secret(cli: Cli, database_url: str) -> None:
     secret = cli(
         "token",
         "create",
@@ -114,7 +92,7 @@ def test_token_list_shows_the_name_and_never_the_secret(cli, database_url):
     assert secret[4:12] not in result.stdout
 
 
-def test_token_revoke_marks_the_token_revoked(cli, database_url):
+def test_token_revoke_marks_the_token_revoked(cli: Cli, database_url: str) -> None:
     cli("token", "create", "--name", "old", "--permission", "Admin", "--database-url", database_url)
 
     result = cli("token", "revoke", "old", "--database-url", database_url)
@@ -127,13 +105,13 @@ def test_token_revoke_marks_the_token_revoked(cli, database_url):
     assert expires == "-"
 
 
-def test_token_revoke_of_an_unknown_name_fails(cli, database_url):
+def test_token_revoke_of_an_unknown_name_fails(cli: Cli, database_url: str) -> None:
     result = cli("token", "revoke", "nobody", "--database-url", database_url)
 
     assert "no token named 'nobody'" in _user_error(result)
 
 
-def test_token_create_with_a_taken_name_fails(cli, database_url):
+def test_token_create_with_a_taken_name_fails(cli: Cli, database_url: str) -> None:
     cli("token", "create", "--name", "dup", "--permission", "Admin", "--database-url", database_url)
 
     result = cli(
@@ -151,7 +129,7 @@ def test_token_create_with_a_taken_name_fails(cli, database_url):
     assert result.stderr.count("\n") == 1
 
 
-def test_bad_arguments_exit_2_with_a_usage_message(cli, database_url):
+def test_bad_arguments_exit_2_with_a_usage_message(cli: Cli, database_url: str) -> None:
     result = cli(
         "token", "create", "--name", "x", "--permission", "Root", "--database-url", database_url
     )
@@ -162,7 +140,7 @@ def test_bad_arguments_exit_2_with_a_usage_message(cli, database_url):
 @pytest.mark.parametrize(
     "url", ["not a url", "sqlite:///sync-driver.db", "sqlite+aiosqlite:////no/such/dir/t.db"]
 )
-def test_an_unusable_database_is_one_line_without_traceback(cli, url):
+def test_an_unusable_database_is_one_line_without_traceback(cli: Cli, url: str) -> None:
     result = cli("token", "list", "--database-url", url)
 
     message = _user_error(result)
@@ -173,7 +151,9 @@ def test_an_unusable_database_is_one_line_without_traceback(cli, url):
 # ---------------------------------------------------------------- seed
 
 
-async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, engine):
+async def test_seed_inserts_exactly_n_clusters_of_m_nodes(
+    cli: Cli, database_url: str, engine: AsyncEngine
+) -> None:
     first = cli(
         "seed", "--clusters", "1203", "--nodes-per-cluster", "3", "--database-url", database_url
     )
@@ -183,17 +163,17 @@ async def test_seed_inserts_exactly_n_clusters_of_m_nodes(cli, database_url, eng
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    records, node_rows = await _live_clusters(engine)
+    records, node_rows = await factories.live_clusters(engine)
     assert len(records) == 1208
     assert len({r.name for r in records}) == 1208  # two runs, no name collision
     assert sorted(r.nodes_count for r in records) == [0] * 5 + [3] * 1203
     assert all(node_rows[r.id] == r.nodes_count for r in records)
 
 
-async def test_seed_mixes_node_states(cli, database_url, engine):
+async def test_seed_mixes_node_states(cli: Cli, database_url: str, engine: AsyncEngine) -> None:
     cli("seed", "--clusters", "300", "--database-url", database_url)
 
-    records, _ = await _live_clusters(engine)
+    records, _ = await factories.live_clusters(engine)
 
     assert all(r.nodes_count == 20 for r in records)
     assert sum(r.failed_nodes_count for r in records) > 0
@@ -202,66 +182,7 @@ async def test_seed_mixes_node_states(cli, database_url, engine):
     assert sum(r.running_nodes_count for r in records) > 300 * 20 // 2
 
 
-# ---------------------------------------------------------------- the demo fleet
-
-
-def test_the_demo_fleet_is_deterministic():
-    now = datetime.now(UTC)
-
-    assert demo_fleet(now) == demo_fleet(now)
-
-
-async def test_the_demo_fleet_is_dozens_of_realistic_clusters(engine):
-    added = await load_demo(engine, datetime.now(UTC))
-
-    records, node_rows = await _live_clusters(engine)
-    assert added == len(records) == DEMO_SIZE
-    assert 40 <= DEMO_SIZE <= 60
-    assert {r.provider for r in records} == {"aws", "gcp", "azure", "kubernetes", "openshift"}
-    assert {r.controller_status for r in records} == {"running", "stopped"}
-    assert any(r.nodes_count == 0 for r in records)
-    assert max(r.nodes_count for r in records) <= 40
-    assert all(node_rows[r.id] == r.nodes_count for r in records)
-    for count in ("running", "failed", "failed_to_install", "disabled"):
-        assert any(getattr(r, f"{count}_nodes_count") > 0 for r in records), count
-
-
-def test_demo_node_names_are_unique_per_cluster_and_states_add_up():
-    for cluster in demo_fleet(datetime.now(UTC)):
-        assert len({n.name for n in cluster.nodes}) == len(cluster.nodes)
-        counts = NodeCounts.of([n.status for n in cluster.nodes])
-        assert counts.running + counts.failed + counts.failed_to_install + counts.disabled == (
-            counts.nodes
-        )
-        assert all(n.sensor_version == "" for n in cluster.nodes if not n.sensor_installed)
-
-
-async def test_loading_the_demo_again_adds_nothing(engine):
-    await load_demo(engine, datetime.now(UTC))
-
-    assert await load_demo(engine, datetime.now(UTC)) == 0
-    records, _ = await _live_clusters(engine)
-    assert len(records) == DEMO_SIZE
-
-
 # ---------------------------------------------------------------- serve --demo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"serve --demo did not come up (exit {process.poll()}):\n{log.read_text()}")
 
 
 def _curl_request(printed: str) -> httpx.Request:
@@ -285,39 +206,18 @@ def _curl_request(printed: str) -> httpx.Request:
     return httpx.Request(method, url, headers=headers, content=body)
 
 
-def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(tmp_path, database_url):
-    port = _free_port()
+def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(
+    tmp_path: Path, database_url: str
+) -> None:
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERQL_")}
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clusterql.cli",
-                "serve",
-                "--demo",
-                "--port",
-                str(port),
-                "--database-url",
-                database_url,
-            ],
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=tmp_path,
-            text=True,
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}", process, err)
+    command = serve_command("--demo", "--database-url", database_url)
+    with running(command, output=err, stdout=out, base_env=env, cwd=tmp_path) as server:
+        port = server.url.rsplit(":", 1)[1]
         printed = out.read_text()
         request = _curl_request(printed)
         with httpx.Client(timeout=10.0) as client:
             response = client.send(request)
-    finally:
-        process.terminate()
-        process.wait(timeout=TIMEOUT_S)
 
     secret = request.headers["Authorization"].removeprefix("Bearer ")
     assert looks_like_secret(secret)
@@ -337,7 +237,7 @@ def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(tmp_path, data
 # ---------------------------------------------------------------- schema
 
 
-def test_the_committed_schema_is_what_the_code_prints(cli):
+def test_the_committed_schema_is_what_the_code_prints(cli: Cli) -> None:
     result = cli("schema")
 
     assert result.returncode == 0, result.stderr
@@ -350,7 +250,7 @@ def test_the_committed_schema_is_what_the_code_prints(cli):
 # ---------------------------------------------------------------- --version
 
 
-def test_version_prints_the_installed_version(run_isolated):
+def test_version_prints_the_installed_version(run_isolated: Cli) -> None:
     # given: the console script pip installed, and the version this source tree declares
     script = Path(sys.executable).parent / "clusterql"
     declared = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["version"]

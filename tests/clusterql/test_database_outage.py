@@ -20,6 +20,7 @@ import httpx
 
 from tests import factories
 from tests.databases import migrated_database_on
+from tests.documents import REPORT
 from tests.live_server import serve_process, token_client
 from tests.postgres_server import PostgresServer
 
@@ -27,7 +28,6 @@ CLIENT_TIMEOUT_S = 5.0  # "a few seconds": nothing may take longer, outage or no
 OUTAGE_S = 2.5
 LIST = "/runtime/api/v1/clusters"
 CLUSTERS = "{ clusters(limit: 20) { totalCount clusters { name nodesCount nodes { id } } } }"
-REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
 LEAKS = ("Traceback", "asyncpg", "sqlalchemy", "Errno", "SELECT", "127.0.0.1", "postgres")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,21 +16,20 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.app import create_app
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
-from models import migrations, service_keys, tokens
+from models import migrations, tokens
 from models.engine import create_engine, read_transaction, write_transaction
 from models.records import NodeStatus
-from models.tables import api_tokens, clusters, nodes
-from models.tables import service_keys as service_keys_table
+from models.service_keys import get_or_create
+from models.tables import api_tokens, clusters, nodes, service_keys
 from models.tokens import Permission
 from tests import factories
+from tests.clusterql.conftest import Cli
 from tests.databases import fresh_database_url
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("clusterql")
-ALL_TABLES = (api_tokens, clusters, nodes, service_keys_table)
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+ALL_TABLES = (api_tokens, clusters, nodes, service_keys)
 
 
 @pytest.fixture
@@ -41,11 +40,6 @@ def cli(run_isolated: Cli) -> Cli:
         return run_isolated([str(CONSOLE_SCRIPT), *args], env)
 
     return run
-
-
-@pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    return await fresh_database_url(tmp_path)
 
 
 @pytest.fixture
@@ -92,7 +86,9 @@ async def _pending(url: str) -> list[str]:
 # ---------------------------------------------------------------- db upgrade
 
 
-async def test_db_upgrade_applies_the_migrations_then_finds_nothing_to_do(cli, database_url):
+async def test_db_upgrade_applies_the_migrations_then_finds_nothing_to_do(
+    cli: Cli, database_url: str
+) -> None:
     first = cli("db", "upgrade", "--database-url", database_url)
     second = cli("db", "upgrade", "--database-url", database_url)
 
@@ -105,7 +101,7 @@ async def test_db_upgrade_applies_the_migrations_then_finds_nothing_to_do(cli, d
     assert await _pending(database_url) == []
 
 
-async def test_db_upgrade_takes_the_url_from_the_environment(cli, database_url):
+async def test_db_upgrade_takes_the_url_from_the_environment(cli: Cli, database_url: str) -> None:
     result = cli("db", "upgrade", env={"CLUSTERQL_DATABASE_URL": database_url})
 
     assert result.returncode == 0, result.stderr
@@ -115,7 +111,9 @@ async def test_db_upgrade_takes_the_url_from_the_environment(cli, database_url):
 # ---------------------------------------------------------------- serve --no-migrate
 
 
-async def test_serve_no_migrate_refuses_a_database_with_pending_migrations(cli, database_url):
+async def test_serve_no_migrate_refuses_a_database_with_pending_migrations(
+    cli: Cli, database_url: str
+) -> None:
     result = cli("serve", "--no-migrate", "--port", "0", "--database-url", database_url)
 
     message = _one_line_error(result)
@@ -124,7 +122,7 @@ async def test_serve_no_migrate_refuses_a_database_with_pending_migrations(cli, 
     assert await _pending(database_url) == migrations.revisions()  # nothing was applied
 
 
-async def test_clusterql_migrate_false_refuses_just_the_same(cli, database_url):
+async def test_clusterql_migrate_false_refuses_just_the_same(cli: Cli, database_url: str) -> None:
     env = {"CLUSTERQL_MIGRATE": "false", "CLUSTERQL_DATABASE_URL": database_url}
     result = cli("serve", "--port", "0", env=env)
 
@@ -132,8 +130,8 @@ async def test_clusterql_migrate_false_refuses_just_the_same(cli, database_url):
 
 
 async def test_the_app_does_not_start_on_pending_migrations_when_told_not_to_migrate(
-    database_url,
-):
+    database_url: str,
+) -> None:
     app = create_app(Settings(database_url=database_url, migrate=False))
 
     with pytest.raises(RuntimeError, match="clusterql db upgrade"):
@@ -142,7 +140,9 @@ async def test_the_app_does_not_start_on_pending_migrations_when_told_not_to_mig
     assert await _pending(database_url) == migrations.revisions()
 
 
-async def test_the_app_starts_without_migrating_on_an_upgraded_database(cli, database_url):
+async def test_the_app_starts_without_migrating_on_an_upgraded_database(
+    cli: Cli, database_url: str
+) -> None:
     assert cli("db", "upgrade", "--database-url", database_url).returncode == 0
     app = create_app(Settings(database_url=database_url, migrate=False))
 
@@ -179,13 +179,13 @@ async def _seed(engine: AsyncEngine) -> int:
     largest_node_id = max(row["id"] for row in await _rows(engine, nodes))
     for removed in (ids[2], ids[4], ids[-1]):
         await factories.remove(engine, removed)
-    await service_keys.get_or_create(engine, "cursor")
+    await get_or_create(engine, "cursor")
     return largest_node_id
 
 
 async def test_db_copy_keeps_every_row_and_id_and_new_ids_continue_after_them(
-    cli, source, target_url
-):
+    cli: Cli, source: AsyncEngine, target_url: str
+) -> None:
     # Given a seeded SQLite database with tombstones
     largest_node_id = await _seed(source)
     before = await _contents(source)
@@ -222,7 +222,9 @@ async def test_db_copy_keeps_every_row_and_id_and_new_ids_continue_after_them(
     assert new_token["id"] > max(row["id"] for row in before["api_tokens"])
 
 
-async def test_db_copy_refuses_a_target_that_holds_rows_and_writes_nothing(cli, source, target_url):
+async def test_db_copy_refuses_a_target_that_holds_rows_and_writes_nothing(
+    cli: Cli, source: AsyncEngine, target_url: str
+) -> None:
     # Given a seeded source and a target that already holds a token
     await _seed(source)
     target = create_engine(target_url)
@@ -247,7 +249,9 @@ async def test_db_copy_refuses_a_target_that_holds_rows_and_writes_nothing(cli, 
         await target.dispose()
 
 
-async def test_db_copy_refuses_a_source_with_pending_migrations(cli, tmp_path, target_url):
+async def test_db_copy_refuses_a_source_with_pending_migrations(
+    cli: Cli, tmp_path: Path, target_url: str
+) -> None:
     empty_source = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
 
     result = cli("db", "copy", "--from", empty_source, "--to", target_url)

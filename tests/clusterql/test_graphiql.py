@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clusterql import graphiql
+from clusterql import graphiql, graphiql_assets
 
 
 def test_the_page_loads_every_pinned_file_from_here_with_its_digest() -> None:
     # when
     page = graphiql.local_page()
     # then
-    for asset in graphiql.ASSETS:
+    for asset in graphiql_assets.ASSETS:
         assert f'"{graphiql.STATIC_URL}/{asset.relative}"' in page
         assert f'integrity="sha384-{asset.sha384}"' in page
     assert 'src="http' not in page
@@ -23,5 +23,5 @@ def test_without_the_files_the_page_says_how_to_fetch_them(tmp_path: Path) -> No
     # when
     page = graphiql.page(tmp_path)
     # then
-    assert graphiql.FETCH_COMMAND in page
+    assert graphiql_assets.FETCH_COMMAND in page
     assert "graphiql@3.8.3/graphiql.min.js" in page

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from clusterql import graphiql
+from clusterql import graphiql_assets
 from models.engine import create_engine
 from models.tokens import Permission
 from tests import factories
@@ -109,9 +109,21 @@ def _type_into(page: Page, editor: str, text: str) -> None:
     assert typed == text
 
 
+def _run_with_token(page: Page, secret: str) -> None:
+    """Once GraphiQL is up: the token in the Headers tab, QUERY in the editor, then run."""
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Headers", exact=True).click()
+    headers = json.dumps({"Authorization": f"Bearer {secret}"})
+    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
+    _type_into(page, ".graphiql-query-editor", QUERY)
+    page.locator(".graphiql-execute-button").click()
+
+
 def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browser: Browser) -> None:
     # given: the assets installed, an Admin token and three clusters, a live server
-    assert not graphiql.missing(), f"GraphiQL's files are missing: run {graphiql.FETCH_COMMAND}"
+    assert not graphiql_assets.missing(), (
+        f"GraphiQL's files are missing: run {graphiql_assets.FETCH_COMMAND}"
+    )
     guard = OfflineGuard(server)
     context = browser.new_context()
     context.route("**/*", guard)
@@ -129,12 +141,7 @@ def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browse
     assert "frame-ancestors 'none'" in policy  # and it runs under it: no violation below
     assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     assert guard.blocked == [], "the page tried to load files from other hosts"
-    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
-    page.get_by_role("button", name="Headers", exact=True).click()
-    headers = json.dumps({"Authorization": f"Bearer {secret}"})
-    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
-    _type_into(page, ".graphiql-query-editor", QUERY)
-    page.locator(".graphiql-execute-button").click()
+    _run_with_token(page, secret)
 
     # then: the result pane shows the seeded clusters, and nothing left the machine
     result = page.locator(".graphiql-response")
@@ -163,12 +170,7 @@ def test_graphiql_keeps_no_token_in_the_browser(server: str, secret: str, browse
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server}/graphql")
-    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
-    page.get_by_role("button", name="Headers", exact=True).click()
-    headers = json.dumps({"Authorization": f"Bearer {secret}"})
-    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
-    _type_into(page, ".graphiql-query-editor", QUERY)
-    page.locator(".graphiql-execute-button").click()
+    _run_with_token(page, secret)
     expect(page.locator(".graphiql-response")).to_contain_text('"totalCount": 3')
     page.wait_for_timeout(1500)  # GraphiQL writes its tabs after a 500 ms debounce
 

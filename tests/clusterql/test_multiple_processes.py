@@ -23,11 +23,11 @@ from models.engine import create_engine
 from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_on
+from tests.documents import REPORT
 from tests.live_server import serve_process, token_client
 from tests.postgres_server import PostgresServer
 
 LIST = "/runtime/api/v1/clusters"
-REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
 STATUSES = ["MONITORED", "MONITORED_WITH_SENSOR", "FAILED", "INSTALLATION_FAILED", "DISABLED"]
 COUNTS = {  # REST count field -> the node statuses it counts
     "running_nodes_count": {"monitored", "monitored_with_sensor"},
@@ -169,7 +169,7 @@ async def _all_clusters(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     page = response.json()
     assert "next_key" not in page["pagination"]
-    return page["clusters"]  # type: ignore[no-any-return]
+    return page["clusters"]
 
 
 async def test_concurrent_reports_through_both_processes_keep_every_guarantee(

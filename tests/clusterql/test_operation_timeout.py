@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from clusterql.app import create_app
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.engine import write_transaction
 from models.tokens import Permission
@@ -58,7 +58,7 @@ async def _checked_out(engine: AsyncEngine) -> int:
         if engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
             return 0
         await asyncio.sleep(0.05)
-    return engine.pool.checkedout()  # type: ignore[attr-defined,no-any-return]
+    return engine.pool.checkedout()  # type: ignore[attr-defined]
 
 
 async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(

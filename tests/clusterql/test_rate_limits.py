@@ -16,8 +16,8 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from clusterql.app import create_app
+from clusterql.database import resources
 from clusterql.rate_limit import Buckets, Rate
-from clusterql.resources import resources
 from clusterql.settings import Settings
 from models.tokens import Permission
 from tests import factories

@@ -7,23 +7,24 @@ unavailable database are in test_unavailable.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from clusterql import graphql_view
-from clusterql.app import create_app
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
+from models.tokens import Permission
 from tests import factories
+from tests.conftest import in_process
 from tests.databases import migrated_database_url
+from tests.documents import COUNT
 
-QUERY = {"query": "{ clusters { totalCount } }"}
+QUERY = {"query": COUNT}
 GRAPHQL_LIMIT = 65536  # the smallest the settings allow
 REST_LIMIT = 4096
 
@@ -38,21 +39,8 @@ async def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def small_app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    async with LifespanManager(application):
-        yield application
-
-
-@pytest.fixture
-async def caller(small_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
-    transport = httpx.ASGITransport(app=small_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://clusterql.test",
-        headers={"Authorization": f"Bearer {secret}"},
-    ) as client:
+async def caller(app: Starlette, admin_secret: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process(app, admin_secret, raise_app_exceptions=False) as client:
         yield client
 
 
@@ -171,10 +159,10 @@ async def test_rest_refusals_keep_the_contracts_shape(caller: httpx.AsyncClient)
 
 @pytest.mark.parametrize("path", ["/runtime/api/v1/clusters", "/graphql"])
 async def test_a_client_that_hangs_up_before_its_body_is_no_error(
-    small_app: Starlette, caplog: pytest.LogCaptureFixture, path: str
+    app: Starlette, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     # given: a request with a token, whose client disconnects before sending the body
-    secret = await factories.token(resources(small_app).engine, factories.Permission.ADMIN)
+    secret = await factories.token(resources(app).engine, Permission.ADMIN)
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
@@ -185,16 +173,16 @@ async def test_a_client_that_hangs_up_before_its_body_is_no_error(
             (b"content-length", b"100"),
         ],
     }  # fmt: skip
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     # when it reaches the app
-    await small_app(scope, receive, send)
+    await app(scope, receive, send)
     # then: nothing is answered to nobody, and nothing is logged as an error
     assert sent == []
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []

@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 from clusterql.app import create_app
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.tokens import Permission
 from rest_shim.operations import LIST_CLUSTERS
 from tests import factories
+from tests.conftest import in_process
 from tests.databases import migrated_database_url, postgres_server_url
 from tests.pg_wire import WireLog, counting_proxy
 
@@ -83,12 +84,7 @@ async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
                 log = trace.statements
             else:
                 log = wire.statements
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="http://clusterql.test",
-                headers={"Authorization": f"Bearer {secret}"},
-            ) as client:
+            async with in_process(application, secret) as client:
                 # warm: the token's last use written (on a second connection), and asyncpg's
                 # type introspection for the nodes statement done on both pooled connections
                 for _ in range(3):

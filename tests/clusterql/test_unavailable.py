@@ -23,13 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from clusterql.resources import resources
+from clusterql.database import resources
 from clusterql.settings import Settings
 from models.engine import EngineOptions, create_engine
 from tests.databases import migrated_database_url
+from tests.documents import COUNT, REPORT
 
-REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
-QUERY = "{ clusters { totalCount } }"
 MESSAGE = "the database is unavailable right now: try again in a few seconds"
 STATEMENT_TIMEOUT_S = 0.5
 
@@ -99,12 +98,12 @@ async def test_while_the_database_refuses_connections_every_api_answers_503(
     async with _database_gone(app):
         _assert_rest_503(await admin.post("/runtime/api/v1/clusters", json={}))
         _assert_rest_503(await admin.get("/runtime/api/v1/cluster/1"))
-        _assert_graphql_503(await admin.post("/graphql", json={"query": QUERY}))
+        _assert_graphql_503(await admin.post("/graphql", json={"query": COUNT}))
         _assert_graphql_503(await admin.post("/graphql", json=_report("gone")))
 
     # and when it answers again, so does the service
     assert (await admin.post("/runtime/api/v1/clusters", json={})).status_code == 200
-    assert (await admin.post("/graphql", json={"query": QUERY})).status_code == 200
+    assert (await admin.post("/graphql", json={"query": COUNT})).status_code == 200
 
 
 @asynccontextmanager

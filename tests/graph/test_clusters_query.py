@@ -14,6 +14,7 @@ from graph.schema import schema
 from models import listing
 from models.records import NodeStatus
 from tests import factories
+from tests.documents import COUNT
 
 PAGE_WITH_NODES = """
 query Page($limit: Int!, $nextKey: String) {
@@ -30,13 +31,12 @@ query Filtered($status: [NodeStatus!], $first: Int) {
 }
 """
 ONE = "query One($id: ID!) { cluster(id: $id) { id name nodes { name } } }"
-COUNT = "{ clusters { totalCount } }"
 
 
 async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def code(payload: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.tokens import Permission
 from tests import factories
+from tests.documents import REMOVE
 
 REPORT = """
 mutation Report($input: ClusterReport!) {
@@ -22,7 +23,6 @@ mutation Report($input: ClusterReport!) {
   }
 }
 """
-REMOVE = "mutation Remove($id: ID!) { removeCluster(id: $id) }"
 ONE = "query One($id: ID!) { cluster(id: $id) { id name nodesCount nodes { id name status } } }"
 LIST = "/runtime/api/v1/clusters"
 
@@ -51,13 +51,13 @@ async def send(
         headers={"Authorization": f"Bearer {secret}"},
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def reported(client: httpx.AsyncClient, secret: str, state: dict[str, Any]) -> dict[str, Any]:
     payload = await send(client, secret, REPORT, input=state)
     assert "errors" not in payload, payload
-    return payload["data"]["reportCluster"]  # type: ignore[no-any-return]
+    return payload["data"]["reportCluster"]
 
 
 def by_name(cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:

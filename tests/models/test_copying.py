@@ -49,7 +49,9 @@ async def _everything(engine: AsyncEngine) -> list[list[tuple[object, ...]]]:
         ]
 
 
-async def test_a_copy_in_small_chunks_is_exact_and_reports_each_chunk(source, target):
+async def test_a_copy_in_small_chunks_is_exact_and_reports_each_chunk(
+    source: AsyncEngine, target: AsyncEngine
+) -> None:
     # Given 7 clusters of 3 nodes, one removed, and a token
     await factories.token(source, Permission.CONTROLLER)
     ids = await factories.insert(source, [factories.cluster(node_count=3) for _ in range(7)])
@@ -76,7 +78,9 @@ async def test_a_copy_in_small_chunks_is_exact_and_reports_each_chunk(source, ta
     ]
 
 
-async def test_an_empty_source_gives_an_empty_migrated_target(source, target):
+async def test_an_empty_source_gives_an_empty_migrated_target(
+    source: AsyncEngine, target: AsyncEngine
+) -> None:
     summary = await copy_database(source, target)
 
     assert summary.rows == {"api_tokens": 0, "clusters": 0, "nodes": 0, "service_keys": 0}
@@ -84,6 +88,6 @@ async def test_an_empty_source_gives_an_empty_migrated_target(source, target):
     assert new_id == 1
 
 
-async def test_a_database_is_not_copied_onto_itself(source):
+async def test_a_database_is_not_copied_onto_itself(source: AsyncEngine) -> None:
     with pytest.raises(CopyRefused, match="same database"):
         await copy_database(source, source)

@@ -39,7 +39,7 @@ def _wrapped(
 
 def _unique_violation(index: str) -> DBAPIError:
     cause = pg.UniqueViolationError("duplicate key value violates unique constraint")
-    cause.constraint_name = index  # type: ignore[attr-defined]
+    cause.constraint_name = index
     return _wrapped(cause, IntegrityError)
 
 

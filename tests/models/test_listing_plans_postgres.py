@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import listing
 from models.engine import create_engine, read_transaction, write_transaction
-from models.listing import ClusterFilter, Direction, Order, OrderField, Position
+from models.listing import ClusterFilter, Direction, Order, OrderField, Position, SortValue
 from models.seeding import insert_clusters
 from tests import factories
 from tests.databases import migrated_database_on
@@ -31,7 +31,7 @@ from tests.postgres_server import PostgresServer
 CLUSTERS = 20_000
 PROVIDERS = ("aws", "gcp", "azure", "kubernetes")
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
-VALUES = {
+VALUES: dict[OrderField, SortValue] = {
     OrderField.ID: 5_000,
     OrderField.NAME: "cluster-05000",
     OrderField.MONITORED_AT: NOW,

@@ -106,7 +106,7 @@ async def _execute(engine: AsyncEngine, *statements: str) -> None:
             await conn.execute(text(statement))
 
 
-async def test_migrated_schema_has_no_drift(engine):
+async def test_migrated_schema_has_no_drift(engine: AsyncEngine) -> None:
     # Given an empty database, when it is migrated
     await migrations.upgrade(engine)
 
@@ -114,7 +114,9 @@ async def test_migrated_schema_has_no_drift(engine):
     assert await _drift(engine) == []
 
 
-async def test_migrations_create_exactly_what_the_models_create(engine, other_engine):
+async def test_migrations_create_exactly_what_the_models_create(
+    engine: AsyncEngine, other_engine: AsyncEngine
+) -> None:
     # Given one database migrated and one made by the models themselves
     await migrations.upgrade(engine)
     await _create_all(other_engine)
@@ -125,7 +127,9 @@ async def test_migrations_create_exactly_what_the_models_create(engine, other_en
         assert await migrated.run_sync(_schema) == await created.run_sync(_schema)
 
 
-async def test_pending_lists_every_revision_until_the_upgrade_applies_them(engine):
+async def test_pending_lists_every_revision_until_the_upgrade_applies_them(
+    engine: AsyncEngine,
+) -> None:
     # Given an empty database
     waiting = await migrations.pending(engine)
     assert waiting == migrations.revisions()
@@ -142,7 +146,7 @@ async def test_pending_lists_every_revision_until_the_upgrade_applies_them(engin
     assert (await migrations.upgrade(engine)).applied == ()
 
 
-async def test_require_current_names_the_missing_revisions(engine):
+async def test_require_current_names_the_missing_revisions(engine: AsyncEngine) -> None:
     with pytest.raises(migrations.MigrationsPending) as raised:
         await migrations.require_current(engine)
     assert raised.value.revisions[0] == BASELINE
@@ -151,7 +155,7 @@ async def test_require_current_names_the_missing_revisions(engine):
     await migrations.require_current(engine)
 
 
-async def test_concurrent_upgrades_take_turns(engine):
+async def test_concurrent_upgrades_take_turns(engine: AsyncEngine) -> None:
     # Given three engines (as three processes would have) on one empty database
     others = [create_engine(engine.url.render_as_string(hide_password=False)) for _ in range(2)]
     try:
@@ -166,7 +170,9 @@ async def test_concurrent_upgrades_take_turns(engine):
     assert await migrations.pending(engine) == []
 
 
-async def test_a_database_made_before_migrations_is_adopted_with_its_data(engine):
+async def test_a_database_made_before_migrations_is_adopted_with_its_data(
+    engine: AsyncEngine,
+) -> None:
     # Given a database made by metadata.create_all, with a token, clusters and a tombstone
     await _create_all(engine)
     secret = await factories.token(engine, Permission.ADMIN, name="old-admin")
@@ -194,7 +200,9 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(engine
     assert digests == [digest(secret)]
 
 
-async def test_an_older_pre_migration_database_gets_the_tables_and_indexes_added_since(engine):
+async def test_an_older_pre_migration_database_gets_the_tables_and_indexes_added_since(
+    engine: AsyncEngine,
+) -> None:
     # Given a database made before service_keys and the keyset indexes existed
     await _create_all(engine)
     await _execute(engine, "DROP TABLE service_keys", "DROP INDEX ix_clusters_live_provider_id")
@@ -205,7 +213,9 @@ async def test_an_older_pre_migration_database_gets_the_tables_and_indexes_added
     assert "service_keys" in await _table_names(engine)
 
 
-async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouched(engine):
+async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouched(
+    engine: AsyncEngine,
+) -> None:
     # Given a database made before migrations whose clusters have a column the models lack
     await _create_all(engine)
     await _execute(engine, "ALTER TABLE clusters ADD COLUMN colour VARCHAR(10)")
@@ -219,7 +229,7 @@ async def test_a_pre_migration_database_that_differs_is_refused_and_left_untouch
     assert "colour" in await _column_names(engine, "clusters")
 
 
-async def test_a_database_migrated_by_a_newer_version_is_refused(engine):
+async def test_a_database_migrated_by_a_newer_version_is_refused(engine: AsyncEngine) -> None:
     # Given a database at a revision this version does not know
     await migrations.upgrade(engine)
     await _execute(engine, "UPDATE alembic_version SET version_num = 'ffff_future'")

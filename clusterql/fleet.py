@@ -1,4 +1,5 @@
-"""Plausible clusters: the deterministic demo fleet of `serve --demo` and the bulk data of `seed`.
+"""Plausible clusters, the one generator of them: for `seed`, the deterministic demo fleet of
+`serve --demo`, the fake controllers of `simulate`, the tests and the benchmarks.
 
 Names, regions, hostnames, DNS names and addresses follow what each provider really hands out
 (EKS nodes are named after their private DNS name, GKE nodes after their node pool, AKS nodes after
@@ -8,8 +9,8 @@ their scale set), so that the demo reads like a real estate of clusters.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,6 +44,14 @@ _HEALTH_PROFILES: tuple[tuple[str, float, tuple[float, ...]], ...] = (
     ("rolling-out", 0.12, (0.50, 0.10, 0.04, 0.36, 0.0)),
     ("maintenance", 0.10, (0.60, 0.05, 0.03, 0.0, 0.32)),
 )
+# How likely a node that changes state moves to each state.
+_CHANGE_WEIGHTS = {
+    NodeStatus.MONITORED_WITH_SENSOR: 0.5,
+    NodeStatus.MONITORED: 0.3,
+    NodeStatus.FAILED: 0.1,
+    NodeStatus.INSTALLATION_FAILED: 0.05,
+    NodeStatus.DISABLED: 0.05,
+}
 _SENSOR_INSTALLED = frozenset(
     {NodeStatus.MONITORED_WITH_SENSOR, NodeStatus.FAILED, NodeStatus.DISABLED}
 )
@@ -208,6 +217,16 @@ def _plan(rng: random.Random, name: str, provider: Provider) -> ClusterPlan:
     return ClusterPlan(name, provider.name, regions, rng.randrange(1, 10**9), arm_share)
 
 
+def _sensor(
+    rng: random.Random, status: NodeStatus, now: datetime
+) -> tuple[bool, str, datetime | None]:
+    """Whether a node in `status` has its sensor installed, its version and its last update."""
+    if status not in _SENSOR_INSTALLED:
+        return False, "", None
+    version = rng.choice(_SENSOR_VERSIONS)
+    return True, version, now - timedelta(seconds=rng.randrange(5, 3 * 86400))
+
+
 def _node(
     rng: random.Random,
     plan: ClusterPlan,
@@ -218,20 +237,32 @@ def _node(
 ) -> NodeState:
     region = plan.regions[index % len(plan.regions)] if plan.regions else ""
     who = provider.naming(plan, region, index)
-    installed = status in _SENSOR_INSTALLED
+    installed, version, updated = _sensor(rng, status, now)
     return NodeState(
         name=who.name,
         hostname=who.hostname,
         status=status,
         sensor_installed=installed,
-        sensor_version=rng.choice(_SENSOR_VERSIONS) if installed else "",
-        sensor_last_updated=(
-            now - timedelta(seconds=rng.randrange(5, 3 * 86400)) if installed else None
-        ),
+        sensor_version=version,
+        sensor_last_updated=updated,
         region=region,
         architecture="arm64" if rng.random() < plan.arm_share else "amd64",
         internal_dns=who.internal_dns,
         internal_ip=who.internal_ip,
+    )
+
+
+def changed(rng: random.Random, node: NodeState, now: datetime) -> NodeState:
+    """`node` moved to another state, as a real one does now and then (mostly a healthy one)."""
+    others = [s for s in _STATUSES if s != node.status]
+    status = rng.choices(others, [_CHANGE_WEIGHTS[s] for s in others])[0]
+    installed, version, updated = _sensor(rng, status, now)
+    return replace(
+        node,
+        status=status,
+        sensor_installed=installed,
+        sensor_version=version,
+        sensor_last_updated=updated,
     )
 
 
@@ -276,11 +307,15 @@ def demo_fleet(now: datetime) -> list[ClusterState]:
     return fleet
 
 
-def synthetic_clusters(
-    rng: random.Random, names: Sequence[str], nodes_per_cluster: int, now: datetime
-) -> list[ClusterState]:
-    """Bulk data for `seed`: one plausible cluster per name, each with exactly that many nodes."""
-    return [plausible_cluster(rng, name, nodes_per_cluster, now) for name in names]
+def plausible_fleet(
+    seed: int | str, names: Iterable[str], now: datetime, nodes: int | tuple[int, int]
+) -> Iterator[ClusterState]:
+    """One plausible cluster per name, the same ones for the same seed; each with `nodes`
+    nodes, or a number from `nodes[0]` to `nodes[1]`."""
+    rng = random.Random(seed)
+    for name in names:
+        count = nodes if isinstance(nodes, int) else rng.randint(*nodes)
+        yield plausible_cluster(rng, name, count, now)
 
 
 async def load_demo(engine: AsyncEngine, now: datetime) -> int:
