@@ -108,58 +108,18 @@ class _Call:
 
 
 # --- leaves ----------------------------------------------------------------------------------
-# A leaf check returns the coerced value, or _MISSING when graphql-core's general path must
-# decide (it may coerce differently, or raise the error the caller is owed).
-
-
-def _leaf_check(
-    leaf: GraphQLScalarType | GraphQLEnumType, suffix: str = ""
-) -> tuple[str, dict[str, Any]]:
-    """Python source of an expression of `v` giving the coerced value or _MISSING, and the
-    names it needs (suffixed, so that several can share a namespace). Each accepts only values
-    the stock coercion returns unchanged (or as written here), so that the fast path and
-    graphql-core agree on every value."""
-    if leaf is GraphQLString:
-        return "v if v.__class__ is str else _MISSING", {}
-    if leaf is GraphQLID:
-        return "v if v.__class__ is str else (str(v) if v.__class__ is int else _MISSING)", {}
-    if leaf is GraphQLInt:
-        low, high = _GRAPHQL_INT
-        return f"v if v.__class__ is int and {low} <= v <= {high} else _MISSING", {}
-    if leaf is GraphQLBoolean:
-        return "v if v is True or v is False else _MISSING", {}
-    names, wrapped = f"E{suffix}", f"W{suffix}"
-    if isinstance(leaf, CustomGraphQLEnumType):
-        by_member: dict[Any, str] = {}
-        member: Any
-        for member in leaf.wrapped_cls:
-            try:
-                by_member[member] = leaf.coerce_output_value(member)
-            except Exception:  # noqa: S112 (left to the general path)
-                continue
-        # A plain string is looked up as graphql-core looks it up (a StrEnum's member equals
-        # its value), so records may carry the database's text.
-        lookup = f"L{suffix}"
-        expression = (
-            f"{names}.get(v, _MISSING) if v.__class__ is {wrapped} else "
-            f"({lookup}.get(v, _MISSING) if v.__class__ is str else _MISSING)"
-        )
-        return expression, {
-            names: by_member,
-            wrapped: leaf.wrapped_cls,
-            lookup: leaf._value_lookup,  # what GraphQLEnumType.coerce_output_value reads
-        }
-    # Any other scalar (DateTime among them): its own coercion, trusted only when it returns
-    # a value for a value that is not an exception.
-    coerce = f"C{suffix}"
-    return f"_custom({coerce}, v)", {coerce: leaf.coerce_output_value}
+# A leaf check stores the coerced value, or leaves it alone when graphql-core's general path
+# must decide (it may coerce differently, or raise the error the caller is owed).
 
 
 def _leaf_lines(
-    leaf: GraphQLScalarType | GraphQLEnumType, i: int, stored: str
+    leaf: GraphQLScalarType | GraphQLEnumType, suffix: str, stored: str
 ) -> tuple[list[str], dict[str, Any]]:
-    """`_leaf_check` as statements: an `if`/`elif` chain storing the coerced `v` into `stored`,
-    to which the caller adds the branches for null and for graphql-core's general path."""
+    """Python statements storing the coerced `v` into `stored` (an `if`/`elif` chain, to which
+    the caller adds the branches for null and for graphql-core's general path), and the names
+    they need (suffixed, so that several can share a namespace). Each accepts only values the
+    stock coercion returns unchanged (or as written here), so that the fast path and
+    graphql-core agree on every value."""
     if leaf is GraphQLString:
         return ["if v.__class__ is str:", f"    {stored} = v"], {}
     if leaf is GraphQLID:
@@ -174,39 +134,50 @@ def _leaf_lines(
         return [f"if v.__class__ is int and {low} <= v <= {high}:", f"    {stored} = v"], {}
     if leaf is GraphQLBoolean:
         return ["if v is True or v is False:", f"    {stored} = v"], {}
-    expression, names = _leaf_check(leaf, str(i))
     if isinstance(leaf, CustomGraphQLEnumType):
-        lines = [f"x = {expression}"]
-    else:  # inlined _custom: thousands of timestamps a page
+        by_member: dict[Any, str] = {}
+        member: Any
+        for member in leaf.wrapped_cls:
+            try:
+                by_member[member] = leaf.coerce_output_value(member)
+            except Exception:  # noqa: S112 (left to the general path)
+                continue
+        # A plain string is looked up as graphql-core looks it up (a StrEnum's member equals
+        # its value), so records may carry the database's text.
+        members, wrapped, lookup = f"E{suffix}", f"W{suffix}", f"L{suffix}"
+        lines = [
+            f"x = {members}.get(v, _MISSING) if v.__class__ is {wrapped} else "
+            f"({lookup}.get(v, _MISSING) if v.__class__ is str else _MISSING)"
+        ]
+        names = {
+            members: by_member,
+            wrapped: leaf.wrapped_cls,
+            lookup: leaf._value_lookup,  # what GraphQLEnumType.coerce_output_value reads
+        }
+    else:
+        # Any other scalar (DateTime among them): its own coercion, trusted only when it
+        # returns a value for a value that is not an exception (inline: thousands a page).
         lines = [
             "if v is _MISSING or v is None or isinstance(v, BaseException):",
             "    x = _MISSING",
             "else:",
             "    try:",
-            f"        x = C{i}(v)",
+            f"        x = C{suffix}(v)",
             "    except Exception:",
             "        x = _MISSING",
             "    if x is None or x is Undefined:",
             "        x = _MISSING",
         ]
+        names = {f"C{suffix}": leaf.coerce_output_value}
     return [*lines, "if x is not _MISSING:", f"    {stored} = x"], names
 
 
-def _custom(coerce: Callable[[Any], Any], v: Any) -> Any:
-    if v is _MISSING or isinstance(v, BaseException):
-        return _MISSING
-    try:
-        out = coerce(v)
-    except Exception:
-        return _MISSING
-    return _MISSING if out is None or out is Undefined else out
-
-
 def _leaf_completer(leaf: GraphQLScalarType | GraphQLEnumType) -> Completer:
-    expression, names = _leaf_check(leaf)
-    fast = eval(  # noqa: S307 (our own expression, from the fixed table above)
-        f"lambda v: {expression}", {"_MISSING": _MISSING, "_custom": _custom, **names}
-    )
+    lines, names = _leaf_lines(leaf, "", "out")
+    source = "\n".join(["def fast(v):", "    out = _MISSING", *("    " + x for x in lines)])
+    namespace = {"_MISSING": _MISSING, "Undefined": Undefined, **names}
+    exec(compile(source + "\n    return out", "<leaf>", "exec"), namespace)  # noqa: S102
+    fast = namespace["fast"]
 
     def complete_leaf(ex: PlannedExecutor, call: _Call, path: Path, v: Any) -> Any:
         out = fast(v)
@@ -437,7 +408,7 @@ def _step_source(
     if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         stored = f"r[{response_key!r}]"  # the key is part of the shape: a literal
         lines = ["try:", f"    v = {read}", "except Exception:", "    v = _MISSING"]
-        checks, names = _leaf_lines(leaf, i, stored)
+        checks, names = _leaf_lines(leaf, str(i), stored)
         lines += checks
         if not isinstance(type_, GraphQLNonNull):
             lines += ["elif v is None:", f"    {stored} = None"]
@@ -523,7 +494,6 @@ def make(K, F):
         "N": parent_type.name,
         "Path": Path,
         "_MISSING": _MISSING,
-        "_custom": _custom,
         "Undefined": Undefined,
         "_general": _general,
         "_resolve": _resolve,
