@@ -144,7 +144,29 @@ async def issue_each(
     now: datetime | None = None,
     expires_at: datetime | None = None,
 ) -> list[str]:
-    """New tokens (name, permissions, binding), all in one statement; their secrets in order."""
+    """New tokens (name, permissions, binding), in a write transaction of their own; their
+    secrets in order."""
+    specs = list(specs)
+    try:
+        async with write_transaction(engine) as conn:
+            issued = await insert_each(conn, specs, now=now, expires_at=expires_at)
+    except IntegrityError as exc:
+        raise Conflict(f"a token named {_names(specs)} already exists") from exc
+    return [secret for _, secret in issued]
+
+
+def _names(specs: Iterable[tuple[str, Iterable[Permission], Binding]]) -> str:
+    return ", ".join(repr(name) for name, _, _ in list(specs)[:3])
+
+
+async def insert_each(
+    conn: AsyncConnection,
+    specs: Iterable[tuple[str, Iterable[Permission], Binding]],
+    *,
+    now: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> list[tuple[int, str]]:
+    """New tokens in the caller's transaction, in one statement: (id, secret) of each, in order."""
     rows, secrets_ = [], []
     for name, permissions, binding in specs:
         permissions = set(permissions)
@@ -161,13 +183,12 @@ async def issue_each(
                 "binding": list(binding.patterns),
             }
         )
-    try:
-        async with write_transaction(engine) as conn:
-            await conn.execute(insert(api_tokens), rows)
-    except IntegrityError as exc:
-        names = ", ".join(repr(row["name"]) for row in rows[:3])
-        raise Conflict(f"a token named {names} already exists") from exc
-    return secrets_
+    if not rows:
+        return []
+    inserted = await conn.execute(
+        insert(api_tokens).returning(api_tokens.c.id, sort_by_parameter_order=True), rows
+    )
+    return [(row[0], secret) for row, secret in zip(inserted, secrets_, strict=True)]
 
 
 async def bind(conn: AsyncConnection, name: str, binding: Binding, *, add: bool = False) -> Binding:
