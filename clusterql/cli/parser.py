@@ -174,7 +174,12 @@ def _add_simulate(commands: Any) -> None:
         "simulate", help="fake controllers reporting changing clusters to a running server"
     )
     parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--token", required=True, help="a Controller (or Admin) token")
+    parser.add_argument(
+        "--token",
+        help="the token every fake controller sends: an Admin token, or a Controller token "
+        "bound to PREFIX-* (default: one Controller token per controller, bound to its "
+        "cluster's name, made in the database of --database-url and revoked at the end)",
+    )
     parser.add_argument("--controllers", type=_bounded(1, 10_000), default=10, metavar="K")
     parser.add_argument(
         "--interval", type=_positive_float, default=5.0, metavar="S", help="seconds between reports"
@@ -187,6 +192,7 @@ def _add_simulate(commands: Any) -> None:
         help="seconds; default: forever",
     )
     parser.add_argument("--prefix", default="sim", help="cluster names are PREFIX-NNN")
+    _database_flag(parser)
     parser.set_defaults(run=simulate.simulate_controllers)
 
 
