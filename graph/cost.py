@@ -4,7 +4,9 @@ Five figures, each against a limit of `OperationLimits`: the document's tokens (
 parser, which stops at the limit: `graph.admission`), and for the operation that runs, its depth,
 its aliases, its root fields and its nodes. Fragments and inline fragments count where they are
 spread, as often as they are spread; `@include` and `@skip` are ignored (a field counts whether or
-not it will be skipped). Introspection counts like any other field.
+not it will be skipped). Introspection counts like any other field. And one rule that is no
+setting: an operation carries at most one `reportCluster` (SPEC §3), counted the same way, so
+that one request cannot register a fleet through aliases.
 
 Nodes are counted the way GitHub's GraphQL API counts them: every list of objects multiplies what
 it holds by the largest size it may have, and a list's objects are nodes. `clusters(limit:)` and
