@@ -39,6 +39,7 @@ from bench.measure import environment, load_average, percentile, seed, unthrottl
 from clusterql.fleet import changed, plausible_cluster
 from clusterql.simulate import as_report
 from models import tokens
+from models.bindings import binding
 from models.engine import create_engine
 from models.records import ClusterState, NodeStatus
 from models.tokens import Permission
@@ -172,7 +173,11 @@ async def reads_under_load(
 async def _controller_token(url: str) -> str:
     engine = create_engine(url)
     try:
-        return await tokens.issue(engine, "bench-controller", [Permission.CONTROLLER])
+        # bound to the names its reports and simulations use (big-main, big-new-N, loadNNN-K)
+        fleet = binding(["big-*", "load*"])
+        return await tokens.issue(
+            engine, "bench-controller", [Permission.CONTROLLER], binding=fleet
+        )
     finally:
         await engine.dispose()
 

@@ -87,7 +87,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
             cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-            app.state.resources = Resources(engine, cursors, settings.operation_limits())
+            app.state.resources = Resources(
+                engine,
+                cursors,
+                settings.operation_limits(),
+                settings.controller_max_clusters,
+            )
             yield
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)

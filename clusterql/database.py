@@ -16,6 +16,7 @@ from graph.cursors import CursorCodec
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
 from models.engine import EngineOptions, create_engine
+from models.limits import CONTROLLER_MAX_CLUSTERS
 
 UPGRADE_HINT = (
     "run `clusterql db upgrade` first, or let serve migrate "
@@ -56,6 +57,7 @@ class Resources:
     engine: AsyncEngine
     cursors: CursorCodec
     limits: OperationLimits = DEFAULT_LIMITS
+    controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
 
 
 def resources(app: Any) -> Resources:

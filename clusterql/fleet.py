@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import listing
+from models import listing, tokens
+from models.bindings import binding, literal
 from models.engine import write_transaction
 from models.listing import ClusterFilter
 from models.records import ClusterState, ControllerStatus, NodeState, NodeStatus
 from models.seeding import insert_clusters
+from models.tokens import Permission
 
 DEMO_SEED = 20241225
 DEMO_SIZE = 48
@@ -318,15 +320,27 @@ def plausible_fleet(
         yield plausible_cluster(rng, name, count, now)
 
 
+def controller_token_name(cluster_name: str) -> str:
+    """The name of the demo's Controller token of one cluster (token names are shorter)."""
+    return f"demo-controller-{cluster_name}"
+
+
 async def load_demo(engine: AsyncEngine, now: datetime) -> int:
     """Fill an empty database with the demo fleet; returns how many clusters were added.
 
-    The emptiness check and the inserts share one write transaction, so two processes
-    started together cannot both fill the database.
+    Each cluster is provisioned as the README says: held by a Controller token of its own,
+    bound to its name (their secrets are not kept: `clusterql token create` one with the same
+    binding to report as that cluster's controller). The emptiness check and the inserts share
+    one write transaction, so two processes started together cannot both fill the database.
     """
     async with write_transaction(engine) as conn:
         if await listing.count_matching(conn, ClusterFilter()) > 0:
             return 0
         fleet = demo_fleet(now)
-        await insert_clusters(conn, fleet, now)
+        specs = [
+            (controller_token_name(c.name), [Permission.CONTROLLER], binding([literal(c.name)]))
+            for c in fleet
+        ]
+        issued = await tokens.insert_each(conn, specs, now=now)
+        await insert_clusters(conn, fleet, now, [token_id for token_id, _ in issued])
     return len(fleet)

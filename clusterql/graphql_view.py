@@ -65,6 +65,7 @@ def context_for(request: Request) -> Context:
         request.state.request_id,
         request.state.snapshot,
         opened.limits,
+        opened.controller_max_clusters,
     )
 
 

@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from clusterql.rate_limit import Rate, RateLimits
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
+from models.limits import CONTROLLER_MAX_CLUSTERS
 
 
 class Settings(BaseSettings):
@@ -129,6 +130,12 @@ class Settings(BaseSettings):
         default=10_000,
         ge=100,
         description="Tokens and addresses each limiter remembers (least recently seen dropped).",
+    )
+    controller_max_clusters: int = Field(
+        default=CONTROLLER_MAX_CLUSTERS,
+        ge=1,
+        description="Live clusters one Controller token may hold (SPEC §3): a controller "
+        "reports one cluster, a token bound to a fleet's pattern up to this many.",
     )
     max_in_flight: int = Field(
         default=64,

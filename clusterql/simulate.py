@@ -1,9 +1,10 @@
 """Fake controllers: each registers a cluster and keeps reporting changing node states over HTTP.
 
-For demos and load: `clusterql simulate --url URL --token TOKEN --controllers K --interval S`.
+For demos and load: `clusterql simulate --url URL [--token TOKEN] --controllers K --interval S`.
 Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`) and sends its
 full state every `interval` seconds (with jitter): node states flip, nodes come and go, the
-controller restarts now and then.
+controller restarts now and then. Without `--token`, each fake controller gets a Controller
+token of its own bound to its cluster's name (`bound_tokens`), as real ones are provisioned.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clusterql.fleet import changed, plausible_cluster
 from graph.scalars import format_timestamp
+from models import tokens
+from models.bindings import binding, literal
+from models.engine import write_transaction
 from models.records import ClusterState, ControllerStatus
+from models.tokens import Permission
 
 REPORT = """
 mutation Simulated($input: ClusterReport!) {
@@ -94,11 +101,48 @@ class FakeController:
         return as_report(replace(self.cluster, nodes=nodes))
 
 
-async def _send(client: httpx.AsyncClient, controller: FakeController, stats: Stats) -> None:
+def controller_names(prefix: str, controllers: int) -> list[str]:
+    """The cluster names of `controllers` fake controllers: `<prefix>-000`, ..."""
+    return [f"{prefix}-{k:03d}" for k in range(controllers)]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundTokens:
+    """Controller tokens made for one simulation: each cluster name's secret, and their names."""
+
+    secrets: dict[str, str]
+    token_names: list[str]
+
+
+async def bound_tokens(engine: AsyncEngine, names: Sequence[str], now: datetime) -> BoundTokens:
+    """One Controller token per cluster name, bound to exactly that name (one statement)."""
+    run = now.strftime("%Y%m%dT%H%M%S.%fZ")
+    token_names = [f"simulate-{run}-{k}" for k in range(len(names))]
+    specs = [
+        (token, [Permission.CONTROLLER], binding([literal(name)]))
+        for token, name in zip(token_names, names, strict=True)
+    ]
+    secrets = await tokens.issue_each(engine, specs, now=now)
+    return BoundTokens(dict(zip(names, secrets, strict=True)), token_names)
+
+
+async def revoke_tokens(engine: AsyncEngine, token_names: Sequence[str]) -> None:
+    """Revoke the tokens a simulation made, once it is over."""
+    now = datetime.now(UTC)
+    async with write_transaction(engine) as conn:
+        for name in token_names:
+            await tokens.revoke(conn, name, now)
+
+
+async def _send(
+    client: httpx.AsyncClient, controller: FakeController, secret: str, stats: Stats
+) -> None:
     started = time.perf_counter()
     try:
         response = await client.post(
-            "/graphql", json={"query": REPORT, "variables": {"input": controller.report()}}
+            "/graphql",
+            json={"query": REPORT, "variables": {"input": controller.report()}},
+            headers={"Authorization": f"Bearer {secret}"},
         )
         payload = response.json()
     except (httpx.HTTPError, ValueError) as exc:
@@ -115,7 +159,7 @@ async def _send(client: httpx.AsyncClient, controller: FakeController, stats: St
 
 async def run(
     url: str,
-    token: str,
+    token: str | Mapping[str, str],
     *,
     controllers: int,
     interval: float,
@@ -123,25 +167,28 @@ async def run(
     prefix: str = "sim",
     seed: int | None = None,
 ) -> Stats:
-    """Run `controllers` fake controllers until `duration` seconds pass (forever if None)."""
+    """Run `controllers` fake controllers until `duration` seconds pass (forever if None).
+
+    `token`: the secret every controller sends (an Admin token, or a Controller token bound to
+    `<prefix>-*`), or each cluster name's own secret (`bound_tokens`).
+    """
     rng = random.Random(seed)
     fleet = [
-        FakeController(f"{prefix}-{k:03d}", random.Random(rng.random())) for k in range(controllers)
+        FakeController(name, random.Random(rng.random()))
+        for name in controller_names(prefix, controllers)
     ]
     stats = Stats()
     deadline = None if duration is None else time.monotonic() + duration
-    headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=min(controllers, 64))
 
     async def loop(controller: FakeController) -> None:
+        secret = token if isinstance(token, str) else token[controller.name]
         await asyncio.sleep(rng.uniform(0, interval))  # spread the first reports
         while deadline is None or time.monotonic() < deadline:
-            await _send(client, controller, stats)
+            await _send(client, controller, secret, stats)
             controller.step()
             await asyncio.sleep(interval * rng.uniform(0.8, 1.2))
 
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, timeout=30, limits=limits
-    ) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         await asyncio.gather(*(loop(c) for c in fleet))
     return stats

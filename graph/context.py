@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from graph.cursors import CursorCodec
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
+from models.limits import CONTROLLER_MAX_CLUSTERS
 from models.snapshot import Snapshot
 from models.tokens import Principal
 
@@ -25,6 +26,7 @@ class Context:
     cursors: CursorCodec
     request_id: str
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
+    controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
 
 
 Info = strawberry.Info[Context, None]
@@ -37,6 +39,7 @@ def build_context(
     request_id: str,
     snapshot: Snapshot | None = None,
     limits: OperationLimits = DEFAULT_LIMITS,
+    controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -49,4 +52,5 @@ def build_context(
         cursors=cursors,
         request_id=request_id,
         limits=limits,
+        controller_max_clusters=controller_max_clusters,
     )

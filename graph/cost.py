@@ -4,7 +4,9 @@ Five figures, each against a limit of `OperationLimits`: the document's tokens (
 parser, which stops at the limit: `graph.admission`), and for the operation that runs, its depth,
 its aliases, its root fields and its nodes. Fragments and inline fragments count where they are
 spread, as often as they are spread; `@include` and `@skip` are ignored (a field counts whether or
-not it will be skipped). Introspection counts like any other field.
+not it will be skipped). Introspection counts like any other field. And one rule that is no
+setting: an operation carries at most one `reportCluster` (SPEC §3), counted the same way, so
+that one request cannot register a fleet through aliases.
 
 Nodes are counted the way GitHub's GraphQL API counts them: every list of objects multiplies what
 it holds by the largest size it may have, and a list's objects are nodes. `clusters(limit:)` and
@@ -63,6 +65,8 @@ PAGED: Mapping[tuple[str, str], tuple[int, int]] = {
 SIZE_ARGUMENTS = ("limit", "first", "last")
 # Lists of objects whose size is the page size of the field above them (already counted).
 SIZED_BY_PARENT = frozenset({("ClusterPage", "clusters"), ("ClusterConnection", "edges")})
+# An operation carries at most one report (SPEC §3): one request cannot register a fleet.
+REPORT_FIELD = ("Mutation", "reportCluster")
 
 
 # --- what is kept per operation ---------------------------------------------------------------
@@ -107,6 +111,7 @@ class Measure:
     depth: int
     aliases: int
     root_fields: int
+    reports: int  # `reportCluster` fields, wherever they are spread
     terms: tuple[_Term, ...]
     fragments: Mapping[str, tuple[_Term, ...]]
     constant_nodes: int | None = None  # when no page size comes from a variable
@@ -166,6 +171,7 @@ class _Figures:
     depth: int = 0
     aliases: int = 0
     fields: int = 0  # at its own level: root fields, when it is the operation's
+    reports: int = 0
     terms: list[_Term] = field(default_factory=list)
 
 
@@ -247,6 +253,7 @@ class _Measurer:
         out.depth = max(out.depth, other.depth)
         out.aliases += other.aliases
         out.fields += other.fields
+        out.reports += other.reports
 
     def field(self, node: FieldNode, parent: Any, out: _Figures) -> None:
         out.fields += 1
@@ -264,6 +271,7 @@ class _Measurer:
         out.depth = max(out.depth, 1 + inner.depth)
         out.aliases += inner.aliases
         parent_name = getattr(parent, "name", None)
+        out.reports += (parent_name, name) == REPORT_FIELD
         paged = self.paged(node, (parent_name or "", name), definition, inner.terms)
         if paged is not None:
             out.terms.append(paged)
@@ -339,7 +347,7 @@ def measure(
     figures = measurer.selections(operation.selection_set, root)
     terms = tuple(figures.terms)
     kept = {name: tuple(f.terms) for name, f in measurer.done.items()}
-    result = Measure(figures.depth, figures.aliases, figures.fields, terms, kept)
+    result = Measure(figures.depth, figures.aliases, figures.fields, figures.reports, terms, kept)
     if _variable_free(terms, kept):
         result.constant_nodes = result.nodes({})
     return result
@@ -375,6 +383,12 @@ def refusals(
         if figure > maximum:
             message = f"the operation has {figure:,} {what}; the limit is {maximum:,} ({limit})"
             errors.append(refusal(limit, message, figure, maximum))
+    if found.reports > 1:
+        message = (
+            f"the operation has {found.reports:,} reportCluster fields; an operation carries "
+            "at most 1 (reportCluster): send one report per request"
+        )
+        errors.append(refusal("reportCluster", message, found.reports, 1))
     nodes = found.nodes(variables)
     if nodes > limits.max_nodes:
         message = (

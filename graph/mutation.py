@@ -21,9 +21,10 @@ class Mutation:
     @strawberry.mutation(
         permission_classes=[IsController],
         description=(
-            "Report the full state of one cluster (Controller or Admin). The first report of a "
-            "name registers the cluster; later reports replace its nodes, matched by name. "
-            "Applies whole or not at all; returns the cluster as committed."
+            "Report the full state of one cluster (Admin, or a Controller token bound to its "
+            "name; one per operation). The first report of a name registers the cluster; later "
+            "reports replace its nodes, matched by name. Applies whole or not at all; returns "
+            "the cluster as committed."
         ),
     )
     async def report_cluster(
@@ -32,8 +33,13 @@ class Mutation:
         input: Annotated[ClusterReport, strawberry.argument(description="The cluster's state.")],
     ) -> Cluster:
         state = input.to_state()
+        context = info.context
         record, nodes = await reports.report_cluster(
-            info.context.engine, state, info.context.principal, datetime.now(UTC)
+            context.engine,
+            state,
+            context.principal,
+            datetime.now(UTC),
+            context.controller_max_clusters,
         )
         await info.context.snapshot.restart()  # what the answer reads next sees this report
         # The answer's `nodes` are the ones this transaction committed (with the counts beside

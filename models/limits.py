@@ -11,3 +11,6 @@ MAX_FILTER_VALUES = 1000  # values of one list in a filter
 MAX_PAGE = 100  # clusters per page: REST `limit`, GraphQL `limit`, `first` and `last`
 DEFAULT_PAGE = 10  # when the caller gives no page size
 MAX_TOKEN_NAME = 100
+MAX_BINDING_PATTERNS = 1000  # names and glob patterns one Controller token is bound to
+# Live clusters one Controller token may hold (SPEC §3): CLUSTERQL_CONTROLLER_MAX_CLUSTERS
+CONTROLLER_MAX_CLUSTERS = 100

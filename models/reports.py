@@ -10,16 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models.bindings import OUTSIDE_BINDING
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
+from models.limits import CONTROLLER_MAX_CLUSTERS
 from models.records import ClusterRecord, ClusterState, NodeRecord, NodeState
 from models.retries import retry_conflicts
 from models.rows import cluster_values, new_cluster, new_node, node_values
-from models.tables import clusters, nodes
+from models.tables import api_tokens, clusters, nodes
 from models.tokens import Permission, Principal
 
 _live = clusters.c.removed_at.is_(None)
@@ -29,6 +31,15 @@ _LIVE_BY_NAME_FOR_UPDATE = (
     select(clusters.c.id, clusters.c.owner_token_id)
     .where(_live, clusters.c.name == bindparam("name"))
     .with_for_update()
+)
+# Serializes one token's registrations (PostgreSQL), so that two cannot both pass its cap.
+_TOKEN_FOR_UPDATE = (
+    select(api_tokens.c.id).where(api_tokens.c.id == bindparam("token_id")).with_for_update()
+)
+_HELD = (
+    select(func.count())
+    .select_from(clusters)
+    .where(_live, clusters.c.owner_token_id == bindparam("token_id"))
 )
 # The unique index two racing first reports of one name collide on.
 REGISTER_RACE_INDEX = "ux_clusters_live_name"
@@ -64,30 +75,54 @@ _CHANGEABLE = (
 
 
 async def apply_report(
-    conn: AsyncConnection, state: ClusterState, principal: Principal, now: datetime
+    conn: AsyncConnection,
+    state: ClusterState,
+    principal: Principal,
+    now: datetime,
+    max_clusters: int = CONTROLLER_MAX_CLUSTERS,
 ) -> ClusterRecord:
     """Register or update the live cluster named `state.name`; returns it as stored.
 
-    A controller may update only the clusters it registered; an administrator any cluster.
+    An administrator may report any cluster; a Controller token only the names of its binding
+    (SPEC §3), checked before any statement so that a refusal is the same whatever exists. A
+    Controller token holds the clusters it registers or reports after another token did (a
+    rotated secret takes over its predecessor's), at most `max_clusters` of them.
     Must run in a write transaction so that reports of one cluster serialize: SQLite's
     `BEGIN IMMEDIATE` admits one writer at a time; on PostgreSQL the live row is locked
     (`FOR UPDATE`) until commit, and a concurrent first report of the same name fails on the
     live-name unique index (`REGISTER_RACE_INDEX`): run the whole transaction again then.
     """
+    if not principal.may_report(state.name):
+        raise Forbidden(OUTSIDE_BINDING)
+    controller = not principal.may(Permission.ADMIN)
     found = (await conn.execute(_LIVE_BY_NAME_FOR_UPDATE, {"name": state.name})).first()
     if found is None:
+        if controller:
+            await _check_cap(conn, principal, max_clusters)
         cluster_id = await _register(conn, state, principal, now)
     else:
-        cluster_id, owner = found
-        if owner != principal.token_id and not principal.may(Permission.ADMIN):
-            raise Forbidden(f"cluster {state.name!r} was registered by another token")
+        cluster_id, holder = found
+        values = cluster_values(state, now)
+        if controller and holder != principal.token_id:
+            await _check_cap(conn, principal, max_clusters)
+            values["owner_token_id"] = principal.token_id
         await _replace_nodes(conn, cluster_id, state.nodes, now)
-        await conn.execute(
-            update(clusters).where(clusters.c.id == cluster_id).values(cluster_values(state, now))
-        )
+        await conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(values))
     record = await get_live(conn, cluster_id)
     assert record is not None
     return record
+
+
+async def _check_cap(conn: AsyncConnection, principal: Principal, max_clusters: int) -> None:
+    """`Forbidden` when the token already holds `max_clusters` live clusters."""
+    await conn.execute(_TOKEN_FOR_UPDATE, {"token_id": principal.token_id})
+    held: int = (await conn.execute(_HELD, {"token_id": principal.token_id})).scalar_one()
+    if held >= max_clusters:
+        raise Forbidden(
+            f"this token already holds {held} clusters, its limit "
+            f"(CLUSTERQL_CONTROLLER_MAX_CLUSTERS = {max_clusters}): an Admin removes the "
+            "clusters it no longer reports, or raises the limit"
+        )
 
 
 async def _register(
@@ -136,7 +171,11 @@ async def _replace_nodes(
 
 
 async def report_cluster(
-    engine: AsyncEngine, state: ClusterState, principal: Principal, now: datetime
+    engine: AsyncEngine,
+    state: ClusterState,
+    principal: Principal,
+    now: datetime,
+    max_clusters: int = CONTROLLER_MAX_CLUSTERS,
 ) -> tuple[ClusterRecord, list[NodeRecord]]:
     """Apply one report in its own write transaction; the cluster and nodes as committed.
 
@@ -145,7 +184,7 @@ async def report_cluster(
 
     async def transaction() -> tuple[ClusterRecord, list[NodeRecord]]:
         async with write_transaction(engine) as conn:
-            record = await apply_report(conn, state, principal, now)
+            record = await apply_report(conn, state, principal, now, max_clusters)
             stored = await nodes_of(conn, [record.id])
         return record, stored.get(record.id, [])
 

@@ -14,12 +14,17 @@ from models.tables import clusters, nodes
 
 
 async def insert_clusters(
-    conn: AsyncConnection, states: Sequence[ClusterState], now: datetime
+    conn: AsyncConnection,
+    states: Sequence[ClusterState],
+    now: datetime,
+    holders: Sequence[int | None] | None = None,
 ) -> list[int]:
-    """Insert new clusters with all their nodes (two bulk statements); returns their ids."""
+    """Insert new clusters with all their nodes (two bulk statements); returns their ids.
+    `holders`: the token holding each cluster (none by default)."""
     if not states:
         return []
-    rows = [new_cluster(s, now) for s in states]
+    holders = holders or [None] * len(states)
+    rows = [new_cluster(s, now, h) for s, h in zip(states, holders, strict=True)]
     result = await conn.execute(
         insert(clusters).returning(clusters.c.id, sort_by_parameter_order=True), rows
     )

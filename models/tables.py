@@ -83,6 +83,13 @@ class ClusterRow(SQLModel, table=True):
                 "failed_nodes_count",
             )
         ),
+        # Counts the live clusters a token holds (its cap, SPEC §3).
+        Index(
+            "ix_clusters_live_owner_token_id",
+            "owner_token_id",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
         Index(
             "ix_clusters_live_provider_id",
             "provider",
@@ -157,6 +164,11 @@ class TokenRow(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # A Controller token's cluster names and glob patterns (models.bindings); empty otherwise.
+    binding: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(_JSON, nullable=False, server_default=text("'[]'")),
+    )
 
 
 clusters = ClusterRow.__table__  # type: ignore[attr-defined]

@@ -18,8 +18,9 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models.bindings import NOTHING, Binding
 from models.engine import write_transaction
-from models.errors import Conflict, NotFound
+from models.errors import Conflict, InvalidInput, NotFound
 from models.tables import api_tokens
 
 _PREFIX = "cql_"
@@ -40,9 +41,16 @@ class Principal:
     token_id: int
     name: str
     permissions: frozenset[Permission]
+    binding: Binding = NOTHING  # the cluster names a Controller token may report
 
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions
+
+    def may_report(self, cluster_name: str) -> bool:
+        """An Admin reports any cluster; a Controller token the names of its binding."""
+        if self.may(Permission.ADMIN):
+            return True
+        return self.may(Permission.CONTROLLER) and self.binding.covers(cluster_name)
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,6 +63,27 @@ class TokenInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    binding: list[str]
+
+
+def needs_binding(permissions: Iterable[Permission]) -> bool:
+    """Whether a token with `permissions` is bound to cluster names: only Controller ones are
+    (an Admin reports any cluster)."""
+    return set(permissions) == {Permission.CONTROLLER}
+
+
+def check_binding(permissions: Iterable[Permission], binding: Binding) -> None:
+    """`InvalidInput` unless a token with `permissions` may have `binding` (SPEC §3, §9)."""
+    if needs_binding(permissions) and not binding.patterns:
+        raise InvalidInput(
+            "a Controller token is bound to the clusters it reports: give at least one "
+            "--cluster NAME_OR_GLOB (e.g. --cluster prod-eu or --cluster 'sim-*')"
+        )
+    if not needs_binding(permissions) and binding.patterns:
+        raise InvalidInput(
+            "--cluster binds tokens with only the Controller permission; an Admin token "
+            "reports any cluster"
+        )
 
 
 def new_secret() -> str:
@@ -77,6 +106,7 @@ _BY_DIGEST = select(
     api_tokens.c.name,
     api_tokens.c.permissions,
     api_tokens.c.last_used_at,
+    api_tokens.c.binding,
 ).where(
     api_tokens.c.secret_digest == bindparam("digest"),
     api_tokens.c.revoked_at.is_(None),
@@ -96,23 +126,91 @@ async def issue(
     *,
     now: datetime | None = None,
     expires_at: datetime | None = None,
+    binding: Binding = NOTHING,
 ) -> str:
     """A new token, stored in a write transaction of its own; returns its secret, which only
-    the caller ever sees. A taken name raises `Conflict`."""
-    secret = new_secret()
-    row = {
-        "name": name,
-        "permissions": sorted({str(p) for p in permissions}),
-        "secret_digest": digest(secret),
-        "created_at": now or datetime.now(UTC),
-        "expires_at": expires_at,
-    }
+    the caller ever sees. A taken name raises `Conflict`; a Controller token without a
+    binding, or another with one, `InvalidInput`."""
+    [secret] = await issue_each(
+        engine, [(name, permissions, binding)], now=now, expires_at=expires_at
+    )
+    return secret
+
+
+async def issue_each(
+    engine: AsyncEngine,
+    specs: Iterable[tuple[str, Iterable[Permission], Binding]],
+    *,
+    now: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> list[str]:
+    """New tokens (name, permissions, binding), in a write transaction of their own; their
+    secrets in order."""
+    specs = list(specs)
     try:
         async with write_transaction(engine) as conn:
-            await conn.execute(insert(api_tokens).values(row))
+            issued = await insert_each(conn, specs, now=now, expires_at=expires_at)
     except IntegrityError as exc:
-        raise Conflict(f"a token named {name!r} already exists") from exc
-    return secret
+        raise Conflict(f"a token named {_names(specs)} already exists") from exc
+    return [secret for _, secret in issued]
+
+
+def _names(specs: Iterable[tuple[str, Iterable[Permission], Binding]]) -> str:
+    return ", ".join(repr(name) for name, _, _ in list(specs)[:3])
+
+
+async def insert_each(
+    conn: AsyncConnection,
+    specs: Iterable[tuple[str, Iterable[Permission], Binding]],
+    *,
+    now: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> list[tuple[int, str]]:
+    """New tokens in the caller's transaction, in one statement: (id, secret) of each, in order."""
+    rows, secrets_ = [], []
+    for name, permissions, binding in specs:
+        permissions = set(permissions)
+        check_binding(permissions, binding)
+        secret = new_secret()
+        secrets_.append(secret)
+        rows.append(
+            {
+                "name": name,
+                "permissions": sorted(str(p) for p in permissions),
+                "secret_digest": digest(secret),
+                "created_at": now or datetime.now(UTC),
+                "expires_at": expires_at,
+                "binding": list(binding.patterns),
+            }
+        )
+    if not rows:
+        return []
+    inserted = await conn.execute(
+        insert(api_tokens).returning(api_tokens.c.id, sort_by_parameter_order=True), rows
+    )
+    return [(row[0], secret) for row, secret in zip(inserted, secrets_, strict=True)]
+
+
+async def bind(conn: AsyncConnection, name: str, binding: Binding, *, add: bool = False) -> Binding:
+    """Bind the token named `name` to `binding` (or, with `add`, to its own and `binding`'s
+    patterns); returns the binding stored. Takes effect from the token's next request."""
+    found = (
+        await conn.execute(
+            select(api_tokens.c.permissions, api_tokens.c.binding)
+            .where(api_tokens.c.name == name)
+            .with_for_update()
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"no token named {name!r}")
+    permissions = {Permission(p) for p in found[0]}
+    if add:
+        binding = Binding(tuple(dict.fromkeys([*found[1], *binding.patterns])))
+    check_binding(permissions, binding)
+    await conn.execute(
+        update(api_tokens).where(api_tokens.c.name == name).values(binding=list(binding.patterns))
+    )
+    return binding
 
 
 async def list_all(conn: AsyncConnection) -> list[TokenInfo]:
@@ -125,6 +223,7 @@ async def list_all(conn: AsyncConnection) -> list[TokenInfo]:
             api_tokens.c.expires_at,
             api_tokens.c.revoked_at,
             api_tokens.c.last_used_at,
+            api_tokens.c.binding,
         ).order_by(api_tokens.c.name)
     )
     return [TokenInfo(*row) for row in result]
@@ -149,11 +248,12 @@ async def find_active(
     row = (await conn.execute(_BY_DIGEST, {"digest": secret_digest, "now": now})).first()
     if row is None:
         return None
-    token_id, name, permissions, last_used_at = row
+    token_id, name, permissions, last_used_at, patterns = row
     principal = Principal(
         token_id=token_id,
         name=name,
         permissions=frozenset(Permission(p) for p in permissions),
+        binding=Binding(tuple(patterns)) if patterns else NOTHING,
     )
     stale = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
     return principal, stale

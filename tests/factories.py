@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import listing, seeding, tokens
+from models import bindings, listing, seeding, tokens
 from models.clusters import nodes_of
 from models.engine import create_engine, read_transaction, write_transaction
 from models.listing import ClusterFilter, Order
@@ -68,9 +68,18 @@ async def token(
     *permissions: Permission,
     name: str | None = None,
     expires_at: datetime | None = None,
+    clusters: Sequence[str] | None = None,
 ) -> str:
+    """A new token's secret; a Controller token is bound to `clusters`, by default to every
+    name (`*`), as a fleet-wide token would be."""
+    if clusters is None:
+        clusters = ("*",) if tokens.needs_binding(permissions) else ()
     return await tokens.issue(
-        engine, name or f"token-{next(_names)}", permissions, expires_at=expires_at
+        engine,
+        name or f"token-{next(_names)}",
+        permissions,
+        expires_at=expires_at,
+        binding=bindings.binding(clusters),
     )
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from clusterql.cli import db, seed, serve, simulate, tokens
+from models import bindings
+from models.errors import InvalidInput
 from models.limits import MAX_NODES_PER_REPORT, MAX_TOKEN_NAME
 from models.tokens import Permission
 
@@ -53,6 +55,24 @@ def _token_name(text: str) -> str:
     return text
 
 
+def _cluster_pattern(text: str) -> str:
+    try:
+        return bindings.pattern(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cluster_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        type=_cluster_pattern,
+        metavar="NAME_OR_GLOB",
+        help=help,
+    )
+
+
 def _database_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -87,7 +107,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def _add_token(commands: Any) -> None:
-    parser = commands.add_parser("token", help="create, list or revoke API tokens")
+    parser = commands.add_parser("token", help="create, list, bind or revoke API tokens")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token and print its secret (only)")
     create.add_argument("--name", required=True, type=_token_name, help="unique token name")
@@ -99,16 +119,32 @@ def _add_token(commands: Any) -> None:
         metavar="Admin|Controller",
         help="a permission of the token (repeat for both)",
     )
+    _cluster_flag(
+        create,
+        "a cluster name or glob pattern ('sim-*') a Controller token may report; repeat for "
+        "more (a Controller token needs at least one)",
+    )
     create.add_argument(
         "--expires-in-days", type=_bounded(1, 36_500), metavar="N", help="default: never"
     )
     create.set_defaults(run=tokens.create)
-    listing = actions.add_parser("list", help="list tokens (never their secrets)")
+    listing = actions.add_parser("list", help="list tokens and their bindings (never secrets)")
     listing.set_defaults(run=tokens.list_)
+    bind = actions.add_parser(
+        "bind", help="change the cluster names and patterns a Controller token may report"
+    )
+    bind.add_argument("name", metavar="NAME")
+    _cluster_flag(bind, "a cluster name or glob pattern; repeat for more (at least one)")
+    bind.add_argument(
+        "--add",
+        action="store_true",
+        help="add these to the token's binding instead of replacing it",
+    )
+    bind.set_defaults(run=tokens.bind)
     revoke = actions.add_parser("revoke", help="revoke a token: it fails from its next request")
     revoke.add_argument("name", metavar="NAME")
     revoke.set_defaults(run=tokens.revoke)
-    for sub in (create, listing, revoke):
+    for sub in (create, listing, bind, revoke):
         _database_flag(sub)
 
 
@@ -138,7 +174,12 @@ def _add_simulate(commands: Any) -> None:
         "simulate", help="fake controllers reporting changing clusters to a running server"
     )
     parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--token", required=True, help="a Controller (or Admin) token")
+    parser.add_argument(
+        "--token",
+        help="the token every fake controller sends: an Admin token, or a Controller token "
+        "bound to PREFIX-* (default: one Controller token per controller, bound to its "
+        "cluster's name, made in the database of --database-url and revoked at the end)",
+    )
     parser.add_argument("--controllers", type=_bounded(1, 10_000), default=10, metavar="K")
     parser.add_argument(
         "--interval", type=_positive_float, default=5.0, metavar="S", help="seconds between reports"
@@ -151,6 +192,7 @@ def _add_simulate(commands: Any) -> None:
         help="seconds; default: forever",
     )
     parser.add_argument("--prefix", default="sim", help="cluster names are PREFIX-NNN")
+    _database_flag(parser)
     parser.set_defaults(run=simulate.simulate_controllers)
 
 

@@ -36,7 +36,8 @@ class DemoAccess:
 def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     """What `serve --demo` prints: the token, GraphiQL and a curl ready to paste."""
     summary = (
-        f"added the demo fleet ({access.added} clusters) to {database}"
+        f"added the demo fleet ({access.added} clusters, each held by a Controller token bound "
+        f"to its name: `clusterql token list`) to {database}"
         if access.added
         else f"{database} already holds clusters: kept them, added no demo fleet"
     )

@@ -1,4 +1,5 @@
-"""`clusterql token create | list | revoke`: API tokens, whose secrets are shown once."""
+"""`clusterql token create | list | bind | revoke`: API tokens, whose secrets are shown once,
+and the cluster names Controller tokens are bound to."""
 
 from __future__ import annotations
 
@@ -7,25 +8,35 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from clusterql.cli.common import database, settings_from, shown_time
-from models import tokens
+from clusterql.cli.common import CliError, database, settings_from, shown_time
+from models import bindings, tokens
+from models.bindings import Binding
 from models.engine import read_transaction, write_transaction
 from models.tokens import Permission, TokenInfo
 
 
 async def _create(
-    url: str, name: str, permissions: frozenset[Permission], expires_in_days: int | None
+    url: str,
+    name: str,
+    permissions: frozenset[Permission],
+    binding: Binding,
+    expires_in_days: int | None,
 ) -> str:
     now = datetime.now(UTC)
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
     async with database(url) as engine:
-        return await tokens.issue(engine, name, permissions, now=now, expires_at=expires)
+        return await tokens.issue(
+            engine, name, permissions, now=now, expires_at=expires, binding=binding
+        )
 
 
 def create(args: argparse.Namespace) -> int:
     """Prints only the secret, so that `TOKEN=$(clusterql token create ...)` works."""
     url = settings_from(args).database_url
-    print(asyncio.run(_create(url, args.name, frozenset(args.permission), args.expires_in_days)))
+    permissions = frozenset(args.permission)
+    binding = bindings.binding(args.cluster)
+    tokens.check_binding(permissions, binding)  # before the database is opened or migrated
+    print(asyncio.run(_create(url, args.name, permissions, binding, args.expires_in_days)))
     return 0
 
 
@@ -36,7 +47,7 @@ async def _list(url: str) -> list[TokenInfo]:
 
 def table(found: Sequence[TokenInfo]) -> str:
     """Tokens as aligned plain text: readable in a terminal, easy to grep in a script."""
-    rows = [("NAME", "PERMISSIONS", "CREATED", "EXPIRES", "REVOKED", "LAST USED")]
+    rows = [("NAME", "PERMISSIONS", "CREATED", "EXPIRES", "REVOKED", "LAST USED", "CLUSTERS")]
     rows += [
         (
             t.name,
@@ -45,6 +56,7 @@ def table(found: Sequence[TokenInfo]) -> str:
             shown_time(t.expires_at),
             shown_time(t.revoked_at),
             shown_time(t.last_used_at),
+            shown_binding(t),
         )
         for t in found
     ]
@@ -55,9 +67,35 @@ def table(found: Sequence[TokenInfo]) -> str:
     )
 
 
+def shown_binding(token: TokenInfo) -> str:
+    """The names and patterns a token may report: `*` for an Admin, `(none)` for a Controller
+    token bound to nothing yet."""
+    if Permission.ADMIN in token.permissions:
+        return "*"
+    if Permission.CONTROLLER not in token.permissions:
+        return "-"
+    return ",".join(token.binding) or "(none)"
+
+
 def list_(args: argparse.Namespace) -> int:
     found = asyncio.run(_list(settings_from(args).database_url))
     print(table(found) if found else "no tokens yet: create one with `clusterql token create`")
+    return 0
+
+
+async def _bind(url: str, name: str, binding: Binding, add: bool) -> Binding:
+    async with database(url) as engine, write_transaction(engine) as conn:
+        return await tokens.bind(conn, name, binding, add=add)
+
+
+def bind(args: argparse.Namespace) -> int:
+    """Replace (or with `--add`, widen) a token's binding; from its next request."""
+    if not args.cluster:
+        raise CliError("give the names or patterns to bind with --cluster NAME_OR_GLOB")
+    stored = asyncio.run(
+        _bind(settings_from(args).database_url, args.name, bindings.binding(args.cluster), args.add)
+    )
+    print(f"token {args.name!r} is bound to {', '.join(stored.patterns)}")
     return 0
 
 

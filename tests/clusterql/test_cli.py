@@ -100,9 +100,10 @@ def test_token_revoke_marks_the_token_revoked(cli: Cli, database_url: str) -> No
 
     assert result.returncode == 0, result.stderr
     row = next(line for line in listing.splitlines() if line.startswith("old "))
-    _name, _permissions, _created, expires, revoked, _last_used = row.split()
+    _name, _permissions, _created, expires, revoked, _last_used, clusters = row.split()
     assert revoked != "-"
     assert expires == "-"
+    assert clusters == "*"  # an Admin reports any cluster
 
 
 def test_token_revoke_of_an_unknown_name_fails(cli: Cli, database_url: str) -> None:
@@ -121,12 +122,110 @@ def test_token_create_with_a_taken_name_fails(cli: Cli, database_url: str) -> No
         "dup",
         "--permission",
         "Controller",
+        "--cluster",
+        "prod-eu",
         "--database-url",
         database_url,
     )
 
     assert "already exists" in _user_error(result)
     assert result.stderr.count("\n") == 1
+
+
+def _bindings(cli: Cli, database_url: str) -> dict[str, str]:
+    """`token list`'s CLUSTERS column, by token name."""
+    lines = cli("token", "list", "--database-url", database_url).stdout.splitlines()
+    return {line.split()[0]: line.split()[-1] for line in lines[1:]}
+
+
+def test_a_controller_token_is_bound_at_creation_and_rebound_later(
+    cli: Cli, database_url: str
+) -> None:
+    # Given a Controller token bound to one name and one pattern
+    created = cli(
+        "token",
+        "create",
+        "--name",
+        "eu",
+        "--permission",
+        "Controller",
+        "--cluster",
+        "prod-eu",
+        "--cluster",
+        "sim-*",
+        "--database-url",
+        database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    assert looks_like_secret(created.stdout.strip())
+    assert _bindings(cli, database_url) == {"eu": "prod-eu,sim-*"}
+
+    # When an Admin widens it, then replaces it
+    added = cli(
+        "token", "bind", "eu", "--add", "--cluster", "edge-?", "--database-url", database_url
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == "token 'eu' is bound to prod-eu, sim-*, edge-?\n"
+    assert _bindings(cli, database_url) == {"eu": "prod-eu,sim-*,edge-?"}
+    replaced = cli("token", "bind", "eu", "--cluster", "prod-us", "--database-url", database_url)
+
+    # Then `token list` shows the binding stored
+    assert replaced.returncode == 0, replaced.stderr
+    assert _bindings(cli, database_url) == {"eu": "prod-us"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["create", "--name", "c", "--permission", "Controller"], "at least one --cluster"),
+        (
+            ["create", "--name", "a", "--permission", "Admin", "--cluster", "x"],
+            "an Admin token reports any cluster",
+        ),
+        (["bind", "nobody", "--cluster", "x"], "no token named 'nobody'"),
+        (["bind", "admin", "--cluster", "x"], "an Admin token reports any cluster"),
+        (["bind", "admin"], "give the names or patterns to bind with --cluster"),
+    ],
+)
+def test_bindings_the_contract_does_not_allow_are_refused_in_one_line(
+    cli: Cli, database_url: str, arguments: list[str], words: str
+) -> None:
+    cli(
+        "token",
+        "create",
+        "--name",
+        "admin",
+        "--permission",
+        "Admin",
+        "--database-url",
+        database_url,
+    )
+
+    result = cli("token", *arguments, "--database-url", database_url)
+
+    assert words in _user_error(result)
+    assert result.stderr.count("\n") == 1
+    assert set(_bindings(cli, database_url)) == {"admin"}  # nothing was created
+
+
+@pytest.mark.parametrize("pattern", ["", " prod", "prod\x1b[31m", "p" * 254])
+def test_a_cluster_pattern_that_no_name_could_match_is_a_usage_error(
+    cli: Cli, database_url: str, pattern: str
+) -> None:
+    result = cli(
+        "token",
+        "create",
+        "--name",
+        "c",
+        "--permission",
+        "Controller",
+        "--cluster",
+        pattern,
+        "--database-url",
+        database_url,
+    )
+
+    assert "--cluster" in _user_error(result, code=2)
 
 
 def test_bad_arguments_exit_2_with_a_usage_message(cli: Cli, database_url: str) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.fleet import DEMO_SIZE, demo_fleet, load_demo
+from clusterql.fleet import DEMO_SIZE, controller_token_name, demo_fleet, load_demo
+from models import tokens
+from models.engine import read_transaction
 from models.records import NodeCounts
+from models.tables import api_tokens, clusters
 from tests.factories import live_clusters
 
 
@@ -48,3 +52,23 @@ async def test_loading_the_demo_again_adds_nothing(engine: AsyncEngine) -> None:
     assert await load_demo(engine, datetime.now(UTC)) == 0
     records, _ = await live_clusters(engine)
     assert len(records) == DEMO_SIZE
+
+
+async def test_each_demo_cluster_is_held_by_a_controller_token_bound_to_its_name(
+    engine: AsyncEngine,
+) -> None:
+    # When the demo fills the database
+    await load_demo(engine, datetime.now(UTC))
+
+    # Then every cluster has a Controller token of its own, bound to exactly its name
+    async with read_transaction(engine) as conn:
+        listed = {t.name: t for t in await tokens.list_all(conn)}
+        query = select(clusters.c.name, api_tokens.c.name).join(api_tokens)
+        holders: dict[str, str] = {row[0]: row[1] for row in await conn.execute(query)}
+    records, _ = await live_clusters(engine)
+    assert len(listed) == len(records) == DEMO_SIZE
+    for record in records:
+        token = listed[controller_token_name(record.name)]
+        assert token.permissions == ["Controller"]
+        assert token.binding == [record.name]
+        assert holders[record.name] == token.name

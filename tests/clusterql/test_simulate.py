@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from clusterql import simulate
-from models.engine import create_engine
-from models.tokens import Permission
+from models import tokens
+from models.engine import create_engine, read_transaction
+from models.tables import api_tokens, clusters
+from models.tokens import Permission, TokenInfo
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.live_server import live_server
@@ -95,3 +98,56 @@ def test_the_simulate_command_reports_until_its_duration_ends(tmp_path: Path) ->
     assert "refused 0, failed 0" in done.stdout
     assert refused.returncode == 1  # an unknown token: every report refused, and it says so
     assert "401" in refused.stderr
+
+
+def test_without_a_token_each_fake_controller_gets_one_bound_to_its_name(tmp_path: Path) -> None:
+    # Given a server and its database, and no token at hand
+    url = asyncio.run(migrated_database_url(tmp_path))
+    with live_server({"CLUSTERQL_DATABASE_URL": url}) as base_url:
+        # When the simulation runs with the database instead of a token
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clusterql.cli",
+                "simulate",
+                "--url",
+                base_url,
+                "--database-url",
+                url,
+                "--controllers",
+                "3",
+                "--interval",
+                "0.2",
+                "--duration",
+                "1",
+                "--prefix",
+                "own",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    # Then every report was accepted, each cluster held by its own token bound to its name,
+    # and the tokens were revoked at the end
+    assert done.returncode == 0, done.stderr
+    assert "refused 0, failed 0" in done.stdout
+    assert "made 3 Controller tokens, each bound to its cluster's name" in done.stderr
+    made, holders = asyncio.run(_tokens_and_holders(url))
+    assert sorted(t.binding[0] for t in made) == ["own-000", "own-001", "own-002"]
+    assert all(t.revoked_at is not None and len(t.binding) == 1 for t in made)
+    assert holders == {t.binding[0]: t.name for t in made}
+
+
+async def _tokens_and_holders(url: str) -> tuple[list[TokenInfo], dict[str, str]]:
+    engine = create_engine(url)
+    try:
+        async with read_transaction(engine) as conn:
+            made = await tokens.list_all(conn)
+            query = select(clusters.c.name, api_tokens.c.name).join(api_tokens)
+            holders = {row[0]: row[1] for row in await conn.execute(query)}
+    finally:
+        await engine.dispose()
+    return made, holders

@@ -154,10 +154,10 @@ async def test_optional_node_fields_are_stored_and_timestamps_normalised_to_utc(
     assert n["internalIp"] == "fd00::1"
 
 
-async def test_a_controller_cannot_touch_a_cluster_another_token_registered(
+async def test_a_controller_cannot_touch_a_cluster_outside_its_binding(
     client: httpx.AsyncClient, engine: AsyncEngine, controller_secret: str, admin_secret: str
 ) -> None:
-    other = await factories.token(engine, Permission.CONTROLLER)
+    other = await factories.token(engine, Permission.CONTROLLER, clusters=["other-*"])
     mine = await reported(client, controller_secret, report("owned", [("a", "MONITORED")]))
     payload = await send(client, other, REPORT, input=report("owned", [("x", "FAILED")]))
     assert payload["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -7,19 +7,23 @@ without a migration (generate one: see alembic.ini).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, insert, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models import migrations
-from models.engine import create_engine, read_transaction
+from models import migrations, tokens
+from models.engine import create_engine, read_transaction, write_transaction
 from models.migrations import BASELINE, SchemaError
+from models.rows import new_cluster
 from models.tables import api_tokens, clusters, metadata
-from models.tokens import Permission, digest
+from models.tokens import Permission, Principal, TokenInfo, digest
 from tests import factories
 from tests.databases import NewEngine
 
@@ -239,3 +243,79 @@ async def test_a_database_migrated_by_a_newer_version_is_refused(engine: AsyncEn
         await migrations.pending(engine)
     with pytest.raises(SchemaError, match="ffff_future"):
         await migrations.upgrade(engine)
+
+
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        command.upgrade(migrations.alembic_config(connection), revision)
+
+    return run
+
+
+async def _old_token(conn: AsyncConnection, name: str, *permissions: Permission) -> int:
+    """A token row as revision 0001 stored it (no binding); its id."""
+    values = {
+        "name": name,
+        "permissions": sorted(str(p) for p in permissions),
+        "secret_digest": digest(name),
+        "created_at": datetime.now(UTC),
+    }
+    inserted = await conn.execute(insert(api_tokens).values(values).returning(api_tokens.c.id))
+    token_id: int = inserted.scalar_one()
+    return token_id
+
+
+async def _old_cluster(
+    conn: AsyncConnection, name: str, owner: int, *, removed: bool = False
+) -> None:
+    values = new_cluster(factories.cluster(name, node_count=0), datetime.now(UTC), owner)
+    values["removed_at"] = datetime.now(UTC) if removed else None
+    await conn.execute(insert(clusters).values(values))
+
+
+async def test_every_controller_token_of_an_older_database_is_bound_to_the_names_it_registered(
+    engine: AsyncEngine,
+) -> None:
+    # Given a database at the revision before bindings, where any controller reported any name
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to("0001"))
+    async with write_transaction(engine) as conn:
+        eu = await _old_token(conn, "eu", Permission.CONTROLLER)
+        await _old_token(conn, "idle", Permission.CONTROLLER)
+        admin = await _old_token(conn, "admin", Permission.ADMIN)
+        both = await _old_token(conn, "both", Permission.ADMIN, Permission.CONTROLLER)
+        await _old_cluster(conn, "we*rd", eu)
+        await _old_cluster(conn, "prod-eu", eu)
+        await _old_cluster(conn, "decommissioned", eu, removed=True)
+        await _old_cluster(conn, "made-by-admin", admin)
+        await _old_cluster(conn, "made-by-both", both)
+    assert await migrations.pending(engine) == ["0002"]
+
+    # When it is upgraded
+    assert (await migrations.upgrade(engine)).applied == ("0002",)
+
+    # Then each Controller token is bound to exactly the live names it registered, as names
+    listed = {t.name: t.binding for t in await _tokens(engine)}
+    assert listed == {"admin": [], "both": [], "eu": ["prod-eu", "we[*]rd"], "idle": []}
+    eu_caller = await _principal(engine, "eu")
+    assert eu_caller.may_report("prod-eu")
+    assert eu_caller.may_report("we*rd")
+    assert not eu_caller.may_report("weXrd")  # the `*` of a registered name is no pattern
+    assert not eu_caller.may_report("decommissioned")
+    assert not eu_caller.may_report("made-by-admin")
+    assert not (await _principal(engine, "idle")).may_report("prod-eu")
+    assert (await _principal(engine, "both")).may_report("anything")
+    # And the schema is the models'
+    assert await _drift(engine) == []
+
+
+async def _tokens(engine: AsyncEngine) -> list[TokenInfo]:
+    async with read_transaction(engine) as conn:
+        return await tokens.list_all(conn)
+
+
+async def _principal(engine: AsyncEngine, name: str) -> Principal:
+    async with read_transaction(engine) as conn:
+        found = await tokens.find_active(conn, digest(name), datetime.now(UTC))
+    assert found is not None
+    return found[0]
