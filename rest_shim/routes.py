@@ -13,7 +13,7 @@ from strawberry import Schema
 
 from graph.context import Context
 from graph.scalars import parse_cluster_id
-from rest_shim.body import read_json_object
+from rest_shim.body import read_json
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_cluster, rest_page
 from rest_shim.problems import RestError, error_response, from_graphql
@@ -43,7 +43,7 @@ class RestShim:
 
     async def list_clusters(self, request: Request) -> Response:
         try:
-            req = parse_list_request(await read_json_object(request))
+            req = parse_list_request(await read_json(request))
             data = await self._run(
                 request,
                 LIST_CLUSTERS,
