@@ -15,6 +15,7 @@ from models.limits import MAX_PAGE
 from models.records import NodeStatus
 from rest_shim import list_request
 from rest_shim.answers import ClusterAnswer, ClustersPage, ErrorBody
+from rest_shim.problems import RestError
 from tests import factories
 
 URL = "/runtime/api/v1/clusters"
@@ -101,6 +102,6 @@ def test_the_documented_pattern_of_a_string_limit_is_exactly_the_accepted_string
             refused = None
             try:
                 list_request.parse_list_request({"limit": text})
-            except list_request.RestError as exc:
+            except RestError as exc:
                 refused = exc
             assert (refused is None) == accepted, text
