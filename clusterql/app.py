@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from clusterql import graphiql, refusals
+from clusterql import graphiql, openapi, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
+from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
@@ -107,6 +108,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 middleware=_boundary(
                     GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
                 ),
+            ),
+            Route(
+                openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())
             ),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
