@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from clusterql import graphiql, openapi, refusals
+from clusterql import docs, graphiql, openapi, pages, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.cli.parser import installed_version
@@ -112,9 +112,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(
                 openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())
             ),
+            Route(docs.DOCS_URL, docs.endpoint()),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
-            Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
+            Mount(pages.STATIC_URL, pages.vendor_files()),
         ],
         middleware=[Middleware(RequestId), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
