@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from clusterql import graphiql, refusals
+from clusterql import docs, graphiql, openapi, pages, refusals
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
+from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
@@ -113,9 +114,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
                 ),
             ),
+            Route(
+                openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())
+            ),
+            Route(docs.DOCS_URL, docs.endpoint()),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
-            Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
+            Mount(pages.STATIC_URL, pages.vendor_files()),
         ],
         middleware=[Middleware(RequestId), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},

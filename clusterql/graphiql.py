@@ -3,37 +3,33 @@
 Strawberry's page loads React, GraphiQL and its explorer plugin from a public CDN, so with no
 internet it stays at "Loading..." (Strawberry's maintainers declined to bundle them). We take the
 very same files from the npm registry with `npm pack` when the package is built (setup.py and
-`graphiql_assets`), check each against the `integrity` digest the page itself pins, and rewrite
+`vendor_assets`), check each against the `integrity` digest the page itself pins, and rewrite
 the page to point at our copies; the browser checks the digests again. Newer graphiql (5.x) is
 ESM-only and React 19 has no UMD build, so these versions are the ones that work with plain
 script tags. Nothing third-party is committed; the wheel carries the files.
 
-    python -m clusterql.graphiql fetch
+    python -m clusterql.vendor_assets fetch
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import logging
 import re
 import sys
 from pathlib import Path
 
-from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
-from clusterql.graphiql_assets import ASSETS, FETCH_COMMAND, VENDOR_DIR, AssetError, main, missing
+from clusterql.pages import url
+from clusterql.vendor_assets import FETCH_COMMAND, GRAPHIQL, VENDOR_DIR, AssetError, main, missing
 
 log = logging.getLogger("clusterql.graphiql")
-
-STATIC_URL = "/static/vendor"
 
 
 def page(root: Path = VENDOR_DIR) -> str:
     """Strawberry's GraphiQL page loading our copies, or a page saying how to install them."""
-    absent = missing(root)
+    absent = missing(root, GRAPHIQL)
     if absent:
         names = ", ".join(a.relative for a in absent)
         log.warning("GraphiQL's files are missing (%s): run %s", names, FETCH_COMMAND)
@@ -48,9 +44,9 @@ def page(root: Path = VENDOR_DIR) -> str:
 def local_page() -> str:
     """Strawberry's page with each CDN URL replaced by ours; the `integrity` attributes stay."""
     text = get_graphql_ide_html("graphiql")
-    for asset in ASSETS:
+    for asset in GRAPHIQL:
         cdn_url = re.compile(r'"https?://[^"\s]+/' + re.escape(asset.relative) + '"')
-        text, found = cdn_url.subn(f'"{STATIC_URL}/{asset.relative}"', text)
+        text, found = cdn_url.subn(f'"{url(asset)}"', text)
         if found != 1:
             raise AssetError(f"Strawberry's GraphiQL page no longer loads {asset.relative}")
     # Headers hold the bearer secret: none may reach the browser's storage or come from the URL.
@@ -60,7 +56,7 @@ def local_page() -> str:
         text, "React.useState(parameters.headers)", "React.useState(undefined)"
     )  # a link must not carry a token into the page (nor a shared URL out of it)
     remote = re.search(r'(?:src|href)="(https?://[^"]+)"', text)
-    if remote:  # a newer Strawberry loads another file: pin it in ASSETS
+    if remote:  # a newer Strawberry loads another file: pin it in GRAPHIQL
         raise AssetError(f"Strawberry's GraphiQL page loads a file we do not pin: {remote[1]}")
     return text
 
@@ -120,35 +116,6 @@ def _once(text: str, old: str, new: str) -> str:
     if text.count(old) != 1:
         raise AssetError(f"Strawberry's GraphiQL page changed: {old!r} is no longer found once")
     return text.replace(old, new.replace("$0", old))
-
-
-_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-
-
-def content_security_policy(page_html: str) -> str:
-    """The page's Content-Security-Policy: its own files, its inline scripts by their digest
-    (nothing injected runs), no framing (`frame-ancestors 'none'`), requests to this origin only.
-    GraphiQL and its explorer set inline styles, so styles may be inline."""
-    digests = " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-        for body in _INLINE_SCRIPT.findall(page_html)
-    )
-    return (
-        f"default-src 'self'; script-src 'self' {digests}; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    )
-
-
-class _VendorFiles(StaticFiles):
-    async def check_config(self) -> None:
-        if VENDOR_DIR.is_dir():  # before a fetch: plain 404s, not Starlette's 500
-            await super().check_config()
-
-
-def vendor_files() -> StaticFiles:
-    """The ASGI app serving `VENDOR_DIR`, to mount at `STATIC_URL`; it starts without the files."""
-    return _VendorFiles(directory=VENDOR_DIR, check_dir=False)
 
 
 def _unavailable(reason: str) -> str:

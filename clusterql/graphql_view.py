@@ -15,7 +15,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 
-from clusterql import graphiql
+from clusterql import pages
 from clusterql.database import resources
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
@@ -89,7 +89,7 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(schema, allow_queries_via_get=False)
         self._graphiql_html = graphiql_html
         self._graphiql_policy = (
-            {"Content-Security-Policy": graphiql.content_security_policy(graphiql_html)}
+            {"Content-Security-Policy": pages.content_security_policy(graphiql_html)}
             if graphiql_html is not None
             else {}
         )

@@ -1,4 +1,5 @@
-"""Reading a JSON request body strictly: every way it can be wrong gets a message saying where.
+"""Reading a JSON request body strictly: every way its JSON can be wrong gets a message saying
+where (what the value must be is checked by the endpoint's pydantic model).
 
 The standard library parser is used (request bodies are small) because it reports positions and
 lets us refuse what JSON parsers usually let through: duplicate keys, NaN and Infinity, numbers
@@ -118,16 +119,6 @@ def decode_json(raw: bytes) -> Any:
     return value
 
 
-def decode_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object; anything else (`5`, `null`, `[]`) is refused."""
-    value = decode_json(raw)
-    if not isinstance(value, dict):
-        kind = "null" if value is None else type(value).__name__
-        kind = {"list": "an array", "str": "a string", "bool": "a boolean"}.get(kind, kind)
-        raise RestError(400, f"the body must be a JSON object, got {kind}")
-    return value
-
-
 def is_json_media_type(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type in JSON_MEDIA_TYPES or (
@@ -135,9 +126,10 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The request's body as a JSON object, after the content-type check (415)."""
+async def read_json(request: Request) -> Any:
+    """The request's body as a JSON value, after the content-type check (415). What the value
+    must be is the endpoint's model's to say (`rest_shim.list_request`)."""
     raw = await request.body()
     if raw.strip() and not is_json_media_type(request.headers.get("content-type")):
         raise RestError(415, "the body must be JSON: send it with Content-Type: application/json")
-    return decode_object(raw)
+    return decode_json(raw)

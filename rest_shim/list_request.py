@@ -1,39 +1,269 @@
-"""The Get Clusters List body: the fields, what each accepts, and defaults (SPEC §4, §7)."""
+"""The Get Clusters List body (SPEC §4, §7): a pydantic model that both checks every request and
+describes the body in `/openapi.json`, so the document and the checks cannot disagree.
+
+Every check says what to fix in the words of the contract (`limit: must be from 1 to 100, got
+0`), not in pydantic's: each field's validator turns any failure of its own into one message
+(`_refusing`), and `explain` prefixes it with where it happened. The model validates what
+`rest_shim.body` decoded (strictly, so the JSON itself is already checked) in strict mode: no
+coercion beyond the tolerances the contract names (`limit` as a string, an integer `next_key`).
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from models.limits import DEFAULT_PAGE, MAX_PAGE
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from models.limits import DEFAULT_PAGE, MAX_FILTER_VALUES, MAX_PAGE, MAX_TEXT
 from rest_shim.problems import RestError
 
-FIELDS = ("limit", "next_key", "last_key", "return_nodes", "filters", "order_by", "direction")
-ORDERS = (
-    "id",
-    "name",
-    "monitored_at",
-    "controller_last_updated",
-    "nodes_count",
-    "failed_nodes_count",
-)
-DIRECTIONS = ("asc", "desc")
-CONTROLLER_STATUSES = ("running", "stopped")
-# REST filter key -> (GraphQL field, what its value must be)
-FILTERS = {
-    "ids": ("ids", "list of ids"),
-    "name": ("name", "string"),
-    "providers": ("providers", "list of strings"),
-    "controller_statuses": ("controllerStatuses", "list of statuses"),
-    "regions": ("regions", "list of strings"),
-    "has_unhealthy_nodes": ("hasUnhealthyNodes", "boolean"),
-}
-_DIGITS = re.compile(r"[0-9]{1,10}")
+OrderBy = Literal[
+    "id", "name", "monitored_at", "controller_last_updated", "nodes_count", "failed_nodes_count"
+]
+Direction = Literal["asc", "desc"]
+ControllerStatus = Literal["running", "stopped"]
+ORDERS: tuple[str, ...] = get_args(OrderBy)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+CONTROLLER_STATUSES: tuple[str, ...] = get_args(ControllerStatus)
+_PROBLEM = "rest_body"  # the type of the errors whose message is ours
+# A string `limit` as the vendor's example sends it: at most 10 digits, worth 1 to MAX_PAGE.
+# (tests/rest_shim/test_list_body.py checks that it matches exactly the strings worth 1 to MAX_PAGE)
+_LIMIT_TEXT = r"^0*(100|[1-9][0-9]?)$"
+_MAX_LIMIT_DIGITS = 10
+_DECIMAL_ID = r"^(0|[1-9][0-9]*)$"
+
+
+_SHOWN_CHARS = 80
+
+
+def _shown(value: Any) -> str:
+    """`value` as the caller wrote it, cut short: a message quotes it, not a whole body."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else f"{text[: _SHOWN_CHARS - 5]}...{text[-1]}"
+
+
+def _problem(text: str) -> PydanticCustomError:
+    # The message travels as context, so that braces in a quoted value are not a template.
+    return PydanticCustomError(_PROBLEM, "{problem}", {"problem": text})
+
+
+def _refusing(problem: Callable[[Any], str]) -> WrapValidator:
+    """Any failure of the field's own checks becomes `problem(value)`."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if all(e["type"] == _PROBLEM for e in exc.errors()):
+                raise  # a part's own message (a list's item, an object's field) says it best
+            raise _problem(problem(value)) from None
+
+    return WrapValidator(validate)
+
+
+def _limit_problem(value: Any) -> str:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"must be from 1 to {MAX_PAGE}, got {value}"
+    return f"must be an integer from 1 to {MAX_PAGE}, got {_shown(value)}"
+
+
+def _key_problem(value: Any) -> str:
+    return f"must be a string (the previous page's next_key), got {_shown(value)}"
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    return lambda value: f"must be one of {', '.join(allowed)}; got {_shown(value)}"
+
+
+def _values(what: str) -> Callable[[Any], str]:
+    def problem(value: Any) -> str:
+        if isinstance(value, list) and not value:
+            return "is an empty list: give at least one value, or leave the key out"
+        if isinstance(value, list) and len(value) > MAX_FILTER_VALUES:
+            return f"has {len(value)} values; at most {MAX_FILTER_VALUES}"
+        return f"must be a list of {what}, got {_shown(value)}"
+
+    return problem
+
+
+def _boolean(value: Any) -> str:
+    return f"must be true or false, got {_shown(value)}"
+
+
+def _name_problem(value: Any) -> str:
+    if isinstance(value, str):
+        return f"must be 1 to {MAX_TEXT} characters, got {len(value)}"
+    return f"must be a string, got {_shown(value)}"
+
+
+def _id_problem(value: Any) -> str:
+    return f"must hold cluster ids (numbers or decimal strings), got {_shown(value)}"
+
+
+def _status_problem(value: Any) -> str:
+    return f"{_shown(value)} is not one of {', '.join(CONTROLLER_STATUSES)}"
+
+
+Limit = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_PAGE)]
+    | Annotated[str, Field(pattern=_LIMIT_TEXT, max_length=_MAX_LIMIT_DIGITS)],
+    _refusing(_limit_problem),
+]
+# Answers carry ids as JSON numbers and next_key as a string, and the vendor's ids were integers
+# in places: a non-negative integer is taken as its decimal string.
+PageKey = Annotated[str | Annotated[int, Field(ge=0)] | None, _refusing(_key_problem)]
+ClusterId = Annotated[
+    Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=_DECIMAL_ID)],
+    _refusing(_id_problem),
+]
+Status = Annotated[ControllerStatus, _refusing(_status_problem)]
+
+
+ClusterIds = Annotated[
+    Annotated[list[ClusterId], Field(min_length=1, max_length=MAX_FILTER_VALUES)] | None,
+    _refusing(_values("cluster ids")),
+]
+Strings = Annotated[
+    Annotated[list[str], Field(min_length=1, max_length=MAX_FILTER_VALUES)] | None,
+    _refusing(_values("strings")),
+]
+Statuses = Annotated[
+    Annotated[list[Status], Field(min_length=1, max_length=MAX_FILTER_VALUES)] | None,
+    _refusing(_values("statuses")),
+]
+
+
+def _object_or_null(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if value is not None and not isinstance(value, dict):
+        raise _problem(f"must be an object, got {_shown(value)}")
+    return handler(value)
+
+
+_KINDS = {type(None): "null", list: "an array", str: "a string", bool: "a boolean"}
+
+
+class _Body(BaseModel):
+    """A JSON object with only the keys it lists: anything else is named in the message."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    what: ClassVar[str]  # what an unknown key is called in messages
+    kind: ClassVar[str]  # what this object is called in messages
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            got = _KINDS.get(type(value), type(value).__name__)
+            raise _problem(f"{cls.kind} must be a JSON object, got {got}")
+        unknown = sorted(set(value) - set(cls.model_fields))
+        if unknown:
+            raise _problem(
+                f"unknown {cls.what}(s) {', '.join(map(repr, unknown))}; "
+                f"accepted: {', '.join(cls.model_fields)}"
+            )
+        return value
+
+
+class ListFilters(_Body):
+    """Conditions on clusters; every condition given must hold. `null` means no condition."""
+
+    what: ClassVar[str] = "filter"
+    kind: ClassVar[str] = "it"
+
+    ids: ClusterIds = Field(
+        None, description="Only clusters with one of these ids (numbers or decimal strings)."
+    )
+    name: Annotated[
+        Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] | None, _refusing(_name_problem)
+    ] = Field(None, description="The name contains this text, ignoring case (ASCII letters).")
+    providers: Strings = Field(
+        None, description='The provider is one of these, e.g. `["aws", "gcp"]`.'
+    )
+    controller_statuses: Statuses = Field(
+        None, description="The controller is in one of these states."
+    )
+    regions: Strings = Field(None, description="The cluster is in at least one of these regions.")
+    has_unhealthy_nodes: Annotated[bool | None, _refusing(_boolean)] = Field(
+        None,
+        description=(
+            "`true`: some node failed, failed to install or is disabled; `false`: none is."
+        ),
+    )
+
+
+class ListClustersBody(_Body):
+    """The body of Get Clusters List. An empty body means `{}`; every field is optional."""
+
+    what: ClassVar[str] = "field"
+    kind: ClassVar[str] = "the body"
+
+    limit: Limit = Field(
+        DEFAULT_PAGE,
+        description=(
+            f"Clusters per page, 1 to {MAX_PAGE}. A JSON string holding such an integer "
+            '(`"50"`, as the vendor\'s own example sends) is taken as that integer.'
+        ),
+    )
+    next_key: PageKey = Field(
+        None,
+        description=(
+            "Where the page starts: the previous page's `pagination.next_key`, unchanged. "
+            '`""` or `null` (or no key): the first page. A non-negative JSON integer is taken '
+            "as its decimal string. With the default order and no filter it is a cluster id "
+            '(`"10"`: a removed cluster\'s id continues after it, an id never assigned is 404); '
+            "otherwise an opaque cursor, valid only with the same filters and order."
+        ),
+        examples=["10"],
+    )
+    last_key: PageKey = Field(
+        None,
+        description=(
+            "A synonym of `next_key` (the vendor's example uses it); if both are given they "
+            "must be equal."
+        ),
+    )
+    return_nodes: Annotated[bool, _refusing(_boolean)] = Field(
+        False, description="Each cluster then carries `nodes`: all its nodes, ordered by id."
+    )
+    filters: Annotated[ListFilters | None, WrapValidator(_object_or_null)] = Field(
+        None, description="Only the clusters that meet every condition given."
+    )
+    order_by: Annotated[OrderBy, _refusing(_one_of(ORDERS))] = Field(
+        "id", description="The order of the walk; ties break by id, in the same direction."
+    )
+    direction: Annotated[Direction, _refusing(_one_of(DIRECTIONS))] = Field(
+        "asc", description="`asc` or `desc`."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ListClustersBody:
+        keys = {self.page_key(k) for k in ("next_key", "last_key") if k in self.model_fields_set}
+        if len(keys) > 1:
+            raise _problem("next_key and last_key are synonyms but differ: send one of them")
+        return self
+
+    def page_key(self, name: str = "next_key") -> str:
+        value = getattr(self, name)
+        return "" if value is None else str(value)
 
 
 @dataclass(slots=True, frozen=True)
 class ListRequest:
+    """What the body asks for, as the variables of the GraphQL operation."""
+
     limit: int = DEFAULT_PAGE
     next_key: str | None = None
     return_nodes: bool = False
@@ -42,110 +272,56 @@ class ListRequest:
     direction: str = "ASC"
 
 
-def _bad(name: str, problem: str) -> RestError:
-    return RestError(400, f"{name}: {problem}")
+# REST filter key -> GraphQL ClusterFilter field
+_GRAPHQL_FILTER = {
+    "ids": "ids",
+    "name": "name",
+    "providers": "providers",
+    "controller_statuses": "controllerStatuses",
+    "regions": "regions",
+    "has_unhealthy_nodes": "hasUnhealthyNodes",
+}
 
 
-def _limit(value: Any) -> int:
-    # The vendor's own example sends "50": a string holding an integer is taken as it.
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("limit", f"must be an integer from 1 to {MAX_PAGE}, got {value!r}")
-    if not 1 <= value <= MAX_PAGE:
-        raise _bad("limit", f"must be from 1 to {MAX_PAGE}, got {value}")
-    return value
+def _graphql_filter(filters: ListFilters | None) -> dict[str, Any]:
+    if filters is None:
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in filters:
+        if value is None:
+            continue
+        if name == "ids":
+            value = [str(v) for v in value]
+        elif name == "controller_statuses":
+            value = [v.upper() for v in value]
+        out[_GRAPHQL_FILTER[name]] = value
+    return out
 
 
-def _id_text(name: str, value: Any, expected: str) -> str:
-    # Answers carry ids as JSON numbers and next_key as a string, and the vendor's ids were
-    # integers in places: a non-negative integer is its decimal string.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if isinstance(value, str):
-        return value
-    raise _bad(name, f"must {expected}, got {value!r}")
+def _where(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
 
 
-def _key(name: str, value: Any) -> str:
-    if value is None:  # null, like "", means the first page
-        return ""
-    return _id_text(name, value, "be a string (the previous page's next_key)")
+def explain(exc: ValidationError) -> str:
+    """The first problem of `exc` as one message: where, then what to fix."""
+    error = exc.errors(include_url=False)[0]
+    where = _where(error["loc"])
+    message = error["msg"] if error["type"] == _PROBLEM else f"{error['msg']} ({error['type']})"
+    return f"{where}: {message}" if where else message
 
 
-def _return_nodes(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _bad("return_nodes", f"must be true or false, got {value!r}")
-    return value
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise _bad(name, f"must be one of {', '.join(allowed)}; got {value!r}")
-    return value.upper()
-
-
-def _strings(name: str, value: Any, allowed: tuple[str, ...] | None = None) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _bad(name, f"must be a list of strings, got {value!r}")
-    if allowed is not None:
-        for v in value:
-            if v not in allowed:
-                raise _bad(name, f"{v!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def _filter_value(name: str, value: Any) -> Any:
-    where = f"filters.{name}"
-    if name == "ids":
-        if not isinstance(value, list):
-            raise _bad(where, f"must be a list of cluster ids, got {value!r}")
-        return [_id_text(where, v, "hold cluster ids (numbers or decimal strings)") for v in value]
-    if name == "name":
-        if not isinstance(value, str):
-            raise _bad(where, f"must be a string, got {value!r}")
-        return value
-    if name == "controller_statuses":
-        return [s.upper() for s in _strings(where, value, CONTROLLER_STATUSES)]
-    if name == "has_unhealthy_nodes":
-        if not isinstance(value, bool):
-            raise _bad(where, f"must be true or false, got {value!r}")
-        return value
-    return _strings(where, value)
-
-
-def _filters(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _bad("filters", f"must be an object, got {value!r}")
-    unknown = sorted(set(value) - set(FILTERS))
-    if unknown:
-        raise _bad(
-            "filters",
-            f"unknown filter(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(FILTERS)}",
-        )
-    return {FILTERS[k][0]: _filter_value(k, v) for k, v in value.items() if v is not None}
-
-
-def parse_list_request(body: dict[str, Any]) -> ListRequest:
+def parse_list_request(body: Any) -> ListRequest:
     """Check every field of the body; the first problem found is the 400's message."""
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise RestError(
-            400,
-            f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(FIELDS)}",
-        )
-    limit = _limit(body["limit"]) if "limit" in body else DEFAULT_PAGE
-    keys = {f: _key(f, body[f]) for f in ("next_key", "last_key") if f in body}
-    if len(set(keys.values())) > 1:
-        raise RestError(400, "next_key and last_key are synonyms but differ: send one of them")
-    next_key = next(iter(keys.values()), None)
+    try:
+        checked = ListClustersBody.model_validate(body)
+    except ValidationError as exc:
+        raise RestError(400, explain(exc)) from None
+    keys = [checked.page_key(k) for k in ("next_key", "last_key") if k in checked.model_fields_set]
     return ListRequest(
-        limit=limit,
-        next_key=next_key or None,
-        return_nodes=_return_nodes(body["return_nodes"]) if "return_nodes" in body else False,
-        filter=_filters(body["filters"]) if body.get("filters") is not None else {},
-        order_by=_choice("order_by", body["order_by"], ORDERS) if "order_by" in body else "ID",
-        direction=(
-            _choice("direction", body["direction"], DIRECTIONS) if "direction" in body else "ASC"
-        ),
+        limit=int(checked.limit),
+        next_key=next(iter(keys), "") or None,
+        return_nodes=checked.return_nodes,
+        filter=_graphql_filter(checked.filters),
+        order_by=checked.order_by.upper(),
+        direction=checked.direction.upper(),
     )

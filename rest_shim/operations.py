@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-_CLUSTER_FIELDS = """
-fragment RestCluster on Cluster {
-  monitored_at: monitoredAt id name controller_version: controllerVersion
-  controller_status: controllerStatus controller_last_updated: controllerLastUpdated provider
-  regions nodes_count: nodesCount running_nodes_count: runningNodesCount
-  failed_nodes_count: failedNodesCount failed_to_install_nodes_count: failedToInstallNodesCount
-  disabled_nodes_count: disabledNodesCount
-}
-fragment RestNode on Node {
-  id monitored_at: monitoredAt name sensor_installed: sensorInstalled
-  sensor_last_updated: sensorLastUpdated sensor_version: sensorVersion region architecture
-  hostname internal_dns: internalDns internal_ip: internalIp status
-}
+from rest_shim.answers import CLUSTER_KEYS, NODE_KEYS
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _selection(keys: tuple[str, ...]) -> str:
+    """The fields of `keys` (REST names), each aliased to its REST name when GraphQL's differs."""
+    return " ".join(key if _camel(key) == key else f"{key}: {_camel(key)}" for key in keys)
+
+
+# The answers' models (`rest_shim.answers`) name the keys: an answer has exactly those, in order.
+_CLUSTER_FIELDS = f"""
+fragment RestCluster on Cluster {{ {_selection(CLUSTER_KEYS)} }}
+fragment RestNode on Node {{ {_selection(NODE_KEYS)} }}
 """
 
 LIST_CLUSTERS = (

@@ -13,13 +13,18 @@ from strawberry import Schema
 
 from graph.context import Context
 from graph.scalars import parse_cluster_id
-from rest_shim.body import read_json_object
+from rest_shim.body import read_json
 from rest_shim.list_request import parse_list_request
 from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_cluster, rest_page
 from rest_shim.problems import RestError, error_response, from_graphql
 
 ContextFactory = Callable[[Request], Context]
 PREFIX = "/runtime/api/v1"
+# Every path form each endpoint answers at, relative to PREFIX: the routes and /openapi.json's
+# paths are both made from these. The vendor's own clients call Get Cluster at the plural form
+# with a trailing slash (SPEC §5).
+LIST_PATHS = ("/clusters", "/clusters/")
+GET_PATHS = ("/cluster/{id}", "/cluster/{id}/", "/clusters/{id}", "/clusters/{id}/")
 
 
 def _json(payload: dict[str, Any]) -> Response:
@@ -43,7 +48,7 @@ class RestShim:
 
     async def list_clusters(self, request: Request) -> Response:
         try:
-            req = parse_list_request(await read_json_object(request))
+            req = parse_list_request(await read_json(request))
             data = await self._run(
                 request,
                 LIST_CLUSTERS,
@@ -61,7 +66,7 @@ class RestShim:
         return _json(rest_page(data["clusters"]))
 
     async def get_cluster(self, request: Request) -> Response:
-        raw_id = request.path_params["cluster_id"]
+        raw_id = request.path_params["id"]
         try:
             if parse_cluster_id(raw_id) is None:
                 raise RestError(404, f"no cluster with id {raw_id!r}: ids are decimal strings")
@@ -74,12 +79,7 @@ class RestShim:
 
     def routes(self) -> list[BaseRoute]:
         """The endpoints, relative to `PREFIX` (where the app mounts them)."""
-        get_cluster = self.get_cluster
         return [
-            Route("/clusters", self.list_clusters, methods=["POST"]),
-            Route("/clusters/", self.list_clusters, methods=["POST"]),
-            Route("/cluster/{cluster_id}", get_cluster, methods=["GET"]),
-            Route("/clusters/{cluster_id}", get_cluster, methods=["GET"]),
-            Route("/clusters/{cluster_id}/", get_cluster, methods=["GET"]),
-            Route("/cluster/{cluster_id}/", get_cluster, methods=["GET"]),
+            *(Route(path, self.list_clusters, methods=["POST"]) for path in LIST_PATHS),
+            *(Route(path, self.get_cluster, methods=["GET"]) for path in GET_PATHS),
         ]

@@ -11,7 +11,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from clusterql import graphiql_assets
+from clusterql import vendor_assets
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "clusterql", "graph", "models", "rest_shim")
@@ -30,8 +30,8 @@ def _source_tree(dest: Path, *, with_graphiql_files: bool) -> Path:
         else:
             shutil.copy2(source, dest / name)
     if with_graphiql_files:
-        assert not graphiql_assets.missing(), f"run {graphiql_assets.FETCH_COMMAND} first"
-        shutil.copytree(graphiql_assets.VENDOR_DIR, dest / VENDOR)
+        assert not vendor_assets.missing(), f"run {vendor_assets.FETCH_COMMAND} first"
+        shutil.copytree(vendor_assets.VENDOR_DIR, dest / VENDOR)
     return dest
 
 
@@ -63,10 +63,10 @@ def test_the_wheel_carries_the_seven_files_verified_copied_without_npm(tmp_path:
         names = archive.namelist()
         static = {n: archive.read(n) for n in names if n.startswith("clusterql/static/")}
         record = archive.read(next(n for n in names if n.endswith(".dist-info/RECORD")))
-    expected = {f"{VENDOR}/{a.relative}": a for a in graphiql_assets.ASSETS}
+    expected = {f"{VENDOR}/{a.relative}": a for a in vendor_assets.ASSETS}
     assert static.keys() == expected.keys()
     for name, data in static.items():
-        assert graphiql_assets.sha384(data) == expected[name].sha384, name
+        assert vendor_assets.sha384(data) == expected[name].sha384, name
         assert name.encode() in record  # pip checks every file against RECORD
 
 
@@ -79,7 +79,7 @@ def test_the_sdist_carries_the_hook_and_no_third_party_file(tmp_path: Path) -> N
     (sdist,) = (tmp_path / "dist").glob("clusterql-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {n.partition("/")[2] for n in archive.getnames()}
-    assert {"setup.py", "pyproject.toml", "clusterql/graphiql_assets.py"} <= names
+    assert {"setup.py", "pyproject.toml", "clusterql/vendor_assets.py"} <= names
     assert not [n for n in names if n.startswith("clusterql/static")]
     assert result.returncode != 0
     assert "error: GraphiQL's files could not be bundled" in result.stderr + result.stdout

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from clusterql import graphiql_assets
+from clusterql import vendor_assets
 from models.engine import create_engine
 from models.tokens import Permission
 from tests import factories
@@ -121,8 +121,8 @@ def _run_with_token(page: Page, secret: str) -> None:
 
 def test_graphiql_runs_a_query_with_no_internet(server: str, secret: str, browser: Browser) -> None:
     # given: the assets installed, an Admin token and three clusters, a live server
-    assert not graphiql_assets.missing(), (
-        f"GraphiQL's files are missing: run {graphiql_assets.FETCH_COMMAND}"
+    assert not vendor_assets.missing(), (
+        f"GraphiQL's files are missing: run {vendor_assets.FETCH_COMMAND}"
     )
     guard = OfflineGuard(server)
     context = browser.new_context()

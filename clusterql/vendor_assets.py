@@ -1,10 +1,11 @@
-"""GraphiQL's seven third-party files: pinned by digest, fetched with npm, verified, bundled.
+"""The pages' third-party files (GraphiQL's seven, Swagger UI's two): pinned by digest, fetched
+with npm, verified, bundled. None is committed.
 
 Standard library only: the build hook in `setup.py` loads this file by its path, in pip's isolated
 build environment where clusterql's dependencies are not installed, so that every wheel carries
-the verified files. `clusterql.graphiql` serves them.
+the verified files. `clusterql.graphiql` and `clusterql.docs` serve them.
 
-    python -m clusterql.graphiql fetch
+    python -m clusterql.vendor_assets fetch
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-FETCH_COMMAND = "python -m clusterql.graphiql fetch"
+FETCH_COMMAND = "python -m clusterql.vendor_assets fetch"
 VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
 NPM_TIMEOUT_S = 300
 
@@ -48,7 +49,7 @@ class Asset:
 
 
 # Copied from strawberry/static/graphiql.html (strawberry-graphql 0.341.2), digests included.
-ASSETS = (
+GRAPHIQL = (
     Asset(
         "react",
         "18.2.0",
@@ -92,6 +93,24 @@ ASSETS = (
         "2oonKe47vfHIZnmB6ZZ10vl7T0Y+qrHQF2cmNTaFDuPshpKqpUMGMc9jgj9MLDZ9",
     ),
 )
+# `/docs` (clusterql.docs). The digests are those of the files in the package npm verified against
+# the registry's own integrity (sha512 of the tarball) when they were pinned; a new version is
+# pinned the same way: `npm pack swagger-ui-dist@VERSION`, then the sha384 of each file.
+SWAGGER_UI = (
+    Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "swagger-ui-bundle.js",
+        "gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9",
+    ),
+    Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "swagger-ui.css",
+        "WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
+    ),
+)
+ASSETS = GRAPHIQL + SWAGGER_UI
 
 
 class AssetError(Exception):
@@ -103,9 +122,10 @@ def sha384(data: bytes) -> str:
     return base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
-def missing(root: Path = VENDOR_DIR) -> list[Asset]:
-    """The assets that are absent from `root` or do not match their digest."""
-    return [a for a in ASSETS if not _verified(root / a.relative, a)]
+def missing(root: Path = VENDOR_DIR, assets: Sequence[Asset] | None = None) -> list[Asset]:
+    """The assets (all of them by default) absent from `root` or not matching their digest."""
+    chosen = ASSETS if assets is None else assets
+    return [a for a in chosen if not _verified(root / a.relative, a)]
 
 
 def fetch(root: Path = VENDOR_DIR) -> list[Asset]:
@@ -218,7 +238,8 @@ def _write(path: Path, data: bytes) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m clusterql.graphiql", description="GraphiQL's files, served offline."
+        prog="python -m clusterql.vendor_assets",
+        description="The third-party files of GraphiQL and /docs, served offline.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("fetch", help="fetch and verify the files with npm (no-op when present)")

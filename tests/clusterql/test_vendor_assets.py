@@ -1,4 +1,4 @@
-"""GraphiQL's pinned files: fetched, verified, bundled into a build; without a network."""
+"""The pages' pinned third-party files: fetched, verified, bundled into a build, offline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from clusterql import graphiql_assets
-from clusterql.graphiql_assets import Asset, AssetError
+from clusterql import vendor_assets
+from clusterql.vendor_assets import Asset, AssetError
 
 CONTENT = b"console.log('pinned');\n"
-FAKE = Asset("fake-lib", "1.0.0", "dist/fake.min.js", graphiql_assets.sha384(CONTENT))
-ASSETS_MODULE = Path(graphiql_assets.__file__)
+FAKE = Asset("fake-lib", "1.0.0", "dist/fake.min.js", vendor_assets.sha384(CONTENT))
+ASSETS_MODULE = Path(vendor_assets.__file__)
 
 
 def _fake_npm(content: bytes) -> object:
@@ -47,7 +47,7 @@ def _files(root: Path) -> list[Path]:
 
 @pytest.fixture
 def fake_assets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(graphiql_assets, "ASSETS", (FAKE,))
+    monkeypatch.setattr(vendor_assets, "ASSETS", (FAKE,))
 
 
 @pytest.mark.usefixtures("fake_assets")
@@ -55,13 +55,13 @@ def test_fetch_writes_a_file_that_matches_its_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(CONTENT))
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _fake_npm(CONTENT))
     # when
-    fetched = graphiql_assets.fetch(tmp_path)
+    fetched = vendor_assets.fetch(tmp_path)
     # then
     assert fetched == [FAKE]
     assert (tmp_path / FAKE.relative).read_bytes() == CONTENT
-    assert graphiql_assets.missing(tmp_path) == []
+    assert vendor_assets.missing(tmp_path) == []
 
 
 @pytest.mark.usefixtures("fake_assets")
@@ -70,9 +70,9 @@ def test_fetch_does_nothing_when_the_files_verify(
 ) -> None:
     # given
     _put(tmp_path, CONTENT)
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _no_npm)
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _no_npm)
     # when / then
-    assert graphiql_assets.fetch(tmp_path) == []
+    assert vendor_assets.fetch(tmp_path) == []
 
 
 @pytest.mark.usefixtures("fake_assets")
@@ -81,10 +81,10 @@ def test_fetch_refuses_a_file_with_another_digest_and_leaves_none(
 ) -> None:
     # given: a damaged copy on disk, and a registry that serves other bytes
     _put(tmp_path, b"damaged")
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(b"tampered"))
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _fake_npm(b"tampered"))
     # when
     with pytest.raises(AssetError, match="does not match the pinned"):
-        graphiql_assets.fetch(tmp_path)
+        vendor_assets.fetch(tmp_path)
     # then
     assert _files(tmp_path) == []
 
@@ -96,9 +96,9 @@ def test_the_fetch_command_exits_non_zero_on_failure(
     def failing_fetch() -> list[Asset]:
         raise AssetError("npm is not installed: run scripts/system-deps")
 
-    monkeypatch.setattr(graphiql_assets, "fetch", failing_fetch)
+    monkeypatch.setattr(vendor_assets, "fetch", failing_fetch)
     # when
-    status = graphiql_assets.main(["fetch"])
+    status = vendor_assets.main(["fetch"])
     # then
     assert status == 1
     assert "npm is not installed" in capsys.readouterr().err
@@ -113,7 +113,7 @@ def test_without_npm_fetching_says_what_to_install(
     monkeypatch.setenv("PATH", str(empty))
     # when
     with pytest.raises(AssetError) as raised:
-        graphiql_assets.fetch(tmp_path / "vendor")
+        vendor_assets.fetch(tmp_path / "vendor")
     # then
     message = str(raised.value)
     assert message.startswith("npm is not installed")
@@ -129,9 +129,9 @@ def test_bundle_copies_verified_files_from_the_source_tree_without_npm(
     # given
     source, build = tmp_path / "source", tmp_path / "build"
     _put(source, CONTENT)
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _no_npm)
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _no_npm)
     # when
-    fetched = graphiql_assets.bundle(build, source)
+    fetched = vendor_assets.bundle(build, source)
     # then
     assert fetched == []
     assert (build / FAKE.relative).read_bytes() == CONTENT
@@ -144,9 +144,9 @@ def test_bundle_fetches_what_the_source_tree_holds_damaged(
     # given
     source, build = tmp_path / "source", tmp_path / "build"
     _put(source, b"damaged")
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(CONTENT))
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _fake_npm(CONTENT))
     # when
-    fetched = graphiql_assets.bundle(build, source)
+    fetched = vendor_assets.bundle(build, source)
     # then
     assert fetched == [FAKE]
     assert (build / FAKE.relative).read_bytes() == CONTENT
@@ -160,10 +160,10 @@ def test_bundle_puts_nothing_unverified_into_the_build(
     # given: neither the source tree nor the registry has the right bytes
     source, build = tmp_path / "source", tmp_path / "build"
     _put(source, b"damaged")
-    monkeypatch.setattr(graphiql_assets, "_npm_pack", _fake_npm(b"tampered"))
+    monkeypatch.setattr(vendor_assets, "_npm_pack", _fake_npm(b"tampered"))
     # when
     with pytest.raises(AssetError, match="does not match the pinned"):
-        graphiql_assets.bundle(build, source)
+        vendor_assets.bundle(build, source)
     # then
     assert _files(build) == []
 
@@ -189,4 +189,4 @@ print(len(module.ASSETS), sorted(loaded - {{"assets", "__main__"}}))
     )
     # then
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "7 []\n"  # no third-party module, and not the clusterql package
+    assert result.stdout == "9 []\n"  # no third-party module, and not the clusterql package
