@@ -11,3 +11,4 @@ MAX_FILTER_VALUES = 1000  # values of one list in a filter
 MAX_PAGE = 100  # clusters per page: REST `limit`, GraphQL `limit`, `first` and `last`
 DEFAULT_PAGE = 10  # when the caller gives no page size
 MAX_TOKEN_NAME = 100
+MAX_ADDRESS_ZONE = 64  # the zone of an IPv6 address (`fe80::1%eth0`): an interface name or index

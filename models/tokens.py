@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.engine import write_transaction
 from models.errors import Conflict, NotFound
+from models.limits import MAX_TOKEN_NAME
 from models.tables import api_tokens
+from models.text import checked
 
 _PREFIX = "cql_"
 _SECRET_SHAPE = re.compile(r"cql_[A-Za-z0-9_-]{43}")
@@ -98,7 +100,9 @@ async def issue(
     expires_at: datetime | None = None,
 ) -> str:
     """A new token, stored in a write transaction of its own; returns its secret, which only
-    the caller ever sees. A taken name raises `Conflict`."""
+    the caller ever sees. A taken name raises `Conflict`, one the text rules refuse
+    `InvalidInput`."""
+    name = checked("a token name", name, longest=MAX_TOKEN_NAME)
     secret = new_secret()
     row = {
         "name": name,
