@@ -137,6 +137,32 @@ class Settings(BaseSettings):
         description="Live clusters one Controller token may hold (SPEC §3): a controller "
         "reports one cluster, a token bound to a fleet's pattern up to this many.",
     )
+    # Connections (SPEC §10), per process: clusterql/connections.py applies them under uvicorn.
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections per process; beyond, a new one is answered 503 and "
+        "closed before anything is read.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        description="Bytes of a request's line and headers; beyond, 431 and the connection closes.",
+    )
+    header_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds a request's line and headers may take to arrive, from their first "
+        "byte (from the connection's opening for its first request); then it closes.",
+    )
+    keep_alive_timeout: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="Seconds an idle keep-alive connection stays open after a response.",
+    )
     max_in_flight: int = Field(
         default=64,
         ge=0,

@@ -7,8 +7,9 @@ import strawberry
 from graph.enums import ControllerStatus
 from graph.scalars import parse_cluster_id
 from models.errors import InvalidInput
-from models.limits import MAX_FILTER_VALUES, MAX_TEXT
+from models.limits import MAX_FILTER_VALUES, MAX_PROVIDER, MAX_TEXT
 from models.listing import ClusterFilter
+from models.text import checked
 
 
 def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
@@ -19,6 +20,13 @@ def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
     if len(values) > MAX_FILTER_VALUES:
         raise InvalidInput(f"filter {field} has {len(values)} values; at most {MAX_FILTER_VALUES}")
     return tuple(sorted(set(values)))
+
+
+def _texts(field: str, values: list[str] | None, longest: int) -> list[str] | None:
+    """`values`, each kept to the text rules (a value no report could store matches nothing)."""
+    if values is None or len(values) > MAX_FILTER_VALUES:
+        return values  # _values says what is wrong with the list
+    return [checked(f"filter {field}[{i}]", v, longest=longest) for i, v in enumerate(values)]
 
 
 @strawberry.input(
@@ -56,16 +64,15 @@ class ClusterFilterInput:
             if bad:
                 raise InvalidInput(f"filter ids: {bad[0]!r} is not a cluster id (a decimal string)")
             parsed_ids = tuple(sorted(p for p in parsed if p is not None))
-        if self.name is not None and not 0 < len(self.name) <= MAX_TEXT:
-            raise InvalidInput(f"filter name must be 1 to {MAX_TEXT} characters")
+        name = None if self.name is None else checked("filter name", self.name, longest=MAX_TEXT)
         statuses = self.controller_statuses
         return ClusterFilter(
             ids=parsed_ids,
-            name=self.name,
-            providers=_values("providers", self.providers),
+            name=name,
+            providers=_values("providers", _texts("providers", self.providers, MAX_PROVIDER)),
             controller_statuses=_values(
                 "controller_statuses", [str(s) for s in statuses] if statuses is not None else None
             ),
-            regions=_values("regions", self.regions),
+            regions=_values("regions", _texts("regions", self.regions, MAX_TEXT)),
             has_unhealthy_nodes=self.has_unhealthy_nodes,
         )

@@ -1,15 +1,14 @@
 """Input types of the mutations, and their checks: a report is refused whole, before any write.
 
 A report holds up to 5,000 nodes of ten fields each, so the per-field work here is kept small:
-text checks use one compiled regular expression, and `ClusterReport` is built from the value
-graphql-core coerced by `_build_cluster_report` (see there) rather than by Strawberry's generic
-conversion, which re-resolves every field's type for every node (half a second a report).
+every text passes the text rules (`models.text`, one regular expression for ASCII), and
+`ClusterReport` is built from the value graphql-core coerced by `_build_cluster_report` (see
+there) rather than by Strawberry's generic conversion, which re-resolves every field's type for
+every node (half a second a report).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,38 +24,12 @@ from models.limits import (
     MAX_NODES_PER_REPORT,
     MAX_PROVIDER,
     MAX_REGIONS,
-    MAX_TEXT,
 )
 from models.records import ClusterState, NodeState
+from models.text import checked, checked_address
 
 if TYPE_CHECKING:
     from strawberry.types.arguments import InputContext
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _text(
-    field: str, value: str, *, longest: int = MAX_TEXT, required: bool = True, at: str = ""
-) -> str:
-    """`value` if it is acceptable text; else `InvalidInput` naming `at` + `field`."""
-    if required and not value.strip():
-        raise InvalidInput(f"{at}{field} must not be empty")
-    if len(value) > longest:
-        raise InvalidInput(
-            f"{at}{field} is {len(value)} characters long; at most {longest} allowed"
-        )
-    if _CONTROL.search(value):
-        raise InvalidInput(f"{at}{field} must not contain control characters")
-    return value
-
-
-def _ip(field: str, value: str) -> str:
-    if value:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise InvalidInput(f"{field} {value!r} is not an IPv4 or IPv6 address") from None
-    return value
 
 
 @strawberry.input(description="One node as the controller sees it.")
@@ -83,16 +56,16 @@ class NodeReport:
     def to_state(self, where: str) -> NodeState:
         at = f"{where}."  # error messages name the field as nodes[i].name
         return NodeState(
-            name=_text("name", self.name, at=at),
-            hostname=_text("hostname", self.hostname, at=at),
+            name=checked(f"{at}name", self.name),
+            hostname=checked(f"{at}hostname", self.hostname),
             status=self.status,
             sensor_installed=self.sensor_installed,
-            sensor_version=_text("sensorVersion", self.sensor_version or "", required=False, at=at),
+            sensor_version=checked(f"{at}sensorVersion", self.sensor_version or "", required=False),
             sensor_last_updated=self.sensor_last_updated,
-            region=_text("region", self.region or "", required=False, at=at),
-            architecture=_text("architecture", self.architecture or "", required=False, at=at),
-            internal_dns=_text("internalDns", self.internal_dns or "", required=False, at=at),
-            internal_ip=_ip(f"{where}.internalIp", self.internal_ip or ""),
+            region=checked(f"{at}region", self.region or "", required=False),
+            architecture=checked(f"{at}architecture", self.architecture or "", required=False),
+            internal_dns=checked(f"{at}internalDns", self.internal_dns or "", required=False),
+            internal_ip=checked_address(f"{at}internalIp", self.internal_ip or ""),
         )
 
 
@@ -131,10 +104,12 @@ class ClusterReport:
                 )
             seen.add(node.name)
         return ClusterState(
-            name=_text("name", self.name, longest=MAX_CLUSTER_NAME),
-            provider=_text("provider", self.provider, longest=MAX_PROVIDER),
-            regions=[_text(f"regions[{i}]", r) for i, r in enumerate(self.regions)],
-            controller_version=_text("controllerVersion", self.controller_version, required=False),
+            name=checked("name", self.name, longest=MAX_CLUSTER_NAME),
+            provider=checked("provider", self.provider, longest=MAX_PROVIDER),
+            regions=[checked(f"regions[{i}]", r) for i, r in enumerate(self.regions)],
+            controller_version=checked(
+                "controllerVersion", self.controller_version, required=False
+            ),
             controller_status=self.controller_status,
             nodes=nodes,
         )

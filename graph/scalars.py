@@ -43,7 +43,11 @@ def format_timestamp(value: datetime) -> str:
 
 
 def parse_timestamp(value: object) -> datetime:
-    """An RFC 3339 timestamp with an explicit offset (`Z` or `+hh:mm`), as an aware UTC datetime."""
+    """An RFC 3339 timestamp with an explicit offset (`Z` or `+hh:mm`), as an aware UTC datetime.
+
+    Every refusal is `InvalidInput`, whether the value came as a literal or a variable: an instant
+    outside years 1 to 9999 once in UTC (`0001-01-01T00:00:00+01:00`) included, which Python's
+    `datetime` cannot hold (an `OverflowError` would be a masked 500)."""
     if not isinstance(value, str):
         raise InvalidInput(f"DateTime must be an RFC 3339 string, got {value!r}")
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
@@ -55,7 +59,13 @@ def parse_timestamp(value: object) -> datetime:
         raise InvalidInput(
             f"DateTime {value!r} is not RFC 3339 with a time zone, e.g. 2024-12-31T11:32:10.367653Z"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"DateTime {value!r} is out of range: give an instant from "
+            "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+        ) from None
 
 
 DateTime: ScalarDefinition = strawberry.scalar(

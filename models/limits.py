@@ -14,3 +14,4 @@ MAX_TOKEN_NAME = 100
 MAX_BINDING_PATTERNS = 1000  # names and glob patterns one Controller token is bound to
 # Live clusters one Controller token may hold (SPEC §3): CLUSTERQL_CONTROLLER_MAX_CLUSTERS
 CONTROLLER_MAX_CLUSTERS = 100
+MAX_ADDRESS_ZONE = 64  # the zone of an IPv6 address (`fe80::1%eth0`): an interface name or index

@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from models.bindings import NOTHING, Binding
 from models.engine import write_transaction
 from models.errors import Conflict, InvalidInput, NotFound
+from models.limits import MAX_TOKEN_NAME
 from models.tables import api_tokens
+from models.text import checked
 
 _PREFIX = "cql_"
 _SECRET_SHAPE = re.compile(r"cql_[A-Za-z0-9_-]{43}")
@@ -129,8 +131,8 @@ async def issue(
     binding: Binding = NOTHING,
 ) -> str:
     """A new token, stored in a write transaction of its own; returns its secret, which only
-    the caller ever sees. A taken name raises `Conflict`; a Controller token without a
-    binding, or another with one, `InvalidInput`."""
+    the caller ever sees. A taken name raises `Conflict`; one the text rules refuse, a
+    Controller token without a binding, or another with one, `InvalidInput`."""
     [secret] = await issue_each(
         engine, [(name, permissions, binding)], now=now, expires_at=expires_at
     )
@@ -169,6 +171,7 @@ async def insert_each(
     """New tokens in the caller's transaction, in one statement: (id, secret) of each, in order."""
     rows, secrets_ = [], []
     for name, permissions, binding in specs:
+        name = checked("a token name", name, longest=MAX_TOKEN_NAME)
         permissions = set(permissions)
         check_binding(permissions, binding)
         secret = new_secret()

@@ -11,6 +11,7 @@ from clusterql.cli import db, seed, serve, simulate, tokens
 from models import bindings
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_PER_REPORT, MAX_TOKEN_NAME
+from models.text import checked
 from models.tokens import Permission
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -48,11 +49,10 @@ def _permission(text: str) -> Permission:
 
 
 def _token_name(text: str) -> str:
-    if not text.strip() or len(text) > MAX_TOKEN_NAME or not text.isprintable():
-        raise argparse.ArgumentTypeError(
-            f"a token name is 1 to {MAX_TOKEN_NAME} printable characters"
-        )
-    return text
+    try:
+        return checked("a token name", text, longest=MAX_TOKEN_NAME)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _cluster_pattern(text: str) -> str:

@@ -72,6 +72,8 @@ async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAcces
 def serve(args: argparse.Namespace) -> int:
     import uvicorn  # imported here: the other commands do without it
 
+    from clusterql.connections import uvicorn_options
+
     settings = settings_from(args)
     if args.demo and settings.port == 0:
         raise CliError("--demo needs a fixed port to print its URLs: give --port")
@@ -90,5 +92,6 @@ def serve(args: argparse.Namespace) -> int:
         log_config=log_config(settings.log_level),
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        **uvicorn_options(settings),
     )
     return 0

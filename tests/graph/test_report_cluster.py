@@ -191,14 +191,14 @@ def _with_node(**node: Any) -> dict[str, Any]:
         (report("", [("a", "MONITORED")]), ["name must not be empty"]),
         (report("x" * 254, []), ["name", "254", "at most 253"]),
         (report("bad", [], provider="p" * 65), ["provider", "at most 64"]),
-        (report("bad", [], provider=" "), ["provider must not be empty"]),
+        (report("bad", [], provider=" "), ["provider must not begin or end with whitespace"]),
         (report("bad", [("", "MONITORED")]), ["nodes[0].name must not be empty"]),
         (report("bad", [("a", "SLEEPING")]), ["SLEEPING"]),
         (report("bad", [], controllerStatus="PAUSED"), ["PAUSED"]),
         (_with_node(sensorLastUpdated="yesterday"), ["yesterday", "RFC 3339"]),
         (_with_node(sensorLastUpdated="2025-01-02T03:04:05"), ["time zone"]),
         (_with_node(internalIp="10.0.0.300"), ["nodes[0].internalIp", "10.0.0.300"]),
-        (_with_node(hostname="a\nb"), ["nodes[0].hostname", "control characters"]),
+        (_with_node(hostname="a\nb"), ["nodes[0].hostname", "control or format", "U+000A"]),
     ],
 )
 async def test_a_rejected_report_is_bad_user_input_and_changes_nothing(
