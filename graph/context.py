@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from graph.cursors import CursorCodec
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
+from graph.outcome import Outcome
 from models.snapshot import Snapshot
 from models.tokens import Principal
 
@@ -25,6 +26,7 @@ class Context:
     cursors: CursorCodec
     request_id: str
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
+    outcome: Outcome = field(default_factory=Outcome)  # what it did, for the request's watchers
 
 
 Info = strawberry.Info[Context, None]
@@ -37,6 +39,7 @@ def build_context(
     request_id: str,
     snapshot: Snapshot | None = None,
     limits: OperationLimits = DEFAULT_LIMITS,
+    outcome: Outcome | None = None,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -49,4 +52,5 @@ def build_context(
         cursors=cursors,
         request_id=request_id,
         limits=limits,
+        outcome=Outcome() if outcome is None else outcome,
     )

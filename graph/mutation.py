@@ -31,10 +31,11 @@ class Mutation:
         info: Info,
         input: Annotated[ClusterReport, strawberry.argument(description="The cluster's state.")],
     ) -> Cluster:
-        state = input.to_state()
-        record, nodes = await reports.report_cluster(
-            info.context.engine, state, info.context.principal, datetime.now(UTC)
-        )
+        with info.context.outcome.report():
+            state = input.to_state()
+            record, nodes = await reports.report_cluster(
+                info.context.engine, state, info.context.principal, datetime.now(UTC)
+            )
         await info.context.snapshot.restart()  # what the answer reads next sees this report
         # The answer's `nodes` are the ones this transaction committed (with the counts beside
         # them), not a later snapshot's: a 5,000-node cluster is not read a second time.
