@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clusterql import metrics
@@ -57,6 +57,20 @@ class Watch:
     graphql_route: str
     counting: bool
 
+    def route(self, scope: Scope) -> str:
+        """The template of the route that answered. A request refused before a mount's own
+        routing (by the middleware of its API) has the mount as its route: the route under
+        it is the one its path matches."""
+        route = scope.get("route")
+        found = self.templates.get(id(route))
+        if found is not None:
+            return found
+        if isinstance(route, Mount):
+            for child in route.routes:
+                if child.matches(scope)[0] is not Match.NONE:
+                    return self.templates.get(id(child), UNMATCHED)
+        return UNMATCHED
+
 
 class Access:
     """ASGI middleware, inside `RequestId`: counts and logs each HTTP request once answered."""
@@ -91,7 +105,7 @@ class Access:
 
     def _seen(self, scope: Scope, status: int, seconds: float) -> None:
         state = scope.get("state", {})
-        route = self.watch.templates.get(id(scope.get("route")), UNMATCHED)
+        route = self.watch.route(scope)
         outcome: Outcome | None = state.get("outcome")
         if self.watch.counting:
             codes = self._graphql_codes(route, status, outcome)
@@ -112,7 +126,7 @@ class Access:
         refusal at the HTTP level (GraphQL-shaped, `clusterql.refusals`)."""
         if route != self.watch.graphql_route:
             return []
-        if outcome is not None:
+        if outcome is not None and outcome.codes:
             return outcome.codes
         if status >= 400:
             return [CODE_BY_STATUS.get(status, Code.BAD_USER_INPUT)]
