@@ -151,18 +151,19 @@ def count(
     method = method if method in STANDARD_METHODS else "other"
     REQUESTS.labels(route, method, str(status)).inc()
     REQUEST_SECONDS.labels(route, method).observe(seconds)
-    reason = refusal or _UNNOTED.get(status)
+    limit = None
     if outcome is not None:
         OPERATION_SECONDS.labels(NAMES.label(outcome.name), outcome.type or "invalid").observe(
             seconds
         )
-        reason = reason or _limit_reason(outcome.limit)
+        limit = _limit_reason(outcome.limit)
         for report in outcome.reports:
             REPORTS.labels("applied" if report.applied else "refused").inc()
             if report.applied:
                 REPORT_SECONDS.observe(report.seconds)
     for code in graphql_codes:
         GRAPHQL_ERRORS.labels(code).inc()
+    reason = refusal or limit or _UNNOTED.get(status)
     if reason:
         REFUSALS.labels(reason).inc()
 
