@@ -61,11 +61,12 @@ POSTGRAPHILE = BENCH / "postgraphile"
 REST_PATH = "/runtime/api/v1/clusters"
 LIMIT = 100
 TOMBSTONES = (7, 42, 77)  # removed after seeding: the first page must step over them
-SYSTEMS = ("floor", "rest", "graphql", "postgraphile")
+SYSTEMS = ("floor", "rest", "unmetered", "graphql", "postgraphile")
 DATABASES = ("sqlite", "postgresql")
 LABELS = {
     "floor": "floor (bench/floor.py)",
     "rest": "clusterql REST",
+    "unmetered": "clusterql REST, CLUSTERQL_METRICS=off",
     "graphql": "clusterql /graphql",
     "postgraphile": "PostGraphile 5",
 }
@@ -161,7 +162,7 @@ class Variant:
 
     def request(self) -> tuple[str, bytes]:
         """The path and the JSON body."""
-        if self.system in ("floor", "rest"):
+        if self.system in ("floor", "rest", "unmetered"):
             return REST_PATH, orjson.dumps({"limit": LIMIT, "return_nodes": self.nodes})
         if self.system == "graphql":  # exactly what the REST shim runs for that body
             variables = {
@@ -254,7 +255,7 @@ def check_answers(variants: list[Variant], clients: dict[Variant, Client]) -> di
         reference = (
             by_key.get(("rest", v.database, v.nodes)) or by_key["floor", v.database, v.nodes]
         )
-        if v.system in ("floor", "rest"):
+        if v.system in ("floor", "rest", "unmetered"):
             require(body == reference, f"{v.name}: not the same bytes as the REST answer")
         else:
             require(as_rest(v, body) == orjson.loads(reference), f"{v.name}: not the same page")
@@ -549,6 +550,10 @@ def start_servers(
             env = unthrottled({"CLUSTERQL_DATABASE_URL": url})
             output = logs / f"clusterql-{database}.log"
             out["clusterql", database] = stack.enter_context(serve_process(env, output=output))
+        if "unmetered" in systems:  # the same REST page without metrics: what they cost
+            env = unthrottled({"CLUSTERQL_DATABASE_URL": url, "CLUSTERQL_METRICS": "off"})
+            output = logs / f"unmetered-{database}.log"
+            out["unmetered", database] = stack.enter_context(serve_process(env, output=output))
         if database == "postgresql" and node is not None:
             node_url = _asyncpg_url(url)
             env = {
@@ -680,7 +685,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     highest (`x_floor`, `x_floor_runs`; `rps_x_floor`... for requests/s, reference over system)."""
     by_key = {(r["system"], r["database"], r["nodes"]): r for r in rows}
     for row in rows:
-        for ref_system in ("floor", "postgraphile"):
+        for ref_system in ("floor", "postgraphile", "unmetered"):
             ref = by_key.get((ref_system, row["database"], row["nodes"]))
             if ref is None:
                 continue
@@ -691,7 +696,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                 ),
             }
             for key, values in pairs.items():
-                ratios = [a / b for a, b in values]
+                ratios = [a / b for a, b in values if b]  # no requests in a quick turn
                 if ratios:
                     row[key] = round(statistics.median(ratios), 2)
                     row[f"{key}_runs"] = [round(min(ratios), 2), round(max(ratios), 2)]
@@ -831,6 +836,13 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     if sequences:
         out += ["", "Statements of one request with nodes on PostgreSQL:", "", *sequences]
+    metered = [
+        f"{r['database']} {'with' if r['nodes'] else 'without'} nodes {_times(r, 'x_unmetered')}"
+        for r in figures["rows"]
+        if r["system"] == "rest" and "x_unmetered" in r
+    ]
+    if metered:
+        out += ["", f"clusterql REST over the same without metrics: {'; '.join(metered)}."]
     errors = {k: v for k, v in env.get("server_error_lines", {}).items() if v}
     if errors:
         listed = ", ".join(f"{name} {count}" for name, count in errors.items())
@@ -884,7 +896,8 @@ def parse_args() -> argparse.Namespace:
         "--systems",
         type=_names(SYSTEMS),
         default=list(SYSTEMS),
-        help="comma-separated among floor,rest,graphql,postgraphile (the floor always runs)",
+        help="comma-separated among floor,rest,unmetered,graphql,postgraphile (the floor always "
+        "runs; unmetered: REST with CLUSTERQL_METRICS=off)",
     )
     p.add_argument(
         "--databases",
@@ -905,13 +918,7 @@ def parse_args() -> argparse.Namespace:
     )
     args = p.parse_args()
     if args.quick:
-        args.clusters, args.repetitions, args.rounds, args.seconds, args.warmup_rounds = (
-            400,
-            1,
-            3,
-            1,
-            1,
-        )
+        vars(args).update(clusters=400, repetitions=1, rounds=3, seconds=1, warmup_rounds=1)
     return args
 
 

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from clusterql import docs, graphiql, openapi, pages, refusals
+from clusterql import docs, graphiql, metrics, openapi, pages, refusals
+from clusterql.access import Access, Watch, route_templates
 from clusterql.auth import AuthGate
 from clusterql.body_limit import BodyLimit
 from clusterql.cli.parser import installed_version
@@ -29,6 +30,7 @@ from graph.schema import schema
 from models import service_keys
 from models.engine import ping
 from models.faults import is_unavailable
+from models.tokens import Permission
 from rest_shim.routes import PREFIX, RestShim
 
 
@@ -56,6 +58,32 @@ async def _readyz(request: Request) -> Response:
             raise
         return REST.unavailable()
     return Response("ready\n", media_type="text/plain")
+
+
+async def _metrics(request: Request) -> Response:
+    """The metrics of every process (`clusterql.metrics`), for a token with Admin."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None and not principal.may(Permission.ADMIN):
+        message = "reading /metrics needs a token with the Admin permission"
+        return REST.refuse(403, message)
+    return metrics.response(request)
+
+
+def _metrics_route(access: str, limiter: RateLimiter) -> list[Route]:
+    """`GET /metrics` as `CLUSTERQL_METRICS` says: behind an Admin token (the default), open to
+    anyone who reaches the port (`public`), or absent (`off`). The scrape is not held to the
+    in-flight bound or the token's rate: it is what shows an overload."""
+    if access == "off":
+        return []
+    if access == "public":
+        return [Route("/metrics", metrics.response, methods=["GET"])]
+    gate = [
+        Middleware(Guard, boundary=REST),
+        Middleware(ApiHeaders, boundary=REST),
+        Middleware(AddressThrottle, boundary=REST, limiter=limiter),
+        Middleware(AuthGate, boundary=REST),
+    ]
+    return [Route("/metrics", _metrics, methods=["GET"], middleware=gate)]
 
 
 def _boundary(
@@ -94,35 +122,47 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings.operation_limits(),
                 settings.controller_max_clusters,
             )
-            yield
+            if counting:
+                metrics.watch(engine)
+            try:
+                yield
+            finally:
+                if counting:
+                    metrics.leaving()
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
     limiter = RateLimiter(settings.rate_limits())
     in_flight = InFlight(settings.max_in_flight)
+    counting = settings.metrics != "off"
+    routes = [
+        Mount(
+            PREFIX,
+            routes=shim.routes(),
+            middleware=_boundary(REST, settings.max_body_bytes, limiter, in_flight),
+        ),
+        Route(
+            "/graphql",
+            graphql,
+            middleware=_boundary(
+                GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
+            ),
+        ),
+        Route(openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())),
+        Route(docs.DOCS_URL, docs.endpoint()),
+        Route("/healthz", _healthz),
+        Route("/readyz", _readyz),
+        *_metrics_route(settings.metrics, limiter),
+        Mount(pages.STATIC_URL, pages.vendor_files()),
+    ]
+    watch = Watch(route_templates(routes), "/graphql", counting)
     app = Starlette(
-        routes=[
-            Mount(
-                PREFIX,
-                routes=shim.routes(),
-                middleware=_boundary(REST, settings.max_body_bytes, limiter, in_flight),
-            ),
-            Route(
-                "/graphql",
-                graphql,
-                middleware=_boundary(
-                    GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
-                ),
-            ),
-            Route(
-                openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())
-            ),
-            Route(docs.DOCS_URL, docs.endpoint()),
-            Route("/healthz", _healthz),
-            Route("/readyz", _readyz),
-            Mount(pages.STATIC_URL, pages.vendor_files()),
+        routes=routes,
+        middleware=[
+            Middleware(RequestId),
+            Middleware(Access, watch=watch),  # inside RequestId: its lines carry the id
+            Middleware(SecurityHeaders),
         ],
-        middleware=[Middleware(RequestId), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

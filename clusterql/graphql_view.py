@@ -20,6 +20,7 @@ from clusterql.database import resources
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, Code
+from graph.outcome import Outcome
 from models.tokens import Principal
 from rest_shim.body import decode_json
 from rest_shim.problems import RestError
@@ -55,9 +56,11 @@ def json_values(body: bytes, stop: int = MAX_JSON_VALUES) -> int:
 
 
 def context_for(request: Request) -> Context:
-    """The one context factory, for `/graphql` and the REST shim alike."""
+    """The one context factory, for `/graphql` and the REST shim alike. What the operation
+    did is noted in the request's state (`outcome`), for its access line and metrics."""
     principal: Principal = request.state.principal
     opened = resources(request.app)
+    outcome = request.state.outcome = Outcome()
     return build_context(
         opened.engine,
         opened.cursors,
@@ -66,6 +69,7 @@ def context_for(request: Request) -> Context:
         request.state.snapshot,
         opened.limits,
         opened.controller_max_clusters,
+        outcome,
     )
 
 

@@ -1,5 +1,6 @@
 """JSON log lines on stderr, each with the request id of the request that wrote it, for the app
-and uvicorn alike (`log_config`, applied by every worker process uvicorn starts)."""
+and uvicorn alike (`log_config`, applied by every worker process uvicorn starts); the access
+lines are `clusterql.access`'s, in place of uvicorn's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 from clusterql import request_id
+from models.tokens import redacted
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -28,7 +30,9 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        # Nothing should log a secret (the access line never has the query string or the
+        # path): this is the net under that, for what a caller puts anywhere else.
+        return redacted(orjson.dumps(entry, default=str).decode())
 
 
 class PlainMessage(logging.Filter):
@@ -55,7 +59,8 @@ def log_config(level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
-            name: {"handlers": [], "propagate": True}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+            # uvicorn's access lines carry the query string: clusterql.access writes them
+            "uvicorn.access": {"handlers": [], "propagate": False},
         },
     }

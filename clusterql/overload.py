@@ -11,7 +11,7 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from clusterql.refusals import Boundary
+from clusterql.refusals import Boundary, note
 
 log = logging.getLogger("clusterql.app")
 
@@ -46,6 +46,7 @@ class InFlightBound:
                 in_flight.count,
                 extra={"request_id": scope.get("state", {}).get("request_id")},
             )
+            note(scope, "in_flight")
             headers = {"Retry-After": str(RETRY_AFTER_S)}
             await self.boundary.refuse(503, OVERLOADED, headers)(scope, receive, send)
             return

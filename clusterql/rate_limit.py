@@ -26,10 +26,13 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clusterql.refusals import Boundary
+from clusterql.refusals import Boundary, note
 from models.tokens import Permission, Principal
 
 log = logging.getLogger("clusterql.app")
+
+FOR_TOKEN = "for this token"  # noqa: S105 (a message, not a secret)
+FROM_ADDRESS = "with failed authentication from this address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ def _retry_after(wait: float) -> dict[str, str]:
 async def _refuse(
     boundary: Boundary, scope: Scope, receive: Receive, send: Send, what: str, wait: float
 ) -> None:
+    note(scope, "rate_limit_token" if what == FOR_TOKEN else "rate_limit_address")
     headers = _retry_after(wait)
     seconds = headers["Retry-After"]
     log.info(
@@ -137,8 +141,7 @@ class AddressThrottle:
         buckets = self.limiter.addresses
         wait = buckets.wait(address, rate, take=False)
         if wait:
-            what = "with failed authentication from this address"
-            await _refuse(self.boundary, scope, receive, send, what, wait)
+            await _refuse(self.boundary, scope, receive, send, FROM_ADDRESS, wait)
             return
 
         async def send_watched(message: Message) -> None:
@@ -163,6 +166,6 @@ class TokenThrottle:
             rate = self.limiter.token_rate(principal)
             wait = self.limiter.tokens.wait(principal.token_id, rate) if rate.limited else 0.0
             if wait:
-                await _refuse(self.boundary, scope, receive, send, "for this token", wait)
+                await _refuse(self.boundary, scope, receive, send, FOR_TOKEN, wait)
                 return
         await self.app(scope, receive, send)

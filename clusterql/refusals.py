@@ -77,6 +77,11 @@ REST = Boundary("rest", _rest_body)
 GRAPHQL = Boundary("graphql", _graphql_body)
 
 
+def note(scope: Scope, reason: str) -> None:
+    """Say which limit refused the request (`clusterql.access` counts refusals by it)."""
+    scope.setdefault("state", {})["refusal"] = reason
+
+
 def _not_found(scope: Scope) -> str:
     return f"no such endpoint: {scope.get('method')} {scope.get('path')}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -60,6 +62,12 @@ class Settings(BaseSettings):
         description="Largest /graphql request body: a 5,000-node report needs a few MiB.",
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    metrics: Literal["admin", "public", "off"] = Field(
+        default="admin",
+        description="Who may read GET /metrics: `admin` (a token with Admin), `public` (anyone "
+        "who reaches the port: for a scraper on a trusted network), or `off` (no /metrics and "
+        "nothing counted).",
+    )
     graphiql: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")
     migrate: bool = Field(
         default=True,

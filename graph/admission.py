@@ -200,6 +200,9 @@ class OperationGate(SchemaExtension):
         schema = context.schema._schema
         operation = get_operation_ast(prepared.document, context.operation_name)
         if operation is not None:
+            outcome = getattr(context.context, "outcome", None)
+            if outcome is not None:
+                outcome.operation(operation)
             limits = limits_of(context.context)
             errors = refusals(prepared.measure(schema, operation), context.variables, limits)
             if errors:

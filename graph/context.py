@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from graph.cursors import CursorCodec
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
+from graph.outcome import Outcome
 from models.limits import CONTROLLER_MAX_CLUSTERS
 from models.snapshot import Snapshot
 from models.tokens import Principal
@@ -27,6 +28,7 @@ class Context:
     request_id: str
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
+    outcome: Outcome = field(default_factory=Outcome)  # what it did, for the request's watchers
 
 
 Info = strawberry.Info[Context, None]
@@ -40,6 +42,7 @@ def build_context(
     snapshot: Snapshot | None = None,
     limits: OperationLimits = DEFAULT_LIMITS,
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS,
+    outcome: Outcome | None = None,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -53,4 +56,5 @@ def build_context(
         request_id=request_id,
         limits=limits,
         controller_max_clusters=controller_max_clusters,
+        outcome=Outcome() if outcome is None else outcome,
     )

@@ -32,15 +32,16 @@ class Mutation:
         info: Info,
         input: Annotated[ClusterReport, strawberry.argument(description="The cluster's state.")],
     ) -> Cluster:
-        state = input.to_state()
-        context = info.context
-        record, nodes = await reports.report_cluster(
-            context.engine,
-            state,
-            context.principal,
-            datetime.now(UTC),
-            context.controller_max_clusters,
-        )
+        with info.context.outcome.report():
+            state = input.to_state()
+            context = info.context
+            record, nodes = await reports.report_cluster(
+                context.engine,
+                state,
+                context.principal,
+                datetime.now(UTC),
+                context.controller_max_clusters,
+            )
         await info.context.snapshot.restart()  # what the answer reads next sees this report
         # The answer's `nodes` are the ones this transaction committed (with the counts beside
         # them), not a later snapshot's: a 5,000-node cluster is not read a second time.

@@ -61,16 +61,19 @@ class ClusterqlSchema(strawberry.Schema):
             except asyncio.CancelledError:
                 operation.cancel()
                 raise
-            if operation.done():
-                result = operation.result()
-            else:
+            timed_out = not operation.done()
+            if timed_out:
                 _abandon(operation)
                 result = _timed_out(timeout_s, getattr(context_value, "request_id", None))
+            else:
+                result = operation.result()
         finally:
             if isinstance(context_value, Context):
                 await context_value.snapshot.close()
         if result.errors:
             result.errors = with_codes(result.errors, getattr(context_value, "request_id", None))
+        if isinstance(context_value, Context):
+            context_value.outcome.finished(result.errors, timed_out=timed_out)
         return result
 
     def process_errors(

@@ -100,6 +100,15 @@ def looks_like_secret(text: str) -> bool:
     return _SECRET_SHAPE.fullmatch(text) is not None
 
 
+_SECRET_LIKE = re.compile(r"cql_[A-Za-z0-9_-]*")
+REDACTED = "[secret redacted]"
+
+
+def redacted(text: str) -> str:
+    """`text` with everything that looks like a secret, or a piece of one, taken out."""
+    return _SECRET_LIKE.sub(REDACTED, text) if _PREFIX in text else text
+
+
 # `last_used_at` is refreshed at most this often, so that reads do not turn into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

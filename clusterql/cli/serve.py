@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +18,8 @@ from clusterql.cli.common import CliError, database, settings_from, shown_url
 from clusterql.logs import log_config
 from models import tokens
 from models.tokens import Permission
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode reads it
 
 
 def base_url(host: str, port: int) -> str:
@@ -83,15 +90,35 @@ def serve(args: argparse.Namespace) -> int:
             base_url(settings.host, settings.port), access, shown_url(settings.database_url)
         )
         print(banner, flush=True)
-    uvicorn.run(
-        "clusterql.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=log_config(settings.log_level),
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-        **uvicorn_options(settings),
-    )
+    with metrics_directory():
+        uvicorn.run(
+            "clusterql.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=log_config(settings.log_level),
+            log_level=settings.log_level,
+            access_log=False,  # clusterql.access writes one line per request, without its query
+            timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),
+        )
     return 0
+
+
+@contextmanager
+def metrics_directory() -> Iterator[None]:
+    """The directory where every worker keeps its metrics, for a scrape to add them up
+    (`clusterql.metrics`): set in the environment before any worker starts (and before this
+    process imports prometheus-client), in a new temporary directory removed afterwards. An
+    operator's own PROMETHEUS_MULTIPROC_DIR is used as it is."""
+    if os.environ.get(MULTIPROC_DIR):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="clusterql-metrics-")
+    os.environ[MULTIPROC_DIR] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_DIR, None)
+        shutil.rmtree(path, ignore_errors=True)

@@ -27,6 +27,7 @@ from models.engine import write_transaction
 from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
+from tests.scrape import grown, key, samples
 
 TIMEOUT_S = 0.5
 REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { nodesCount } }"
@@ -84,9 +85,11 @@ async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(
 
         holder = asyncio.create_task(hold_the_lock())
         await locked.wait()
+        before = samples((await client.get("/metrics")).text)
         started = time.monotonic()
         graphql = await client.post("/graphql", json=_report(2))
         elapsed = time.monotonic() - started
+        changed = grown(before, samples((await client.get("/metrics")).text))
         rest = await client.get("/runtime/api/v1/cluster/1")  # reads: not blocked by the lock
         release.set()
         await holder
@@ -97,6 +100,10 @@ async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(
         assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         assert "time limit (0.5 s)" in error["message"]
         assert TIMEOUT_S <= elapsed < 10  # not the 30 s of the statement timeout
+        assert changed[key("clusterql_refusals_total", reason="operation_timeout")] == 1
+        status = {"route": "/graphql", "method": "POST", "status": "503"}
+        assert changed[key("clusterql_http_requests_total", **status)] == 1
+        assert changed[key("clusterql_graphql_errors_total", code="SERVICE_UNAVAILABLE")] == 1
         assert rest.status_code == 200
 
         assert await _checked_out(engine) == 0  # the snapshot and the write were let go

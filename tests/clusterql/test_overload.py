@@ -14,6 +14,7 @@ from rest_shim.operations import LIST_CLUSTERS
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.live_server import live_server
+from tests.scrape import key, samples
 
 LIST = "/runtime/api/v1/clusters"
 IN_FLIGHT = 2
@@ -70,3 +71,12 @@ async def test_a_burst_past_the_in_flight_bound_gets_503s_and_nothing_else_fails
                     assert len(answer.json()["data"]["clusters"]["clusters"]) == 100
             # once the burst is over, the process serves again
             assert (await c.post(LIST, json={"limit": 1})).status_code == 200
+            # and its metrics (a process of its own: they are this test's) count the 503s
+            counted = samples((await c.get("/metrics")).text)
+            refused = counted[key("clusterql_refusals_total", reason="in_flight")]
+            assert refused == statuses.count(503)
+            in_graphql = key(
+                "clusterql_http_requests_total", route="/graphql", method="POST", status="503"
+            )
+            in_rest = key("clusterql_http_requests_total", route=LIST, method="POST", status="503")
+            assert counted.get(in_graphql, 0) + counted.get(in_rest, 0) == refused
