@@ -23,6 +23,7 @@ from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
+from graph.context import Clock, utc_now
 from graph.cursors import CursorCodec
 from graph.schema import schema
 from models import service_keys
@@ -78,7 +79,8 @@ def _boundary(
     ]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
+    """The app; `clock` is what it reads the time from (tests pass one they move)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -87,7 +89,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
             cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-            app.state.resources = Resources(engine, cursors, settings.operation_limits())
+            app.state.resources = Resources(
+                engine, cursors, settings.operation_limits(), clock, settings.stale_after
+            )
             yield
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)

@@ -65,6 +65,8 @@ def context_for(request: Request) -> Context:
         request.state.request_id,
         request.state.snapshot,
         opened.limits,
+        opened.clock,
+        opened.stale_after,
     )
 
 

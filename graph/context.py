@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +14,13 @@ from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.snapshot import Snapshot
 from models.tokens import Principal
+
+Clock = Callable[[], datetime]
+DEFAULT_STALE_AFTER = timedelta(minutes=15)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -25,6 +34,16 @@ class Context:
     cursors: CursorCodec
     request_id: str
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
+    clock: Clock = field(default_factory=lambda: utc_now)  # reports' time; tests set their own
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    # The instant the answer reads as "now": staleness is judged once per operation, so
+    # `Cluster.stale`, the `stale` filter and `fleetSummary` of one answer agree.
+    now: datetime = field(default_factory=lambda: utc_now())
+
+    @property
+    def stale_before(self) -> datetime:
+        """Clusters whose last report is older than this are stale."""
+        return self.now - self.stale_after
 
 
 Info = strawberry.Info[Context, None]
@@ -37,6 +56,8 @@ def build_context(
     request_id: str,
     snapshot: Snapshot | None = None,
     limits: OperationLimits = DEFAULT_LIMITS,
+    clock: Clock = utc_now,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -49,4 +70,7 @@ def build_context(
         cursors=cursors,
         request_id=request_id,
         limits=limits,
+        clock=clock,
+        stale_after=stale_after,
+        now=clock(),
     )

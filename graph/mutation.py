@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -33,7 +32,7 @@ class Mutation:
     ) -> Cluster:
         state = input.to_state()
         record, nodes = await reports.report_cluster(
-            info.context.engine, state, info.context.principal, datetime.now(UTC)
+            info.context.engine, state, info.context.principal, info.context.clock()
         )
         await info.context.snapshot.restart()  # what the answer reads next sees this report
         # The answer's `nodes` are the ones this transaction committed (with the counts beside
@@ -56,6 +55,6 @@ class Mutation:
         cluster_id = parse_cluster_id(id)
         if cluster_id is None:
             return False
-        removed = await removal.remove(info.context.engine, cluster_id, datetime.now(UTC))
+        removed = await removal.remove(info.context.engine, cluster_id, info.context.clock())
         await info.context.snapshot.restart()
         return removed

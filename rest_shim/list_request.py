@@ -28,6 +28,7 @@ FILTERS = {
     "controller_statuses": ("controllerStatuses", "list of statuses"),
     "regions": ("regions", "list of strings"),
     "has_unhealthy_nodes": ("hasUnhealthyNodes", "boolean"),
+    "stale": ("stale", "boolean"),
 }
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
@@ -107,7 +108,7 @@ def _filter_value(name: str, value: Any) -> Any:
         return value
     if name == "controller_statuses":
         return [s.upper() for s in _strings(where, value, CONTROLLER_STATUSES)]
-    if name == "has_unhealthy_nodes":
+    if name in ("has_unhealthy_nodes", "stale"):
         if not isinstance(value, bool):
             raise _bad(where, f"must be true or false, got {value!r}")
         return value
