@@ -25,6 +25,7 @@ from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
+from graph.context import Clock, utc_now
 from graph.cursors import CursorCodec
 from graph.schema import schema
 from models import service_keys
@@ -107,7 +108,8 @@ def _boundary(
     ]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
+    """The app; `clock` is what it reads the time from (tests pass one they move)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 cursors,
                 settings.operation_limits(),
                 settings.controller_max_clusters,
+                clock,
+                settings.stale_after,
             )
             if counting:
                 metrics.watch(engine)

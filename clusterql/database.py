@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from graph.context import DEFAULT_STALE_AFTER, Clock, utc_now
 from graph.cursors import CursorCodec
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
@@ -51,13 +53,15 @@ async def current_database(
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """The process's engine (and so its pool), the codec of the cursors its pages hand out, and
-    what one GraphQL operation may cost."""
+    """The process's engine (and so its pool), the codec of the cursors its pages hand out,
+    what one GraphQL operation may cost, the clock and when a silent cluster is stale."""
 
     engine: AsyncEngine
     cursors: CursorCodec
     limits: OperationLimits = DEFAULT_LIMITS
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
+    clock: Clock = utc_now
+    stale_after: timedelta = DEFAULT_STALE_AFTER
 
 
 def resources(app: Any) -> Resources:

@@ -70,6 +70,8 @@ def context_for(request: Request) -> Context:
         opened.limits,
         opened.controller_max_clusters,
         outcome,
+        opened.clock,
+        opened.stale_after,
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from datetime import timedelta
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clusterql.rate_limit import Rate, RateLimits
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
 from models.limits import CONTROLLER_MAX_CLUSTERS
+
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class Settings(BaseSettings):
@@ -73,6 +77,12 @@ class Settings(BaseSettings):
         default=True,
         description="Apply pending schema migrations at start; false: refuse to start while "
         "some are pending (`clusterql db upgrade` applies them).",
+    )
+
+    stale_after: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="A cluster whose last accepted report is older than this is stale: seconds "
+        "(900) or an ISO 8601 duration (PT15M).",
     )
 
     # Cost limits of one GraphQL operation (SPEC §6; graph/cost.py says how each is measured).
@@ -176,6 +186,21 @@ class Settings(BaseSettings):
         ge=0,
         description="API requests one process serves at once; beyond, 503 at once (0: no bound).",
     )
+
+    @field_validator("stale_after", mode="before")
+    @classmethod
+    def _seconds_or_iso_8601(cls, value: Any) -> Any:
+        # An environment variable is text: "900" means seconds, as a JSON number would.
+        if isinstance(value, str) and _SECONDS.fullmatch(value.strip()):
+            return float(value)
+        return value
+
+    @field_validator("stale_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 900 or PT15M")
+        return value
 
     def operation_limits(self) -> OperationLimits:
         return OperationLimits(

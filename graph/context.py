@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +16,13 @@ from graph.outcome import Outcome
 from models.limits import CONTROLLER_MAX_CLUSTERS
 from models.snapshot import Snapshot
 from models.tokens import Principal
+
+Clock = Callable[[], datetime]
+DEFAULT_STALE_AFTER = timedelta(minutes=15)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -29,6 +38,16 @@ class Context:
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
     outcome: Outcome = field(default_factory=Outcome)  # what it did, for the request's watchers
+    clock: Clock = field(default_factory=lambda: utc_now)  # reports' time; tests set their own
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    # The instant the answer reads as "now": staleness is judged once per operation, so
+    # `Cluster.stale`, the `stale` filter and `fleetSummary` of one answer agree.
+    now: datetime = field(default_factory=lambda: utc_now())
+
+    @property
+    def stale_before(self) -> datetime:
+        """Clusters whose last report is older than this are stale."""
+        return self.now - self.stale_after
 
 
 Info = strawberry.Info[Context, None]
@@ -43,6 +62,8 @@ def build_context(
     limits: OperationLimits = DEFAULT_LIMITS,
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS,
     outcome: Outcome | None = None,
+    clock: Clock = utc_now,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> Context:
     """A fresh context for one operation: new loaders, and the request's snapshot (the one its
     token was read in), or a new one."""
@@ -57,4 +78,7 @@ def build_context(
         limits=limits,
         controller_max_clusters=controller_max_clusters,
         outcome=Outcome() if outcome is None else outcome,
+        clock=clock,
+        stale_after=stale_after,
+        now=clock(),
     )

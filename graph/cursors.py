@@ -44,7 +44,8 @@ def _unb64(text: str) -> bytes:
 def fingerprint(where: ClusterFilter, order: Order) -> str:
     """A short digest of what a walk lists: a cursor is only valid for the same query."""
     canonical = orjson.dumps(
-        {"filter": where, "order": [order.field, order.direction]}, option=orjson.OPT_SORT_KEYS
+        {"filter": where.identity(), "order": [order.field, order.direction]},
+        option=orjson.OPT_SORT_KEYS,
     )
     return _b64(hashlib.sha256(canonical).digest()[:9])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from graph.enums import ControllerStatus
@@ -55,7 +57,16 @@ class ClusterFilterInput:
         ),
     )
 
-    def to_domain(self) -> ClusterFilter:
+    stale: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "true: the last accepted report is older than CLUSTERQL_STALE_AFTER (the controller "
+            "went silent); false: it is not."
+        ),
+    )
+
+    def to_domain(self, stale_before: datetime) -> ClusterFilter:
+        """The filter, with `stale` judged at `stale_before` (the request's instant)."""
         ids = _values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
         parsed_ids = None
         if ids is not None:
@@ -75,4 +86,6 @@ class ClusterFilterInput:
             ),
             regions=_values("regions", _texts("regions", self.regions, MAX_TEXT)),
             has_unhealthy_nodes=self.has_unhealthy_nodes,
+            stale=self.stale,
+            stale_before=stale_before,
         )

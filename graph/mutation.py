@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -39,7 +38,7 @@ class Mutation:
                 context.engine,
                 state,
                 context.principal,
-                datetime.now(UTC),
+                context.clock(),
                 context.controller_max_clusters,
             )
         await info.context.snapshot.restart()  # what the answer reads next sees this report
@@ -63,6 +62,6 @@ class Mutation:
         cluster_id = parse_cluster_id(id)
         if cluster_id is None:
             return False
-        removed = await removal.remove(info.context.engine, cluster_id, datetime.now(UTC))
+        removed = await removal.remove(info.context.engine, cluster_id, info.context.clock())
         await info.context.snapshot.restart()
         return removed

@@ -26,6 +26,11 @@ OrderByArg = Annotated[OrderField, strawberry.argument(description="Sort key (th
 DirectionArg = Annotated[Direction, strawberry.argument(description="ASC or DESC.")]
 
 
+def _domain(info: Info, given: ClusterFilterInput | None) -> ClusterFilter:
+    stale_before = info.context.stale_before
+    return given.to_domain(stale_before) if given is not None else ClusterFilter()
+
+
 @strawberry.type(description="Reading clusters. Every field needs a token with Admin.")
 class Query:
     @strawberry.field(
@@ -51,7 +56,7 @@ class Query:
         order_by: OrderByArg = OrderField.ID,
         direction: DirectionArg = Direction.ASC,
     ) -> ClusterPage:
-        where = filter.to_domain() if filter is not None else ClusterFilter()
+        where = _domain(info, filter)
         return await pagination.clusters_page(
             info.context, limit, next_key, where, Order(order_by, direction)
         )
@@ -75,7 +80,7 @@ class Query:
         order_by: OrderByArg = OrderField.ID,
         direction: DirectionArg = Direction.ASC,
     ) -> ClusterConnection:
-        where = filter.to_domain() if filter is not None else ClusterFilter()
+        where = _domain(info, filter)
         order = Order(order_by, direction)
         return await pagination.connection(
             info.context, where, order, first=first, after=after, last=last, before=before

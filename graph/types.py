@@ -72,6 +72,15 @@ class Cluster:
 
     @strawberry.field(
         description=(
+            "Whether the last accepted report is older than CLUSTERQL_STALE_AFTER: a controller "
+            "that died cannot report STOPPED, so its cluster looks RUNNING but is stale."
+        )
+    )
+    def stale(self, info: Info) -> bool:
+        return self.controller_last_updated < info.context.stale_before
+
+    @strawberry.field(
+        description=(
             "The cluster's nodes in id order, read in the same snapshot as the counts. "
             "Batched: one SQL statement serves every cluster of a response."
         )

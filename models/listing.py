@@ -9,19 +9,21 @@ direction as the order, so every order is total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Integer,
     Select,
     bindparam,
     exists,
     func,
     literal,
+    literal_column,
     select,
     tuple_,
     union_all,
@@ -36,6 +38,7 @@ from models.records import ClusterRecord
 from models.tables import clusters
 
 SortValue = int | str | datetime
+T = TypeVar("T")
 # Up to this many live clusters of the providers a page filters by, SQLite reads them all and
 # sorts them; more, it walks the order's index (`_page_conditions`). About sqrt(limit x 1 M).
 FEW_BY_PROVIDER = 10_000
@@ -70,10 +73,26 @@ class ClusterFilter:
     controller_statuses: tuple[str, ...] | None = None
     regions: tuple[str, ...] | None = None  # any of them
     has_unhealthy_nodes: bool | None = None
+    stale: bool | None = None  # last report before `stale_before`
+    # The instant `stale` is judged against: the request's now minus CLUSTERQL_STALE_AFTER.
+    # Not part of what the filter *is* (equality, cursor fingerprints): a walk's pages are
+    # judged at their own instants, as clusters go stale while it runs.
+    stale_before: datetime | None = field(default=None, compare=False)
 
     @property
     def is_empty(self) -> bool:
         return self == ClusterFilter()
+
+    def identity(self) -> dict[str, Any]:
+        """What the filter asks for, without the instant it is judged at (cursor fingerprints);
+        without `stale` when unset, so cursors from before it existed stay valid."""
+        fields: dict[str, Any] = {k: getattr(self, k) for k in _IDENTITY}
+        if self.stale is None:
+            del fields["stale"]
+        return fields
+
+
+_IDENTITY = [f.name for f in fields(ClusterFilter) if f.name != "stale_before"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +119,14 @@ def position_of(record: ClusterRecord, field: OrderField) -> Position:
 
 
 def _conditions(
-    dialect: str, f: ClusterFilter, *, provider_index: bool = True
+    dialect: str,
+    f: ClusterFilter,
+    *,
+    provider_index: bool = True,
+    stale_index: bool | None = None,
 ) -> list[ColumnElement[bool]]:
-    """The filter as SQL; `provider_index=False` keeps SQLite off the provider index."""
+    """The filter as SQL; `provider_index=False` keeps SQLite off the provider index;
+    `stale_index` True steers it onto the last report's index, False off it."""
     c = clusters.c
     where: list[ColumnElement[bool]] = [c.removed_at.is_(None)]
     if f.ids is not None:
@@ -119,10 +143,30 @@ def _conditions(
     if f.has_unhealthy_nodes is not None:
         unhealthy = c.failed_nodes_count + c.failed_to_install_nodes_count + c.disabled_nodes_count
         where.append(unhealthy > 0 if f.has_unhealthy_nodes else unhealthy == 0)
+    if f.stale is not None:
+        where.append(_staleness(f, indexed=stale_index))
     return where
 
 
-def _unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
+def _staleness(f: ClusterFilter, *, indexed: bool | None = None) -> ColumnElement[bool]:
+    """Last report before (stale) or from (not stale) the cutoff. `indexed` (SQLite only): True
+    tells its planner that few rows match, so it reads them on the index and sorts them rather
+    than walking the order's index (https://www.sqlite.org/lang_corefunc.html#likelihood);
+    False keeps it off that index."""
+    if f.stale_before is None:
+        raise ValueError("a stale filter needs the instant it is judged at (stale_before)")
+    column: ColumnElement[datetime] = clusters.c.controller_last_updated
+    if indexed is False:
+        column = _unindexed(column)
+    cutoff = bindparam(None, f.stale_before, type_=clusters.c.controller_last_updated.type)
+    condition = column < cutoff if f.stale else column >= cutoff
+    if indexed:
+        # Typed as a number: SQLAlchemy writes a boolean function as `likelihood(...) = 1`.
+        return func.likelihood(condition, literal_column("0.0001"), type_=Integer)
+    return condition
+
+
+def _unindexed(column: ColumnElement[T]) -> ColumnElement[T]:
     # SQLite's way of keeping a term from using an index, a unary +:
     # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
@@ -142,15 +186,28 @@ async def _page_conditions(
     millisecond): few, it reads and sorts them all; more, it walks the order's index, where one
     row in 100 matches or more at a million clusters. PostgreSQL chooses by its statistics; the
     id order has (provider, id) for its own.
+
+    `stale` is the same question on ix_clusters_live_controller_last_updated_id, whose range is
+    either side of the cutoff: few, the page reads and sorts them; many, it walks the order's
+    index and tests each cluster's last report (the order by last report walks that index).
     """
     dialect = conn.dialect.name
-    if where.providers is None or order.field is OrderField.ID or dialect != "sqlite":
+    if dialect != "sqlite":
         return _conditions(dialect, where)
     c = clusters.c
-    probe = select(c.id).where(c.removed_at.is_(None), c.provider.in_(where.providers))
+    provider_index, stale_index = True, None
+    if where.providers is not None and order.field is not OrderField.ID:
+        provider_index = await _few(conn, c.provider.in_(where.providers))
+    if where.stale is not None and order.field is not OrderField.CONTROLLER_LAST_UPDATED:
+        stale_index = await _few(conn, _staleness(where))
+    return _conditions(dialect, where, provider_index=provider_index, stale_index=stale_index)
+
+
+async def _few(conn: AsyncConnection, condition: ColumnElement[bool]) -> bool:
+    """Whether at most `FEW_BY_PROVIDER` live clusters meet `condition` (read on its index)."""
+    probe = select(clusters.c.id).where(clusters.c.removed_at.is_(None), condition)
     counted = select(func.count()).select_from(probe.limit(FEW_BY_PROVIDER + 1).subquery())
-    few = (await conn.execute(counted)).scalar_one() <= FEW_BY_PROVIDER
-    return _conditions(dialect, where, provider_index=few)
+    return bool((await conn.execute(counted)).scalar_one() <= FEW_BY_PROVIDER)
 
 
 def _any_region(dialect: str, regions: Sequence[str]) -> ColumnElement[bool]:

@@ -202,6 +202,13 @@ class ListFilters(_Body):
             "`true`: some node failed, failed to install or is disabled; `false`: none is."
         ),
     )
+    stale: Annotated[bool | None, _refusing(_boolean)] = Field(
+        None,
+        description=(
+            "`true`: the controller has not reported for longer than `CLUSTERQL_STALE_AFTER`; "
+            "`false`: it has."
+        ),
+    )
 
 
 class ListClustersBody(_Body):
@@ -280,6 +287,7 @@ _GRAPHQL_FILTER = {
     "controller_statuses": "controllerStatuses",
     "regions": "regions",
     "has_unhealthy_nodes": "hasUnhealthyNodes",
+    "stale": "stale",
 }
 
 
