@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from clusterql import graphiql, refusals
 from clusterql.auth import AuthGate
@@ -18,6 +18,7 @@ from clusterql.body_limit import BodyLimit
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
+from clusterql.live import Live
 from clusterql.overload import InFlight, InFlightBound
 from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
@@ -87,8 +88,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
             cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-            app.state.resources = Resources(engine, cursors, settings.operation_limits())
-            yield
+            async with Live(engine, settings.live_limits()).running() as live:
+                app.state.resources = Resources(engine, cursors, settings.operation_limits(), live)
+                yield
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
@@ -108,6 +110,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
                 ),
             ),
+            # The same view, for its websocket (the boundary's middlewares are HTTP's: the
+            # websocket authenticates in its connection_init, clusterql.live).
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", _healthz),
             Route("/readyz", _readyz),
             Mount(graphiql.STATIC_URL, graphiql.vendor_files()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +16,9 @@ from graph.cursors import CursorCodec
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
 from models.engine import EngineOptions, create_engine
+
+if TYPE_CHECKING:
+    from clusterql.live import Live
 
 UPGRADE_HINT = (
     "run `clusterql db upgrade` first, or let serve migrate "
@@ -50,12 +53,13 @@ async def current_database(
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """The process's engine (and so its pool), the codec of the cursors its pages hand out, and
-    what one GraphQL operation may cost."""
+    """The process's engine (and so its pool), the codec of the cursors its pages hand out,
+    what one GraphQL operation may cost, and the live updates it serves."""
 
     engine: AsyncEngine
     cursors: CursorCodec
     limits: OperationLimits = DEFAULT_LIMITS
+    live: Live | None = None  # the websocket connections and their fan-out (clusterql.live)
 
 
 def resources(app: Any) -> Resources:

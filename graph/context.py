@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.cursors import CursorCodec
+from graph.fanout import Listening
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.snapshot import Snapshot
@@ -25,6 +26,7 @@ class Context:
     cursors: CursorCodec
     request_id: str
     limits: OperationLimits = DEFAULT_LIMITS  # what one operation may cost (graph.admission)
+    listening: Listening | None = None  # over a websocket: where subscriptions hear changes
 
 
 Info = strawberry.Info[Context, None]

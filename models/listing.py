@@ -100,11 +100,12 @@ def position_of(record: ClusterRecord, field: OrderField) -> Position:
 
 
 def _conditions(
-    dialect: str, f: ClusterFilter, *, provider_index: bool = True
+    dialect: str, f: ClusterFilter, *, provider_index: bool = True, live: bool = True
 ) -> list[ColumnElement[bool]]:
-    """The filter as SQL; `provider_index=False` keeps SQLite off the provider index."""
+    """The filter as SQL; `provider_index=False` keeps SQLite off the provider index;
+    `live=False` leaves liveness out (a removed cluster's tombstone then matches too)."""
     c = clusters.c
-    where: list[ColumnElement[bool]] = [c.removed_at.is_(None)]
+    where: list[ColumnElement[bool]] = [c.removed_at.is_(None)] if live else []
     if f.ids is not None:
         where.append(c.id.in_(f.ids))
     if f.name is not None:
@@ -251,3 +252,10 @@ async def any_from(
     ]
     query = arms[0] if len(arms) == 1 else union_all(*arms)
     return (await conn.execute(query.limit(1))).first() is not None
+
+
+def filter_conditions(
+    dialect: str, where: ClusterFilter, *, live: bool = True
+) -> list[ColumnElement[bool]]:
+    """`where` as SQL conditions on the clusters table, for other statements of `models`."""
+    return _conditions(dialect, where, live=live)

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models import changes
+from models.changes import ChangeKind
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
@@ -85,6 +87,8 @@ async def apply_report(
         await conn.execute(
             update(clusters).where(clusters.c.id == cluster_id).values(cluster_values(state, now))
         )
+    kind = ChangeKind.REGISTERED if found is None else ChangeKind.UPDATED
+    await changes.announce(conn, kind, cluster_id)  # heard once this transaction commits
     record = await get_live(conn, cluster_id)
     assert record is not None
     return record
