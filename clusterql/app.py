@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from clusterql import docs, graphiql, metrics, openapi, pages, refusals
 from clusterql.access import Access, Watch, route_templates
@@ -20,6 +20,7 @@ from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
+from clusterql.live import Live
 from clusterql.overload import InFlight, InFlightBound
 from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
@@ -118,21 +119,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         url = settings.database_url
         async with current_database(url, options, migrate=settings.migrate) as engine:
             cursors = CursorCodec(await service_keys.get_or_create(engine, "cursor"))
-            app.state.resources = Resources(
-                engine,
-                cursors,
-                settings.operation_limits(),
-                settings.controller_max_clusters,
-                clock,
-                settings.stale_after,
-            )
-            if counting:
-                metrics.watch(engine)
-            try:
-                yield
-            finally:
+            async with Live(engine, settings.live_limits()).running() as live:
+                app.state.resources = Resources(
+                    engine,
+                    cursors,
+                    settings.operation_limits(),
+                    settings.controller_max_clusters,
+                    clock,
+                    settings.stale_after,
+                    live,
+                )
                 if counting:
-                    metrics.leaving()
+                    metrics.watch(engine)
+                try:
+                    yield
+                finally:
+                    if counting:
+                        metrics.leaving()
 
     graphql = GraphQLView(schema, graphiql_html=graphiql.page() if settings.graphiql else None)
     shim = RestShim(schema, context_for)
@@ -152,6 +155,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 GRAPHQL, settings.max_graphql_body_bytes, limiter, in_flight, open_get=True
             ),
         ),
+        # The same view, for its websocket (the boundary's middlewares are HTTP's: the
+        # websocket authenticates in its connection_init, clusterql.live).
+        WebSocketRoute("/graphql", graphql),
         Route(openapi.OPENAPI_URL, openapi.endpoint(settings.max_body_bytes, installed_version())),
         Route(docs.DOCS_URL, docs.endpoint()),
         Route("/healthz", _healthz),

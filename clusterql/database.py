@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,9 @@ from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
 from models.engine import EngineOptions, create_engine
 from models.limits import CONTROLLER_MAX_CLUSTERS
+
+if TYPE_CHECKING:
+    from clusterql.live import Live
 
 UPGRADE_HINT = (
     "run `clusterql db upgrade` first, or let serve migrate "
@@ -54,7 +57,8 @@ async def current_database(
 @dataclass(frozen=True, slots=True)
 class Resources:
     """The process's engine (and so its pool), the codec of the cursors its pages hand out,
-    what one GraphQL operation may cost, the clock and when a silent cluster is stale."""
+    what one GraphQL operation may cost, the clock, when a silent cluster is stale, and the
+    live updates it serves."""
 
     engine: AsyncEngine
     cursors: CursorCodec
@@ -62,6 +66,7 @@ class Resources:
     controller_max_clusters: int = CONTROLLER_MAX_CLUSTERS  # live clusters per Controller token
     clock: Clock = utc_now
     stale_after: timedelta = DEFAULT_STALE_AFTER
+    live: Live | None = None  # the websocket connections and their fan-out (clusterql.live)
 
 
 def resources(app: Any) -> Resources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -14,9 +15,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from clusterql import pages
 from clusterql.database import resources
+from clusterql.live import LiveHandler, LiveLimits, TextWebSocketAdapter, connection_context
 from clusterql.refusals import GRAPHQL
 from graph.context import Context, build_context
 from graph.errors import RETRY_LATER, Code
@@ -89,10 +92,19 @@ def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str
 
 
 class GraphQLView(GraphQL[Context, None]):
-    """POST-only operations (GET only renders GraphiQL); HTTP-level refusals in GraphQL's shape."""
+    """POST-only operations (GET only renders GraphiQL); HTTP-level refusals in GraphQL's shape;
+    subscriptions over a websocket speaking graphql-transport-ws (`clusterql.live`)."""
+
+    graphql_transport_ws_handler_class = LiveHandler
+    websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, schema: BaseSchema, *, graphiql_html: str | None = None) -> None:
-        super().__init__(schema, allow_queries_via_get=False)
+        super().__init__(
+            schema,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=LiveLimits().init_timeout_s),
+        )
         self._graphiql_html = graphiql_html
         self._graphiql_policy = (
             {"Content-Security-Policy": pages.content_security_policy(graphiql_html)}
@@ -101,6 +113,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await super().__call__(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app_refuse(scope, receive, send)
             return
@@ -120,10 +135,12 @@ class GraphQLView(GraphQL[Context, None]):
 
     @staticmethod
     async def app_refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await WebSocket(scope, receive, send).close(code=1008)  # no subscriptions here
+        await WebSocket(scope, receive, send).close(code=1008)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        assert isinstance(request, Request)
+        if isinstance(request, WebSocket):
+            opened = resources(request.app)
+            return connection_context(opened.engine, opened.cursors)
         return context_for(request)
 
     def decode_json(self, data: str | bytes) -> object:

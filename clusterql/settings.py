@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clusterql.live import LiveLimits
 from clusterql.rate_limit import Rate, RateLimits
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
@@ -186,6 +187,26 @@ class Settings(BaseSettings):
         ge=0,
         description="API requests one process serves at once; beyond, 503 at once (0: no bound).",
     )
+    # Live updates (SPEC §11), per process.
+    subscription_connections_per_token: int = Field(
+        default=10, ge=1, description="Websocket connections one token may hold open at once."
+    )
+    subscriptions_per_token: int = Field(
+        default=100, ge=1, description="Subscriptions one token may run at once."
+    )
+    subscription_queue: int = Field(
+        default=100,
+        ge=1,
+        description="Events waiting for one subscriber; past it the subscriber is too slow and "
+        "its connection is closed.",
+    )
+    subscription_recheck: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds between checks that the tokens of open connections are still "
+        "live: a revoked token's connections close within about this long.",
+    )
 
     @field_validator("stale_after", mode="before")
     @classmethod
@@ -221,6 +242,15 @@ class Settings(BaseSettings):
             keys=self.rate_limit_keys,
         )
 
+    def live_limits(self) -> LiveLimits:
+        return LiveLimits(
+            connections_per_token=self.subscription_connections_per_token,
+            subscriptions_per_token=self.subscriptions_per_token,
+            queue=self.subscription_queue,
+            recheck_s=self.subscription_recheck,
+            stale_after=_stale_after(getattr(self, "stale_after", None)),
+        )
+
     def engine_options(self) -> EngineOptions:
         """The database settings, as the engine takes them."""
         return EngineOptions(
@@ -230,3 +260,16 @@ class Settings(BaseSettings):
             connect_timeout_s=self.database_connect_timeout,
             statement_timeout_s=self.database_statement_timeout,
         )
+
+
+DEFAULT_STALE_AFTER = timedelta(minutes=15)
+
+
+def _stale_after(value: object) -> timedelta:
+    """The staleness threshold, however the setting that holds it is typed (SPEC §11: seconds
+    or ISO 8601, 15 minutes by default)."""
+    if isinstance(value, timedelta) and value > timedelta(0):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    return DEFAULT_STALE_AFTER

@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graph.cursors import CursorCodec
+from graph.fanout import Listening
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from graph.outcome import Outcome
@@ -40,6 +41,7 @@ class Context:
     outcome: Outcome = field(default_factory=Outcome)  # what it did, for the request's watchers
     clock: Clock = field(default_factory=lambda: utc_now)  # reports' time; tests set their own
     stale_after: timedelta = DEFAULT_STALE_AFTER
+    listening: Listening | None = None  # over a websocket: where subscriptions hear changes
     # The instant the answer reads as "now": staleness is judged once per operation, so
     # `Cluster.stale`, the `stale` filter and `fleetSummary` of one answer agree.
     now: datetime = field(default_factory=lambda: utc_now())

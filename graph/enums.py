@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import strawberry
 
+from models.changes import ChangeKind
 from models.listing import Direction, OrderField
 from models.records import ControllerStatus, NodeStatus
 
@@ -28,5 +29,13 @@ strawberry.enum(
     description="What clusters are sorted by; ties are broken by id in the same direction.",
 )
 strawberry.enum(Direction, name="OrderDirection", description="ASC (smallest first) or DESC.")
+strawberry.enum(
+    ChangeKind,
+    name="ClusterChangeKind",
+    description=(
+        "What happened to a cluster: REGISTERED (its first report), UPDATED (a later report), "
+        "REMOVED, or STALE (no report for longer than the staleness threshold)."
+    ),
+)
 
-__all__ = ["ControllerStatus", "Direction", "NodeStatus", "OrderField"]
+__all__ = ["ChangeKind", "ControllerStatus", "Direction", "NodeStatus", "OrderField"]

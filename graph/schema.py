@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from graph.admission import OperationGate, limits_of
@@ -21,6 +23,7 @@ from graph.executor import executor_class
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import DateTime
+from graph.subscription import Subscription
 
 log = logging.getLogger("clusterql.graph")
 
@@ -76,6 +79,29 @@ class ClusterqlSchema(strawberry.Schema):
             context_value.outcome.finished(result.errors, timed_out=timed_out)
         return result
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """Run a subscription (the websocket runs nothing else: queries and mutations are
+        POSTed, where their time limit and snapshot apply), each result's errors coded."""
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            (OperationType.SUBSCRIPTION,),
+        )
+        return _coded(results, getattr(context_value, "request_id", None))
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -83,6 +109,16 @@ class ClusterqlSchema(strawberry.Schema):
         # unexpected ones are logged here with their traceback and request id.
         context = execution_context.context if execution_context else None
         log_unexpected(errors, getattr(context, "request_id", None))
+
+
+async def _coded(results: StreamResult, request_id: str | None) -> AsyncGenerator[Any, None]:
+    try:
+        async for result in results:
+            if isinstance(result, ExecutionResult | PreExecutionError) and result.errors:
+                result.errors = with_codes(result.errors, request_id)
+            yield result
+    finally:
+        await results.aclose()
 
 
 _ABANDONED: set[asyncio.Future[Any]] = set()
@@ -117,6 +153,7 @@ def build_schema(execution_context_class: type[Any] | None) -> ClusterqlSchema:
     return ClusterqlSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[OperationGate],
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
         execution_context_class=execution_context_class,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _WRITE = "clusterql_write"
+_AFTER_COMMIT = "clusterql_after_commit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +143,25 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One write transaction: takes SQLite's write lock up front, commits on success."""
+    """One write transaction: takes SQLite's write lock up front, commits on success; then
+    runs what `after_commit` registered in it (nothing if it rolled back)."""
     async with engine.connect() as conn:
         await for_writes(conn)
-        async with conn.begin():
-            yield conn
+        conn.info.pop(_AFTER_COMMIT, None)  # `info` outlives checkouts: start clean
+        try:
+            async with conn.begin():
+                yield conn
+        except BaseException:
+            conn.info.pop(_AFTER_COMMIT, None)
+            raise
+        for callback in conn.info.pop(_AFTER_COMMIT, ()):
+            callback()
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the write transaction `conn` is in has committed (`write_transaction`);
+    never if it rolls back. It must not wait: the writer runs it before it returns."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 async def for_writes(conn: AsyncConnection) -> None:

@@ -124,11 +124,13 @@ def _conditions(
     *,
     provider_index: bool = True,
     stale_index: bool | None = None,
+    live: bool = True,
 ) -> list[ColumnElement[bool]]:
     """The filter as SQL; `provider_index=False` keeps SQLite off the provider index;
-    `stale_index` True steers it onto the last report's index, False off it."""
+    `stale_index` True steers it onto the last report's index, False off it; `live=False`
+    leaves liveness out (a removed cluster's tombstone then matches too)."""
     c = clusters.c
-    where: list[ColumnElement[bool]] = [c.removed_at.is_(None)]
+    where: list[ColumnElement[bool]] = [c.removed_at.is_(None)] if live else []
     if f.ids is not None:
         where.append(c.id.in_(f.ids))
     if f.name is not None:
@@ -308,3 +310,10 @@ async def any_from(
     ]
     query = arms[0] if len(arms) == 1 else union_all(*arms)
     return (await conn.execute(query.limit(1))).first() is not None
+
+
+def filter_conditions(
+    dialect: str, where: ClusterFilter, *, live: bool = True
+) -> list[ColumnElement[bool]]:
+    """`where` as SQL conditions on the clusters table, for other statements of `models`."""
+    return _conditions(dialect, where, live=live)

@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models import changes
+from models.changes import ChangeKind
 from models.engine import write_transaction
 from models.retries import retry_conflicts
 from models.tables import clusters, nodes
@@ -36,6 +38,7 @@ async def remove_cluster(conn: AsyncConnection, cluster_id: int, now: datetime) 
         )
     )
     await conn.execute(delete(nodes).where(nodes.c.cluster_id == cluster_id))
+    await changes.announce(conn, ChangeKind.REMOVED, cluster_id)
     return True
 
 

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models import changes
 from models.bindings import OUTSIDE_BINDING
+from models.changes import ChangeKind
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
@@ -108,6 +110,8 @@ async def apply_report(
             values["owner_token_id"] = principal.token_id
         await _replace_nodes(conn, cluster_id, state.nodes, now)
         await conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(values))
+    kind = ChangeKind.REGISTERED if found is None else ChangeKind.UPDATED
+    await changes.announce(conn, kind, cluster_id)  # heard once this transaction commits
     record = await get_live(conn, cluster_id)
     assert record is not None
     return record

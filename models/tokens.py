@@ -274,3 +274,16 @@ async def find_active(
 async def touch(conn: AsyncConnection, token_id: int, now: datetime) -> None:
     """Record that the token was used at `now`."""
     await conn.execute(_TOUCH, {"token_id": token_id, "now": now})
+
+
+async def active_ids(conn: AsyncConnection, token_ids: Iterable[int], now: datetime) -> set[int]:
+    """Those of `token_ids` whose token is still live (neither revoked nor expired at `now`)."""
+    wanted = sorted(set(token_ids))
+    if not wanted:
+        return set()
+    query = select(api_tokens.c.id).where(
+        api_tokens.c.id.in_(wanted),
+        api_tokens.c.revoked_at.is_(None),
+        or_(api_tokens.c.expires_at.is_(None), api_tokens.c.expires_at > now),
+    )
+    return {row[0] for row in await conn.execute(query)}

@@ -1,0 +1,175 @@
+"""Who hears which change: the process's subscriptions, each with its filter and a bounded queue.
+
+Committed changes arrive through `changed` (from the writer itself on SQLite, from the listening
+connection on PostgreSQL), which never waits: writers never wait for readers. One task
+(`Fanout.run`) takes them in batches, asks the database in one statement which filters each
+change's cluster matches (`models.changes.matching`: the filters mean what they mean in a
+listing), and offers each change to the matching subscribers. A subscriber whose queue is full
+is too slow: it is ended (`Ending.TOO_SLOW`), and its connection closed by whoever opened it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.changes import Change, ChangeKind, matching, turned_stale
+from models.engine import read_transaction
+from models.faults import is_unavailable
+from models.listing import ClusterFilter
+
+log = logging.getLogger("clusterql.graph")
+
+# Changes taken in one batch, and filters asked about in one statement.
+BATCH = 256
+FILTERS_PER_STATEMENT = 200
+
+
+class Ending(StrEnum):
+    """Why a subscription was ended by the server."""
+
+    TOO_SLOW = "too slow"  # its queue was full
+    EVENTS_LOST = "events lost"  # the process may have missed changes (database restart)
+
+
+OnEnd = Callable[[Ending, str], None]
+
+
+class Subscriber:
+    """One subscription: its filter, and the changes waiting for it (at most `size`)."""
+
+    __slots__ = ("_queue", "ended", "on_end", "where")
+
+    def __init__(self, where: ClusterFilter, size: int, on_end: OnEnd | None) -> None:
+        self.where = where
+        self.on_end = on_end
+        self.ended: Ending | None = None
+        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(size + 1)  # +1: the end
+
+    def offer(self, change: Change) -> None:
+        if self.ended is not None:
+            return
+        if self._queue.qsize() >= self._queue.maxsize - 1:
+            self.end(Ending.TOO_SLOW, f"more than {self._queue.maxsize - 1} events waiting")
+            return
+        self._queue.put_nowait(change)
+
+    def end(self, why: Ending, detail: str) -> None:
+        if self.ended is not None:
+            return
+        self.ended = why
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+        if self.on_end is not None:
+            self.on_end(why, detail)
+
+    async def next(self) -> Change | None:
+        """The next change for this subscriber; None once it has been ended."""
+        return await self._queue.get()
+
+
+class Fanout:
+    """The subscriptions of one process, and the task that hands them the changes."""
+
+    def __init__(self, engine: AsyncEngine, queue_size: int, max_pending: int = 100_000) -> None:
+        self.engine = engine
+        self.queue_size = queue_size
+        self.max_pending = max_pending
+        self.subscribers: set[Subscriber] = set()
+        self._pending: deque[Change] = deque()
+        self._wake = asyncio.Event()
+
+    def subscribe(self, where: ClusterFilter, on_end: OnEnd | None = None) -> Subscriber:
+        subscriber = Subscriber(where, self.queue_size, on_end)
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def changed(self, change: Change) -> None:
+        """A committed change (never waits)."""
+        if not self.subscribers:
+            return
+        if len(self._pending) >= self.max_pending:
+            self._pending.clear()
+            self.interrupted(f"more than {self.max_pending} changes waiting to be matched")
+            return
+        self._pending.append(change)
+        self._wake.set()
+
+    def interrupted(self, reason: str) -> None:
+        """Changes may have gone unheard: every subscriber must reconnect and reconcile."""
+        for subscriber in list(self.subscribers):
+            subscriber.end(Ending.EVENTS_LOST, reason)
+
+    async def run(self) -> None:
+        """Hand the changes to the subscribers, until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                try:
+                    await self._dispatch(batch)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        log.exception("matching cluster changes failed")
+                    self.interrupted("the database is unavailable")
+
+    async def _dispatch(self, batch: list[Change]) -> None:
+        subscribers = list(self.subscribers)
+        filters = list(dict.fromkeys(s.where for s in subscribers))
+        index = {where: i for i, where in enumerate(filters)}
+        if all(where.is_empty for where in filters):
+            matched = [[True] * len(filters) for _ in batch]
+        else:
+            matched = [[] for _ in batch]
+            async with read_transaction(self.engine) as conn:
+                for start in range(0, len(filters), FILTERS_PER_STATEMENT):
+                    chunk = filters[start : start + FILTERS_PER_STATEMENT]
+                    for row, found in zip(matched, await matching(conn, batch, chunk), strict=True):
+                        row.extend(found)
+        for change, row in zip(batch, matched, strict=True):
+            for subscriber in subscribers:
+                if row[index[subscriber.where]]:
+                    subscriber.offer(change)
+
+    async def watch_staleness(self, stale_after: timedelta, every_s: float) -> None:
+        """Announce STALE for each live cluster whose last report grows older than
+        `stale_after`, checked every `every_s` seconds (each process for its own subscribers,
+        from the database: no notification needed), until cancelled."""
+        checked = datetime.now(UTC)
+        while True:
+            await asyncio.sleep(every_s)
+            now = datetime.now(UTC)
+            if not self.subscribers:
+                checked = now
+                continue
+            try:
+                async with read_transaction(self.engine) as conn:
+                    ids = await turned_stale(conn, checked - stale_after, now - stale_after)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                continue  # the same window is looked at again next time
+            checked = now
+            for cluster_id in ids:
+                self.changed(Change(ChangeKind.STALE, cluster_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """What a websocket connection gives its operations: the process's fan-out, and what to do
+    when the server ends one of its subscriptions (close the connection, saying why)."""
+
+    fanout: Fanout
+    on_end: OnEnd | None = None

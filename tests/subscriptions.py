@@ -1,0 +1,99 @@
+"""A graphql-transport-ws client for tests and benchmarks: a real websocket (`websockets`) to a
+real server, speaking the protocol message by message."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+PROTOCOL = "graphql-transport-ws"
+CHANGES = (
+    "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) "
+    "{ kind clusterId cluster { id name nodesCount nodes { name status } } } }"
+)
+_ids = itertools.count(1)
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + "/graphql"
+
+
+class Refused(Exception):
+    """The server closed the connection: its close code and reason."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class Live:
+    """One connection: `subscribe`, then `event` (the next `next` payload's data)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def init(self, secret: str | None) -> None:
+        payload = {} if secret is None else {"Authorization": f"Bearer {secret}"}
+        await self.send({"type": "connection_init", "payload": payload})
+        message = await self.receive(within=10)
+        if message.get("type") != "connection_ack":
+            raise AssertionError(f"expected connection_ack, got {message}")
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def receive(self, within: float = 5.0) -> dict[str, Any]:
+        try:
+            text = await asyncio.wait_for(self.ws.recv(), within)
+        except websockets.ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd else None
+            raise Refused(code, exc.rcvd.reason if exc.rcvd else "") from None
+        assert isinstance(text, str), "graphql-transport-ws messages are text frames"
+        message: dict[str, Any] = json.loads(text)
+        return message
+
+    async def subscribe(self, query: str = CHANGES, variables: dict[str, Any] | None = None) -> str:
+        op = str(next(_ids))
+        payload = {"query": query, "variables": variables or {}}
+        await self.send({"type": "subscribe", "id": op, "payload": payload})
+        return op
+
+    async def event(self, within: float = 5.0) -> dict[str, Any]:
+        """The data of the next `next` message (errors fail the test)."""
+        message = await self.receive(within)
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        data: dict[str, Any] = message["payload"]["data"]
+        return data
+
+    async def closed(self, within: float) -> Refused:
+        """Read until the server closes the connection; how it did."""
+        async with asyncio.timeout(within):
+            while True:
+                try:
+                    await self.receive(within)
+                except Refused as refused:
+                    return refused
+
+
+@asynccontextmanager
+async def connected(
+    base_url: str, secret: str | None, *, init: bool = True, **options: Any
+) -> AsyncIterator[Live]:
+    """A connection to `base_url`'s `/graphql`, initialised with `secret` unless `init=False`."""
+    async with websockets.connect(
+        ws_url(base_url), subprotocols=[Subprotocol(PROTOCOL)], **options
+    ) as ws:
+        live = Live(ws)
+        if init:
+            await live.init(secret)
+        yield live
