@@ -68,7 +68,7 @@ class Subscription:
             strawberry.argument(description="Only clusters matching every condition given."),
         ] = None,
     ) -> AsyncGenerator[ClusterChange, None]:
-        where = filter.to_domain() if filter is not None else ClusterFilter()
+        where = filter.to_domain(info.context.stale_before) if filter else ClusterFilter()
         context = info.context
         listening = context.listening
         if listening is None:
