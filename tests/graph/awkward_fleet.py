@@ -358,9 +358,12 @@ def _cursors_in(value: Any) -> list[str]:
     return []
 
 
-async def principal(engine: AsyncEngine, *permissions: Permission) -> Principal:
-    """The caller behind a new token with `permissions`, as authentication would find it."""
-    secret = await factories.token(engine, *permissions)
+async def principal(
+    engine: AsyncEngine, *permissions: Permission, clusters: list[str] | None = None
+) -> Principal:
+    """The caller behind a new token with `permissions` (and a Controller token's binding), as
+    authentication would find it."""
+    secret = await factories.token(engine, *permissions, clusters=clusters)
     async with read_transaction(engine) as conn:
         found = await tokens.find_active(conn, tokens.digest(secret), datetime.now(UTC))
     assert found is not None
@@ -432,7 +435,10 @@ async def twin_fleets(directory: Path) -> Twins:
         (directory / side).mkdir()
         sides.append(await seeded_fleet(directory / side))
     admins = [await principal(s.engine, Permission.ADMIN) for s in sides]
-    controllers = [await principal(s.engine, Permission.CONTROLLER) for s in sides]
+    # Bound to every name but those starting with "a": it reports most names, never "alpha".
+    controllers = [
+        await principal(s.engine, Permission.CONTROLLER, clusters=["[!a]*"]) for s in sides
+    ]
     assert admins[0].token_id == admins[1].token_id
     assert controllers[0].token_id == controllers[1].token_id
     return Twins(sides[0], sides[1], admins[0], controllers[0])

@@ -7,6 +7,7 @@ and what must keep working: a rotated secret reports its clusters, an Admin repo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,3 +274,20 @@ async def test_an_operation_with_more_than_one_report_is_refused_before_any_stat
     # Only the request's token lookup ran: no statement of the operation's
     assert not [s for s in statements if "clusters" in s or "nodes" in s], statements
     assert await names(client, admin_secret) == {}
+
+
+async def test_concurrent_registrations_of_one_token_never_pass_its_cap(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin_secret: str
+) -> None:
+    # Given a fleet token, when it registers twice its cap of new names at once
+    fleet = await factories.token(engine, Permission.CONTROLLER, clusters=["burst-*"])
+    answers = await asyncio.gather(
+        *(post(client, fleet, REPORT, input=report(f"burst-{i}", "n1")) for i in range(2 * CAP))
+    )
+
+    # Then exactly CAP were registered and the others refused by the cap
+    payloads = [a.json() for a in answers]
+    refused = [p for p in payloads if "errors" in p]
+    assert len(refused) == CAP, payloads
+    assert all("CLUSTERQL_CONTROLLER_MAX_CLUSTERS" in p["errors"][0]["message"] for p in refused)
+    assert len(await names(client, admin_secret)) == CAP

@@ -328,7 +328,7 @@ async def test_reports_and_removals_answer_the_same(twins: Twins) -> None:
     fleet = twins.stock.fleet
     fresh = report("fresh", ("a", "MONITORED"), ("b", "FAILED"))
     # when: a report registers, the same report updates, another replaces a seeded cluster's
-    # nodes, and a controller may not touch a cluster it did not register
+    # nodes, and a controller may not touch a cluster outside its binding
     registered = await twins.compare(REPORT, {"input": fresh})
     again = await twins.compare(REPORT, {"input": fresh})
     replaced = await twins.compare(REPORT, {"input": report("alpha", ("x", "DISABLED"))})
