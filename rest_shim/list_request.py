@@ -171,7 +171,7 @@ class _Body(BaseModel):
         unknown = sorted(set(value) - set(cls.model_fields))
         if unknown:
             raise _problem(
-                f"unknown {cls.what}(s) {', '.join(map(repr, unknown))}; "
+                f"unknown {cls.what}(s) {', '.join(map(_shown, unknown))}; "
                 f"accepted: {', '.join(cls.model_fields)}"
             )
         return value
@@ -181,7 +181,7 @@ class ListFilters(_Body):
     """Conditions on clusters; every condition given must hold. `null` means no condition."""
 
     what: ClassVar[str] = "filter"
-    kind: ClassVar[str] = "it"
+    kind: ClassVar[str] = "filters"
 
     ids: ClusterIds = Field(
         None, description="Only clusters with one of these ids (numbers or decimal strings)."

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a running clusterql the way its users reach it, over HTTP: the vendor's REST calls,
-a GraphQL query, and GraphiQL's page with its seven files, which must come from this server and
-match their pinned digests. Standard library only: it runs outside any venv.
+a GraphQL query, GraphiQL's page with its seven files, and the REST description (/openapi.json)
+with its page (/docs) and Swagger UI's two files; every file must come from this server and match
+its pinned digest. Standard library only: it runs outside any venv.
 
     scripts/smoke_check.py http://127.0.0.1:8000 "$ADMIN_TOKEN"
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ASSETS_MODULE = Path(__file__).resolve().parents[1] / "clusterql" / "graphiql_assets.py"
+ASSETS_MODULE = Path(__file__).resolve().parents[1] / "clusterql" / "vendor_assets.py"
 TIMEOUT_S = 30.0
 GRAPHQL_QUERY = "{ clusters(limit: 2) { totalCount clusters { id name nodesCount } } }"
 REMOTE_URL = re.compile(r"https?://[^\s\"'<>)]+", re.IGNORECASE)
@@ -89,8 +90,8 @@ class Server:
 
 
 def _assets() -> ModuleType:
-    """clusterql/graphiql_assets.py of this checkout, loaded by path (no venv needed)."""
-    name = "_smoke_graphiql_assets"
+    """clusterql/vendor_assets.py of this checkout, loaded by path (no venv needed)."""
+    name = "_smoke_vendor_assets"
     spec = importlib.util.spec_from_file_location(name, ASSETS_MODULE)
     if spec is None or spec.loader is None:
         raise SystemExit(f"smoke_check: cannot load {ASSETS_MODULE}")
@@ -163,32 +164,69 @@ def graphql_query(server: Server) -> str:
     return f"totalCount {total}"
 
 
-def graphiql_page(server: Server) -> str:
-    answer = server.ok("GET", "/graphql", headers={"Accept": "text/html"}, token=False)
+def _local_page(server: Server, path: str, assets: Any) -> str:
+    """The HTML page at `path` (no token), which loads exactly `assets`, from this server."""
+    answer = server.ok("GET", path, headers={"Accept": "text/html"}, token=False)
     if not answer.headers.get("content-type", "").startswith("text/html"):
         raise CheckFailed(f"content-type {answer.headers.get('content-type')!r}")
+    if "frame-ancestors 'none'" not in answer.headers.get("content-security-policy", ""):
+        raise CheckFailed("no Content-Security-Policy with frame-ancestors 'none'")
     text = answer.body.decode()
-    if "GraphiQL is not installed" in text:
-        raise CheckFailed("the page says GraphiQL is not installed")
+    if "is not installed" in text:
+        raise CheckFailed("the page says its files are not installed")
     remote = REMOTE_URL.findall(DATA_URI.sub('""', text))  # data: URIs name XML namespaces
     if remote:
         raise CheckFailed(f"the page names remote URLs: {sorted(set(remote))}")
     linked = set(LINKED.findall(text)) - {""}
-    expected = {f"/static/vendor/{a.relative}" for a in ASSETS.ASSETS}
+    expected = {f"/static/vendor/{a.relative}" for a in assets}
     local = {link for link in linked if not link.startswith("data:")}
     if local != expected:
         raise CheckFailed(f"loads {sorted(local)}, expected {sorted(expected)}")
     return f"loads {len(local)} files from /static/vendor/, no remote URL"
 
 
-def graphiql_files(server: Server) -> str:
+def _files(server: Server, assets: Any) -> str:
     size = 0
-    for asset in ASSETS.ASSETS:
+    for asset in assets:
         answer = server.ok("GET", f"/static/vendor/{asset.relative}", token=False)
         if ASSETS.sha384(answer.body) != asset.sha384:
             raise CheckFailed(f"{asset.relative}: sha384 {ASSETS.sha384(answer.body)}")
         size += len(answer.body)
-    return f"{len(ASSETS.ASSETS)} files, {size:,} bytes, each matching its pinned sha384"
+    return f"{len(assets)} files, {size:,} bytes, each matching its pinned sha384"
+
+
+def graphiql_page(server: Server) -> str:
+    return _local_page(server, "/graphql", ASSETS.GRAPHIQL)
+
+
+def graphiql_files(server: Server) -> str:
+    return _files(server, ASSETS.GRAPHIQL)
+
+
+def openapi_document(server: Server) -> str:
+    document = server.ok("GET", "/openapi.json", token=False).json()  # public: no token
+    if document.get("openapi") != "3.1.0":
+        raise CheckFailed(f"openapi {document.get('openapi')!r}, expected 3.1.0")
+    paths = document.get("paths", {})
+    for path, method in (
+        ("/runtime/api/v1/clusters", "post"),
+        ("/runtime/api/v1/cluster/{id}", "get"),
+        ("/runtime/api/v1/clusters/{id}/", "get"),
+    ):
+        if method not in paths.get(path, {}):
+            raise CheckFailed(f"{method.upper()} {path} is not described")
+    scheme = document.get("components", {}).get("securitySchemes", {}).get("bearerAuth", {})
+    if scheme.get("scheme") != "bearer":
+        raise CheckFailed(f"no bearer security scheme: {scheme!r}")
+    return f"OpenAPI 3.1.0, {len(paths)} paths, bearer scheme"
+
+
+def docs_page(server: Server) -> str:
+    return _local_page(server, "/docs", ASSETS.SWAGGER_UI)
+
+
+def docs_files(server: Server) -> str:
+    return _files(server, ASSETS.SWAGGER_UI)
 
 
 CHECKS: tuple[tuple[str, Callable[[Server], str]], ...] = (
@@ -198,6 +236,9 @@ CHECKS: tuple[tuple[str, Callable[[Server], str]], ...] = (
     ("GraphQL query (POST /graphql)", graphql_query),
     ("GraphiQL page (GET /graphql, text/html)", graphiql_page),
     ("GraphiQL files (GET /static/vendor/...)", graphiql_files),
+    ("REST description (GET /openapi.json)", openapi_document),
+    ("REST description's page (GET /docs)", docs_page),
+    ("/docs files (GET /static/vendor/...)", docs_files),
 )
 
 

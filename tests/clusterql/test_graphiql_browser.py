@@ -6,33 +6,20 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from clusterql import vendor_assets
 from models.engine import create_engine
 from models.tokens import Permission
 from tests import factories
+from tests.browser import OfflineGuard, chromium
 from tests.databases import migrated_database_url
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-# From the stack notes: without the background-networking flags Chromium keeps trying to reach
-# the internet. Playwright adds a fresh --user-data-dir itself (it refuses one in `args`).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CLUSTER_NAMES = ["alpha-prod", "bravo-staging", "charlie-dev"]
 QUERY = "{ clusters(limit: 5) { totalCount clusters { name } } }"
 TIMEOUT_MS = 20_000
@@ -67,35 +54,8 @@ def server(database_url: str, secret: str) -> Iterator[str]:
 
 @pytest.fixture
 def browser(server: str) -> Iterator[Browser]:
-    """Debian's Chromium; after `server`, as Playwright's sync API keeps an event loop running."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps (as root) to install it")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class OfflineGuard:
-    """Lets requests to the server under test through; aborts and records every other one."""
-
-    def __init__(self, base_url: str) -> None:
-        self.origin = urlsplit(base_url).netloc
-        self.blocked: list[str] = []
-
-    def __call__(self, route: Route) -> None:
-        url = route.request.url
-        if urlsplit(url).netloc == self.origin:
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
-
-    def on_websocket(self, url: str) -> None:  # page.route does not see WebSockets
-        if urlsplit(url).netloc != self.origin:
-            self.blocked.append(url)
+    with chromium() as browser:
+        yield browser
 
 
 def _type_into(page: Page, editor: str, text: str) -> None:

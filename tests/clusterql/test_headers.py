@@ -20,6 +20,8 @@ async def test_every_kind_of_answer_carries_nosniff_and_no_referrer(
         await client.post("/graphql", json=QUERY),  # GraphQL 401
         await client.get("/graphql", headers={"Accept": "text/html"}),  # GraphiQL's page
         await client.get("/healthz"),
+        await client.get("/openapi.json"),
+        await client.get("/docs"),
         await client.get("/nowhere"),  # 404
     ]
     for answer in answers:
@@ -39,9 +41,13 @@ async def test_api_answers_are_not_stored_by_caches(
         assert answer.headers["cache-control"] == "no-store", answer.request.url
 
 
-async def test_graphiql_page_may_not_be_framed(client: httpx.AsyncClient) -> None:
-    page = await client.get("/graphql", headers={"Accept": "text/html"})
+@pytest.mark.parametrize(("path", "accept"), [("/graphql", "text/html"), ("/docs", "*/*")])
+async def test_the_pages_may_not_be_framed(
+    client: httpx.AsyncClient, path: str, accept: str
+) -> None:
+    page = await client.get(path, headers={"Accept": accept})
     assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy
     assert "default-src 'self'" in policy

@@ -39,7 +39,7 @@ from tests.databases import migrated_database_url
 from tests.live_server import live_server
 
 EXAMPLES = 15
-BUDGET_S = 40.0
+BUDGET_S = 25.0
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 CHECKS = [
     not_a_server_error,
