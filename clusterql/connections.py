@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import resource
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -232,6 +233,28 @@ def limits_of(settings: Settings) -> ConnectionLimits:
         keep_alive_s=settings.keep_alive_timeout,
         body_timeout_s=settings.body_timeout,
     )
+
+
+FILES_BESIDES_CONNECTIONS = 256  # the database pool, logs, the listening socket, imports
+
+
+def open_files_for(settings: Settings) -> int:
+    """Raise this process's soft limit on open files (which its workers inherit) so that
+    `max_connections` connections fit; returns the limit now in force. At the limit, accepting
+    a connection fails, and the cap above would never answer."""
+    needed = settings.max_connections + FILES_BESIDES_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "only %d open files are allowed (hard limit): fewer than CLUSTERQL_MAX_CONNECTIONS "
+            "(%d) connections will be accepted; raise `ulimit -Hn` or lower the setting",
+            soft,
+            settings.max_connections,
+        )
+    return soft
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,3 +275,21 @@ def test_a_body_that_does_not_arrive_is_cut_off_and_frees_its_slot_of_the_reques
     with connect(server) as sock:  # the slots are free again: a request without a token gets 401
         sock.sendall(head(200, "/graphql").replace(b"GET", b"POST", 1))
         assert one_response(sock).startswith(b"HTTP/1.1 401 ")
+
+
+def test_serve_raises_the_open_files_limit_to_fit_the_connections_cap() -> None:
+    # In a process of its own, so that this one's limit stays as it was.
+    script = """
+import resource
+from clusterql.connections import open_files_for
+from clusterql.settings import Settings
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (300, hard))
+print(open_files_for(Settings(max_connections=1000)), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    expected = 1256 if hard == resource.RLIM_INFINITY else min(1256, hard)
+    assert ran.stdout.split() == [str(expected), str(expected)]
