@@ -98,10 +98,11 @@ def test_five_thousand_aliases_of_the_schema_are_refused_and_fewer_still_by_toke
     served: tuple[Server, str],
 ) -> None:
     server, secret = served
+    refused_quickly(server, secret, aliases_of_the_schema(51))  # warms the process up
     before = rss_kib(server)
     for count in (5000, 900, 51):
         for _ in range(ROUNDS):
             took, limits = refused_quickly(server, secret, aliases_of_the_schema(count))
-            assert took < 1.0, (count, took)  # was 17 s and a 30 MB answer
+            assert took < 2.0, (count, took)  # was 17 s and a 30 MB answer; ms on a quiet machine
             assert {5000: "characters", 900: "tokens", 51: "aliases"}[count] in limits, limits
     assert rss_kib(server) - before < 16 * 1024

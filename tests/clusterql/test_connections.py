@@ -288,8 +288,8 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (300, hard))
 print(open_files_for(Settings(max_connections=1000)), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 """
     ran = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
     )
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     expected = 1256 if hard == resource.RLIM_INFINITY else min(1256, hard)
-    assert ran.stdout.split() == [str(expected), str(expected)]
+    assert ran.stdout.split() == [str(expected), str(expected)], ran
