@@ -12,6 +12,9 @@ every connection waiting for its head is held whatever the limit. `GuardedHttpPr
 - **a deadline for the head**: from the connection's first byte on (or from its opening, for the
   first request), the head must be complete within `header_timeout_s`, else the connection
   closes (408 if part of a head came);
+- **a deadline for the body**: a request's body must be complete within `body_timeout_s` of its
+  head, else the connection closes (the app, which may be waiting for the body while it holds one
+  of the requests in flight, sees the client gone);
 - **a cap on open connections per process**: a connection beyond it is answered 503 with
   `Retry-After` at once and closed, before anything is read, so it holds no memory.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import resource
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,6 +55,7 @@ class ConnectionLimits:
     max_header_bytes: int
     header_timeout_s: float
     keep_alive_s: int
+    body_timeout_s: float
 
 
 def _answer(status: str, message: str, *extra: str) -> bytes:
@@ -127,6 +132,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading_head = True  # no head has ended since the last request (or ever)
         self.head_bytes = 0
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -140,6 +146,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_deadline()
+        self._stop_body_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -170,8 +177,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading_head = False
         self._stop_head_deadline()
         super().on_headers_complete()
+        if not self.parser.should_upgrade():  # a WebSocket has timeouts of its own
+            self.body_deadline = self.loop.call_later(
+                self.limits.body_timeout_s, self._body_timed_out
+            )
 
     def on_message_complete(self) -> None:
+        self._stop_body_deadline()
         super().on_message_complete()
         # What follows is the next request's head; its deadline starts with its first byte
         # (until then the connection is idle, and uvicorn's keep-alive timeout closes it).
@@ -188,6 +200,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.head_deadline.cancel()
             self.head_deadline = None
 
+    def _stop_body_deadline(self) -> None:
+        if self.body_deadline is not None:
+            self.body_deadline.cancel()
+            self.body_deadline = None
+
+    def _body_timed_out(self) -> None:
+        # The app may be reading the body (and hold a slot of CLUSTERQL_MAX_IN_FLIGHT): closing
+        # the connection ends its wait (it receives `http.disconnect`) and frees the slot.
+        self.body_deadline = None
+        if not self.transport.is_closing():
+            log.info(
+                "a request body was not complete %s s after its headers: connection closed",
+                self.limits.body_timeout_s,
+            )
+            self.transport.close()
+
     def _head_timed_out(self) -> None:
         self.head_deadline = None
         if not self.reading_head or self.transport.is_closing():
@@ -203,7 +231,30 @@ def limits_of(settings: Settings) -> ConnectionLimits:
         max_header_bytes=settings.max_header_bytes,
         header_timeout_s=settings.header_timeout,
         keep_alive_s=settings.keep_alive_timeout,
+        body_timeout_s=settings.body_timeout,
     )
+
+
+FILES_BESIDES_CONNECTIONS = 256  # the database pool, logs, the listening socket, imports
+
+
+def open_files_for(settings: Settings) -> int:
+    """Raise this process's soft limit on open files (which its workers inherit) so that
+    `max_connections` connections fit; returns the limit now in force. At the limit, accepting
+    a connection fails, and the cap above would never answer."""
+    needed = settings.max_connections + FILES_BESIDES_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "only %d open files are allowed (hard limit): fewer than CLUSTERQL_MAX_CONNECTIONS "
+            "(%d) connections will be accepted; raise `ulimit -Hn` or lower the setting",
+            soft,
+            settings.max_connections,
+        )
+    return soft
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -176,6 +176,13 @@ class Settings(BaseSettings):
         description="Seconds a request's line and headers may take to arrive, from their first "
         "byte (from the connection's opening for its first request); then it closes.",
     )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive after its headers (an 8 MiB "
+        "report needs 280 KB/s); then the connection closes.",
+    )
     keep_alive_timeout: int = Field(
         default=5,
         ge=1,

@@ -79,11 +79,12 @@ async def _prepare(url: str, with_demo: bool, migrate: bool = True) -> DemoAcces
 def serve(args: argparse.Namespace) -> int:
     import uvicorn  # imported here: the other commands do without it
 
-    from clusterql.connections import uvicorn_options
+    from clusterql.connections import open_files_for, uvicorn_options
 
     settings = settings_from(args)
     if args.demo and settings.port == 0:
         raise CliError("--demo needs a fixed port to print its URLs: give --port")
+    open_files_for(settings)
     access = asyncio.run(_prepare(settings.database_url, args.demo, settings.migrate))
     if access is not None:
         banner = demo_banner(

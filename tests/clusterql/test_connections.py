@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +17,16 @@ from pathlib import Path
 import pytest
 
 from clusterql.settings import Settings
+from models.engine import create_engine
+from models.tokens import Permission
+from tests import factories
 from tests.databases import fresh_database_url
 from tests.live_server import Server, serve_process
 
 HEADER_TIMEOUT_S = 2.0
 KEEP_ALIVE_S = 2
+BODY_TIMEOUT_S = 3.0
+IN_FLIGHT = 2
 SLACK_S = 1.5  # the server's timer, the event loop and a busy test machine
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -89,13 +97,20 @@ def rss_kib(server: Server) -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return asyncio.run(fresh_database_url(tmp_path_factory.mktemp("connections")))
+
+
+@pytest.fixture(scope="module")
+def server(database: str) -> Iterator[Server]:
     """One `clusterql serve` with short timeouts, so that the tests wait little."""
-    url = asyncio.run(fresh_database_url(tmp_path_factory.mktemp("connections")))
+    url = database
     env = {
         "CLUSTERQL_DATABASE_URL": url,
         "CLUSTERQL_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
         "CLUSTERQL_KEEP_ALIVE_TIMEOUT": str(KEEP_ALIVE_S),
+        "CLUSTERQL_BODY_TIMEOUT": str(BODY_TIMEOUT_S),
+        "CLUSTERQL_MAX_IN_FLIGHT": str(IN_FLIGHT),
     }
     with serve_process(env) as running:
         yield running
@@ -107,6 +122,7 @@ def test_the_documented_defaults() -> None:
     assert defaults["header_timeout"] == 5.0
     assert defaults["keep_alive_timeout"] == 5
     assert defaults["max_connections"] == 1000
+    assert defaults["body_timeout"] == 30.0
 
 
 def test_a_head_of_the_cap_is_served_one_byte_more_is_431_and_a_megabyte_never_read(
@@ -224,3 +240,56 @@ def test_connections_beyond_the_cap_are_refused_with_503_and_grow_no_memory(
         with connect(server) as sock:  # the cap counts open connections: freed, it serves
             sock.sendall(head(200))
             assert answer(sock).startswith(b"HTTP/1.1 200 ")
+
+
+async def _controller(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        return await factories.token(engine, Permission.CONTROLLER)
+    finally:
+        await engine.dispose()
+
+
+def test_a_body_that_does_not_arrive_is_cut_off_and_frees_its_slot_of_the_requests_in_flight(
+    server: Server, database: str
+) -> None:
+    secret = asyncio.run(_controller(database))  # a token's request reads its body in a slot
+    slow = (
+        b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + secret.encode() + b"\r\n"
+        b"Content-Length: 1000\r\n\r\n" + b'{"query": "'
+    )
+    held = [connect(server) for _ in range(IN_FLIGHT)]
+    for sock in held:
+        sock.sendall(slow)  # headers, then ten bytes of a thousand: the app waits for the rest
+    time.sleep(0.5)
+    with connect(server) as sock:  # every slot is taken by a body that does not come
+        sock.sendall(head(200, "/graphql"))
+        assert one_response(sock).startswith(b"HTTP/1.1 503 ")
+    started = time.monotonic()
+    for sock in held:
+        closed_after(sock, BODY_TIMEOUT_S + SLACK_S)
+        sock.close()
+    assert time.monotonic() - started >= BODY_TIMEOUT_S - 0.5 - 0.2
+    time.sleep(0.2)
+    with connect(server) as sock:  # the slots are free again: a request without a token gets 401
+        sock.sendall(head(200, "/graphql").replace(b"GET", b"POST", 1))
+        assert one_response(sock).startswith(b"HTTP/1.1 401 ")
+
+
+def test_serve_raises_the_open_files_limit_to_fit_the_connections_cap() -> None:
+    # In a process of its own, so that this one's limit stays as it was.
+    script = """
+import resource
+from clusterql.connections import open_files_for
+from clusterql.settings import Settings
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (300, hard))
+print(open_files_for(Settings(max_connections=1000)), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    expected = 1256 if hard == resource.RLIM_INFINITY else min(1256, hard)
+    assert ran.stdout.split() == [str(expected), str(expected)], ran
