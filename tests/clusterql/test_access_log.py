@@ -178,13 +178,20 @@ async def test_serve_makes_the_metrics_directory_and_removes_it(tmp_path: Path) 
     database_url = await migrated_database_url(tmp_path)
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {"CLUSTERQL_DATABASE_URL": database_url, "TMPDIR": str(temp)}
+    env = {
+        "CLUSTERQL_DATABASE_URL": database_url,
+        "TMPDIR": str(temp),
+        "CLUSTERQL_METRICS": "public",
+    }
     log = tmp_path / "server.log"
-    with serve_process(env, output=log) as server:
+    with serve_process(env, output=log) as server:  # one worker: uvicorn serves in serve's process
         (directory,) = metrics_directories(temp)
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.post(LIST, json={})).status_code == 401
+            scraped = samples((await client.get("/metrics")).text)
         assert list(directory.glob("counter_*.db"))
+    counted = key("clusterql_http_requests_total", route=LIST, method="POST", status="401")
+    assert scraped[counted] == 1
     assert metrics_directories(temp) == []
     assert access_lines(log) == []  # at --log-level warning, no access lines
 
