@@ -31,6 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -41,7 +42,8 @@ from starlette.responses import Response
 from graph.outcome import TIMEOUT, Outcome
 
 ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
-MULTIPROCESS = ENVIRONMENT in os.environ  # as prometheus-client decided when first imported
+# What prometheus-client chose when it was first imported (the values in files or in memory).
+MULTIPROCESS: bool = getattr(values.ValueClass, "_multiprocess", False)
 
 # Seconds: from a cached REST page (a few ms) to the operation time limit (15 s).
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)

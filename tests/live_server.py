@@ -18,7 +18,7 @@ from typing import IO
 
 import httpx
 
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine took 50 s to start two workers
 SHUTDOWN_TIMEOUT_S = 15.0
 
 

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,8 +119,25 @@ def metrics_directory() -> Iterator[None]:
         return
     path = tempfile.mkdtemp(prefix="clusterql-metrics-")
     os.environ[MULTIPROC_DIR] = path
+    # One uvicorn process shuts down on SIGTERM, then raises the signal again to exit by it,
+    # which would skip the removal: the signal lands here first, and is raised again after it.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    terminated = False
     try:
         yield
+    except _Terminated:
+        terminated = True
     finally:
+        signal.signal(signal.SIGTERM, previous)
         os.environ.pop(MULTIPROC_DIR, None)
         shutil.rmtree(path, ignore_errors=True)
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived after uvicorn let go of it."""
+
+
+def _terminated(_signal: int, _frame: object) -> None:
+    raise _Terminated

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,14 @@ from models.tokens import REDACTED
 from tests import factories
 from tests.conftest import in_process
 from tests.databases import migrated_database_url
-from tests.live_server import running, serve_command, serve_process
+from tests.live_server import STARTUP_TIMEOUT_S, running, serve_command, serve_process
 from tests.scrape import grown, key, samples
 
 LIST = "/runtime/api/v1/clusters"
 SECRET_SHAPED = "cql_" + "s3cr3t" * 7 + "x"  # 43 characters after the prefix
-MIN_REQUESTS = 24
-MAX_REQUESTS = 800
+PAGE = {"limit": 100, "return_nodes": True}
+MIN_REQUESTS = 16
+MAX_REQUESTS = 400
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ def metrics_directories(temp: Path) -> list[Path]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("served")
     database_url = asyncio.run(migrated_database_url(base))
-    admin, _ = asyncio.run(factories.admin_and_controller(database_url, [factories.cluster()]))
+    # pages of 100 clusters with nodes: work enough that a busy worker leaves connections to the
+    # other one (a worker that keeps up accepts them all)
+    fleet = [factories.cluster(node_count=20) for _ in range(100)]
+    admin, _ = asyncio.run(factories.admin_and_controller(database_url, fleet))
     temp = base / "tmp"
     temp.mkdir()
     env = {
@@ -59,6 +64,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log = base / "server.log"
     command = serve_command("--workers", "2", "--log-level", "info")
     with running(command, env, output=log) as server:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while log.read_text().count("Application startup complete") < 2:  # both workers
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         yield Served(server.url, log, temp, admin)
 
 
@@ -94,7 +103,7 @@ async def test_the_scrape_adds_up_both_workers(served: Served) -> None:
         # new connections, eight at once, until both workers have answered some (the kernel
         # hands each connection to whichever worker accepts first)
         while sent < MAX_REQUESTS:
-            answers = await asyncio.gather(*(client.post(LIST, json={}) for _ in range(8)))
+            answers = await asyncio.gather(*(client.post(LIST, json=PAGE) for _ in range(8)))
             assert [a.status_code for a in answers] == [200] * 8
             sent += 8
             shares = per_worker(directory, "clusterql_http_requests_total", **labels)
@@ -169,13 +178,20 @@ async def test_serve_makes_the_metrics_directory_and_removes_it(tmp_path: Path) 
     database_url = await migrated_database_url(tmp_path)
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {"CLUSTERQL_DATABASE_URL": database_url, "TMPDIR": str(temp)}
+    env = {
+        "CLUSTERQL_DATABASE_URL": database_url,
+        "TMPDIR": str(temp),
+        "CLUSTERQL_METRICS": "public",
+    }
     log = tmp_path / "server.log"
-    with serve_process(env, workers=2, output=log) as server:
+    with serve_process(env, output=log) as server:  # one worker: uvicorn serves in serve's process
         (directory,) = metrics_directories(temp)
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.post(LIST, json={})).status_code == 401
+            scraped = samples((await client.get("/metrics")).text)
         assert list(directory.glob("counter_*.db"))
+    counted = key("clusterql_http_requests_total", route=LIST, method="POST", status="401")
+    assert scraped[counted] == 1
     assert metrics_directories(temp) == []
     assert access_lines(log) == []  # at --log-level warning, no access lines
 

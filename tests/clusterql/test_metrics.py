@@ -3,6 +3,9 @@ counts grew by exactly what was sent; who may read it; nothing counted when it i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from starlette.applications import Starlette
 
 from clusterql.app import create_app
 from clusterql.database import resources
-from clusterql.metrics import OperationNames
+from clusterql.metrics import OperationNames, let_go_of_the_dead
 from clusterql.settings import Settings
 from clusterql.simulate import as_report
 from models.tokens import Permission
@@ -213,3 +216,20 @@ async def test_with_metrics_off_there_is_no_endpoint_and_nothing_is_counted(off:
         assert (await admin.post(LIST, json={})).status_code == 200
         assert (await admin.get("/metrics")).status_code == 404
     assert grown(before, samples(generate_latest(REGISTRY).decode())) == {}
+
+
+def test_the_live_gauges_of_dead_workers_are_let_go(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gone, alive = int(dead.stdout), os.getpid()
+    for pid in (gone, alive):
+        for name in (f"gauge_livesum_{pid}.db", f"counter_{pid}.db"):
+            (tmp_path / name).write_bytes(b"")
+    let_go_of_the_dead(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{gone}.db", f"counter_{alive}.db", f"gauge_livesum_{alive}.db"]
+    )
