@@ -13,6 +13,7 @@ from graph.filters import ClusterFilterInput
 from graph.pagination import ClusterConnection, ClusterPage
 from graph.permissions import IsAdmin
 from graph.scalars import parse_cluster_id
+from graph.summary import FleetSummary, fleet_summary
 from graph.types import Cluster
 from models.clusters import get_live
 from models.limits import DEFAULT_PAGE, MAX_PAGE
@@ -100,3 +101,14 @@ class Query:
             return None
         record = await info.context.snapshot.run(lambda conn: get_live(conn, cluster_id))
         return None if record is None else Cluster.from_record(record)
+
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description=(
+            "The live clusters matching the filter (all of them without one) and their nodes, "
+            "counted: what a dashboard's header shows, in one cheap query. Read from one "
+            "snapshot, so every part adds up."
+        ),
+    )
+    async def fleet_summary(self, info: Info, filter: FilterArg = None) -> FleetSummary:
+        return await fleet_summary(info, _domain(info, filter))

@@ -11,3 +11,7 @@ MAX_FILTER_VALUES = 1000  # values of one list in a filter
 MAX_PAGE = 100  # clusters per page: REST `limit`, GraphQL `limit`, `first` and `last`
 DEFAULT_PAGE = 10  # when the caller gives no page size
 MAX_TOKEN_NAME = 100
+MAX_SENSOR_VERSIONS = 1000  # `fleetSummary { sensorVersions(first:) }`
+# How many providers `fleetSummary { clustersByProvider }` is counted at by the cost limits
+# (providers are free text; a fleet has a handful).
+COUNTED_PROVIDERS = 1000

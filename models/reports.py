@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models import fleet_counts
 from models.clusters import get_live, nodes_of
 from models.engine import write_transaction
 from models.errors import Forbidden
@@ -77,10 +78,15 @@ async def apply_report(
     found = (await conn.execute(_LIVE_BY_NAME_FOR_UPDATE, {"name": state.name})).first()
     if found is None:
         cluster_id = await _register(conn, state, principal, now)
+        await fleet_counts.add(conn, fleet_counts.of_states([state]))
     else:
         cluster_id, owner = found
         if owner != principal.token_id and not principal.may(Permission.ADMIN):
             raise Forbidden(f"cluster {state.name!r} was registered by another token")
+        before = await fleet_counts.of_cluster(conn, cluster_id)
+        await fleet_counts.add(
+            conn, fleet_counts.difference(fleet_counts.of_states([state]), before)
+        )
         await _replace_nodes(conn, cluster_id, state.nodes, now)
         await conn.execute(
             update(clusters).where(clusters.c.id == cluster_id).values(cluster_values(state, now))

@@ -175,3 +175,17 @@ class ServiceKeyRow(SQLModel, table=True):
 
 
 service_keys = ServiceKeyRow.__table__  # type: ignore[attr-defined]
+
+
+class FleetCountRow(SQLModel, table=True):
+    """How many live clusters or nodes have one value of one attribute (`models.fleet_counts`),
+    kept in the same transactions as the rows it counts."""
+
+    __tablename__ = "fleet_counts"
+
+    kind: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=MAX_TEXT)
+    count: int = Field(sa_type=BigInteger)
+
+
+fleet_counts = FleetCountRow.__table__  # type: ignore[attr-defined]
