@@ -67,6 +67,7 @@ DEFAULT_SENSOR_VERSIONS = 20  # `sensorVersions` without `first` (graph.summary)
 PAGED: Mapping[tuple[str, str], tuple[int, int]] = {
     ("Query", "clusters"): (DEFAULT_PAGE, MAX_PAGE),
     ("Query", "clustersConnection"): (DEFAULT_PAGE, MAX_PAGE),
+    ("Query", "nodes"): (DEFAULT_PAGE, MAX_PAGE),
     ("Cluster", "nodes"): (MAX_NODES_FIRST, MAX_NODES_FIRST),
     ("FleetSummary", "sensorVersions"): (DEFAULT_SENSOR_VERSIONS, MAX_SENSOR_VERSIONS),
 }
@@ -78,7 +79,9 @@ BOUNDED: Mapping[tuple[str, str], int] = {
 }
 SIZE_ARGUMENTS = ("limit", "first", "last")
 # Lists of objects whose size is the page size of the field above them (already counted).
-SIZED_BY_PARENT = frozenset({("ClusterPage", "clusters"), ("ClusterConnection", "edges")})
+SIZED_BY_PARENT = frozenset(
+    {("ClusterPage", "clusters"), ("ClusterConnection", "edges"), ("NodeConnection", "edges")}
+)
 
 
 # --- what is kept per operation ---------------------------------------------------------------
