@@ -122,8 +122,12 @@ async def run(
     duration: float | None = None,
     prefix: str = "sim",
     seed: int | None = None,
+    silent: int = 0,
 ) -> Stats:
-    """Run `controllers` fake controllers until `duration` seconds pass (forever if None)."""
+    """Run `controllers` fake controllers until `duration` seconds pass (forever if None).
+
+    The first `silent` of them report once and then never again, as dead controllers do: their
+    clusters go stale after CLUSTERQL_STALE_AFTER, still saying RUNNING."""
     rng = random.Random(seed)
     fleet = [
         FakeController(f"{prefix}-{k:03d}", random.Random(rng.random())) for k in range(controllers)
@@ -133,15 +137,17 @@ async def run(
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=min(controllers, 64))
 
-    async def loop(controller: FakeController) -> None:
+    async def loop(controller: FakeController, dies: bool) -> None:
         await asyncio.sleep(rng.uniform(0, interval))  # spread the first reports
         while deadline is None or time.monotonic() < deadline:
             await _send(client, controller, stats)
+            if dies:
+                return
             controller.step()
             await asyncio.sleep(interval * rng.uniform(0.8, 1.2))
 
     async with httpx.AsyncClient(
         base_url=url, headers=headers, timeout=30, limits=limits
     ) as client:
-        await asyncio.gather(*(loop(c) for c in fleet))
+        await asyncio.gather(*(loop(c, k < silent) for k, c in enumerate(fleet)))
     return stats
