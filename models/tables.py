@@ -115,6 +115,9 @@ class ClusterRow(SQLModel, table=True):
     removed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+NODE_SEARCH_INDEXED = ("status", "sensor_installed", "sensor_version", "internal_ip")
+
+
 class NodeRow(SQLModel, table=True):
     """A node of a cluster; (cluster_id, name) is how reports match nodes."""
 
@@ -123,6 +126,8 @@ class NodeRow(SQLModel, table=True):
         Index("ux_nodes_cluster_id_name", "cluster_id", "name", unique=True),
         # One range scan per cluster gives its nodes already in id order.
         Index("ix_nodes_cluster_id_id", "cluster_id", "id"),
+        # Node search (models.node_search): counts by these, and "where is 10.0.1.7" in id order.
+        *(Index(f"ix_nodes_{c}_id", c, "id") for c in NODE_SEARCH_INDEXED),
         {"sqlite_autoincrement": True},
     )
 
