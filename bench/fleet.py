@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import environment, percentile, seed, unthrottled
-from bench.reports import _controller_token, simulated, simulation
+from bench.reports import simulated, simulation
 from models import tokens
 from models.engine import create_engine
 from models.tokens import Permission
@@ -27,17 +27,17 @@ QUERIES = {
     "fleetSummary": "{ fleetSummary { clusters staleClusters nodes nodesWithSensor"
     " clustersByProvider { key count } nodesByStatus { key count }"
     " sensorVersions { key count } } }",
-    "fleetSummary(aws)": '{ fleetSummary(filter: {providers: ["aws"]}) { clusters nodes } }',
+    "nodes(ip, totalCount)": '{ nodes(filter: {internalIp: "10.0.1.7"}) { totalCount } }',
     "nodes(first: 100)": "{ nodes(first: 100) { edges { node { name cluster { name } } } } }",
     "nodes(failed, totalCount)": "{ nodes(filter: {statuses: [FAILED]}, first: 20)"
     " { totalCount edges { node { name hostname } } } }",
 }
 
 
-async def _admin(url: str) -> str:
+async def _token(url: str, permission: Permission) -> str:
     engine = create_engine(url)
     try:
-        return await tokens.issue(engine, f"bench-{secrets.token_hex(4)}", [Permission.ADMIN])
+        return await tokens.issue(engine, f"bench-{secrets.token_hex(4)}", [permission])
     finally:
         await engine.dispose()
 
@@ -59,7 +59,8 @@ async def _times(base: str, admin: str, seconds: float) -> dict[str, float]:
 
 
 def run(url: str, seconds: float) -> dict[str, Any]:
-    admin, controller = asyncio.run(_admin(url)), asyncio.run(_controller_token(url))
+    admin = asyncio.run(_token(url, Permission.ADMIN))
+    controller = asyncio.run(_token(url, Permission.CONTROLLER))
     with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url})) as server:
         idle = asyncio.run(_times(server.url, admin, seconds))
         writers = simulation(server, controller, seconds * len(QUERIES) + 2)
