@@ -80,19 +80,19 @@ async def _from_summary_rows(conn: AsyncConnection, stale_before: datetime) -> F
 
 
 async def _stale(conn: AsyncConnection, stale_before: datetime, total: int) -> int:
-    """Live clusters last heard from before `stale_before`, of `total` live ones: counted on
-    the last report's index from both sides of the cutoff in turn, each count stopping at a
-    bound that grows fourfold, so the cost is a few times the smaller side's."""
-    bound = _PROBE
-    while True:
-        for stale in (True, False):
-            side = ClusterFilter(stale=stale, stale_before=stale_before)
-            probe = select(clusters.c.id).where(*listing.conditions(conn, side)).limit(bound + 1)
-            query = select(func.count()).select_from(probe.subquery())
-            counted = (await conn.execute(query)).scalar_one()
-            if counted <= bound:
-                return counted if stale else total - counted
-        bound *= 4
+    """Live clusters last heard from before `stale_before`, of `total` live ones, counted on the
+    last report's index: each side of the cutoff is probed up to `_PROBE` clusters (a healthy
+    fleet has few stale ones, a dead one few fresh); when both hold more, the stale side is
+    counted whole."""
+    for stale in (True, False):
+        side = ClusterFilter(stale=stale, stale_before=stale_before)
+        probe = select(clusters.c.id).where(*listing.conditions(conn, side)).limit(_PROBE + 1)
+        counted = (
+            await conn.execute(select(func.count()).select_from(probe.subquery()))
+        ).scalar_one()
+        if counted <= _PROBE:
+            return counted if stale else total - counted
+    return await listing.count_matching(conn, ClusterFilter(stale=True, stale_before=stale_before))
 
 
 async def counted(
