@@ -13,7 +13,7 @@ from models.limits import MAX_FILTER_VALUES, MAX_TEXT
 from models.listing import ClusterFilter
 
 
-def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
+def checked_values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
     if values is None:
         return None
     if not values:
@@ -59,7 +59,7 @@ class ClusterFilterInput:
 
     def to_domain(self, stale_before: datetime) -> ClusterFilter:
         """The filter, with `stale` judged at `stale_before` (the request's instant)."""
-        ids = _values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
+        ids = checked_values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
         parsed_ids = None
         if ids is not None:
             parsed = [parse_cluster_id(i) for i in ids]
@@ -73,11 +73,11 @@ class ClusterFilterInput:
         return ClusterFilter(
             ids=parsed_ids,
             name=self.name,
-            providers=_values("providers", self.providers),
-            controller_statuses=_values(
+            providers=checked_values("providers", self.providers),
+            controller_statuses=checked_values(
                 "controller_statuses", [str(s) for s in statuses] if statuses is not None else None
             ),
-            regions=_values("regions", self.regions),
+            regions=checked_values("regions", self.regions),
             has_unhealthy_nodes=self.has_unhealthy_nodes,
             stale=self.stale,
             stale_before=stale_before,

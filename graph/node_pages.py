@@ -9,7 +9,7 @@ import strawberry
 
 from graph.context import Context, Info
 from graph.enums import NodeStatus
-from graph.filters import _values
+from graph.filters import checked_values
 from graph.pagination import PageInfo, page_size
 from graph.scalars import parse_cluster_id
 from graph.types import Node
@@ -54,7 +54,9 @@ class NodeFilterInput:
         for field, text in (("name", self.name), ("hostname", self.hostname)):
             if text is not None and not 0 < len(text) <= MAX_TEXT:
                 raise InvalidInput(f"filter {field} must be 1 to {MAX_TEXT} characters")
-        ids = _values("clusterIds", None if self.cluster_ids is None else list(self.cluster_ids))
+        ids = checked_values(
+            "clusterIds", None if self.cluster_ids is None else list(self.cluster_ids)
+        )
         cluster_ids = None
         if ids is not None:
             parsed = [parse_cluster_id(i) for i in ids]
@@ -64,14 +66,14 @@ class NodeFilterInput:
             cluster_ids = tuple(sorted(p for p in parsed if p is not None))
         statuses = None if self.statuses is None else [str(s) for s in self.statuses]
         return NodeFilter(
-            statuses=_values("statuses", statuses),
+            statuses=checked_values("statuses", statuses),
             sensor_installed=self.sensor_installed,
-            sensor_versions=_values("sensorVersions", self.sensor_versions),
+            sensor_versions=checked_values("sensorVersions", self.sensor_versions),
             name=self.name,
             hostname=self.hostname,
             internal_ip=self.internal_ip,
-            regions=_values("regions", self.regions),
-            architectures=_values("architectures", self.architectures),
+            regions=checked_values("regions", self.regions),
+            architectures=checked_values("architectures", self.architectures),
             cluster_ids=cluster_ids,
         )
 
