@@ -166,12 +166,15 @@ async def run(
     duration: float | None = None,
     prefix: str = "sim",
     seed: int | None = None,
+    silent: int = 0,
 ) -> Stats:
     """Run `controllers` fake controllers until `duration` seconds pass (forever if None).
 
     `token`: the secret every controller sends (an Admin token, or a Controller token bound to
     `<prefix>-*`), or each cluster name's own secret (`bound_tokens`).
-    """
+
+    The first `silent` of them report once and then never again, as dead controllers do: their
+    clusters go stale after CLUSTERQL_STALE_AFTER, still saying RUNNING."""
     rng = random.Random(seed)
     fleet = [
         FakeController(name, random.Random(rng.random()))
@@ -181,14 +184,16 @@ async def run(
     deadline = None if duration is None else time.monotonic() + duration
     limits = httpx.Limits(max_connections=min(controllers, 64))
 
-    async def loop(controller: FakeController) -> None:
+    async def loop(controller: FakeController, dies: bool) -> None:
         secret = token if isinstance(token, str) else token[controller.name]
         await asyncio.sleep(rng.uniform(0, interval))  # spread the first reports
         while deadline is None or time.monotonic() < deadline:
             await _send(client, controller, secret, stats)
+            if dies:
+                return
             controller.step()
             await asyncio.sleep(interval * rng.uniform(0.8, 1.2))
 
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        await asyncio.gather(*(loop(c) for c in fleet))
+        await asyncio.gather(*(loop(c, k < silent) for k, c in enumerate(fleet)))
     return stats

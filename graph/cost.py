@@ -54,17 +54,36 @@ from graphql.type import GraphQLInputObjectType, GraphQLInterfaceType
 
 from graph.errors import Code
 from graph.operation_limits import OperationLimits
-from models.limits import DEFAULT_PAGE, MAX_NODES_FIRST, MAX_PAGE
+from models.limits import (
+    COUNTED_PROVIDERS,
+    DEFAULT_PAGE,
+    MAX_NODES_FIRST,
+    MAX_PAGE,
+    MAX_SENSOR_VERSIONS,
+)
+from models.records import ControllerStatus, NodeStatus
+
+DEFAULT_SENSOR_VERSIONS = 20  # `sensorVersions` without `first` (graph.summary)
 
 # Fields that page, by (type, field): (size when no size argument is given, largest size).
 PAGED: Mapping[tuple[str, str], tuple[int, int]] = {
     ("Query", "clusters"): (DEFAULT_PAGE, MAX_PAGE),
     ("Query", "clustersConnection"): (DEFAULT_PAGE, MAX_PAGE),
+    ("Query", "nodes"): (DEFAULT_PAGE, MAX_PAGE),
     ("Cluster", "nodes"): (MAX_NODES_FIRST, MAX_NODES_FIRST),
+    ("FleetSummary", "sensorVersions"): (DEFAULT_SENSOR_VERSIONS, MAX_SENSOR_VERSIONS),
+}
+# Lists of objects with no size argument, by (type, field): their largest size.
+BOUNDED: Mapping[tuple[str, str], int] = {
+    ("FleetSummary", "clustersByProvider"): COUNTED_PROVIDERS,
+    ("FleetSummary", "clustersByControllerStatus"): len(ControllerStatus),
+    ("FleetSummary", "nodesByStatus"): len(NodeStatus),
 }
 SIZE_ARGUMENTS = ("limit", "first", "last")
 # Lists of objects whose size is the page size of the field above them (already counted).
-SIZED_BY_PARENT = frozenset({("ClusterPage", "clusters"), ("ClusterConnection", "edges")})
+SIZED_BY_PARENT = frozenset(
+    {("ClusterPage", "clusters"), ("ClusterConnection", "edges"), ("NodeConnection", "edges")}
+)
 # An operation carries at most one report (SPEC §3): one request cannot register a fleet.
 REPORT_FIELD = ("Mutation", "reportCluster")
 
@@ -283,8 +302,8 @@ class _Measurer:
     ) -> _Paged | None:
         if key in PAGED:
             return self.page_sizes(node, *PAGED[key], tuple(inner))
-        if key in self.sizes:
-            size = self.sizes[key]
+        if key in self.sizes or key in BOUNDED:
+            size = self.sizes.get(key) or BOUNDED[key]
             return _Paged(size, size, size, (), tuple(inner))
         if key in SIZED_BY_PARENT or definition is None:
             return None

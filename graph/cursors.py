@@ -20,6 +20,7 @@ import orjson
 from graph.scalars import format_timestamp, parse_timestamp
 from models.errors import InvalidInput
 from models.listing import ClusterFilter, Order, OrderField, Position
+from models.node_search import NodeFilter
 
 VERSION = "1"
 _MAC_BYTES = 16
@@ -39,6 +40,16 @@ def _unb64(text: str) -> bytes:
     if _b64(data) != text:  # one spelling per value: no malleable padding bits
         raise ValueError("non-canonical base64")
     return data
+
+
+# A node search's cursor is a cluster cursor of this impossible filter (no cluster has id -1),
+# whose sort value is the fingerprint of the node filter: one format, one signature.
+_NODE_SEARCH = ClusterFilter(ids=(-1,))
+
+
+def node_fingerprint(where: NodeFilter) -> str:
+    canonical = orjson.dumps({"nodes": where}, option=orjson.OPT_SORT_KEYS)
+    return _b64(hashlib.sha256(canonical).digest()[:9])
 
 
 def fingerprint(where: ClusterFilter, order: Order) -> str:
@@ -66,6 +77,20 @@ class CursorCodec:
         }
         signed = f"{VERSION}.{_b64(orjson.dumps(payload))}"
         return f"{signed}.{self._mac(signed)}"
+
+    def encode_node(self, where: NodeFilter, node_id: int) -> str:
+        """A cursor after node `node_id` in a search of nodes (`nodes(filter:)`, by id)."""
+        return self.encode(_NODE_SEARCH, Order(), Position(node_fingerprint(where), node_id))
+
+    def decode_node(self, cursor: str, where: NodeFilter, *, name: str) -> int:
+        """The node id `cursor` stands for in this search; `InvalidInput` naming `name` if not."""
+        position = self.decode(cursor, _NODE_SEARCH, Order(), name=name)
+        if position.value != node_fingerprint(where):
+            raise InvalidInput(
+                f"{name} was made for another node filter (or is a cursor of clusters): send "
+                "the same filter as for the page that gave it"
+            )
+        return position.id
 
     def decode(self, cursor: str, where: ClusterFilter, order: Order, *, name: str) -> Position:
         """The position `cursor` stands for in this query; `InvalidInput` naming `name` if not."""

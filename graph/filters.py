@@ -14,7 +14,7 @@ from models.listing import ClusterFilter
 from models.text import checked
 
 
-def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
+def checked_values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
     if values is None:
         return None
     if not values:
@@ -27,7 +27,7 @@ def _values(field: str, values: list[str] | None) -> tuple[str, ...] | None:
 def _texts(field: str, values: list[str] | None, longest: int) -> list[str] | None:
     """`values`, each kept to the text rules (a value no report could store matches nothing)."""
     if values is None or len(values) > MAX_FILTER_VALUES:
-        return values  # _values says what is wrong with the list
+        return values  # checked_values says what is wrong with the list
     return [checked(f"filter {field}[{i}]", v, longest=longest) for i, v in enumerate(values)]
 
 
@@ -67,7 +67,7 @@ class ClusterFilterInput:
 
     def to_domain(self, stale_before: datetime) -> ClusterFilter:
         """The filter, with `stale` judged at `stale_before` (the request's instant)."""
-        ids = _values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
+        ids = checked_values("ids", [str(i) for i in self.ids] if self.ids is not None else None)
         parsed_ids = None
         if ids is not None:
             parsed = [parse_cluster_id(i) for i in ids]
@@ -80,11 +80,13 @@ class ClusterFilterInput:
         return ClusterFilter(
             ids=parsed_ids,
             name=name,
-            providers=_values("providers", _texts("providers", self.providers, MAX_PROVIDER)),
-            controller_statuses=_values(
+            providers=checked_values(
+                "providers", _texts("providers", self.providers, MAX_PROVIDER)
+            ),
+            controller_statuses=checked_values(
                 "controller_statuses", [str(s) for s in statuses] if statuses is not None else None
             ),
-            regions=_values("regions", _texts("regions", self.regions, MAX_TEXT)),
+            regions=checked_values("regions", _texts("regions", self.regions, MAX_TEXT)),
             has_unhealthy_nodes=self.has_unhealthy_nodes,
             stale=self.stale,
             stale_before=stale_before,

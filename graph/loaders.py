@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
 
-from models.clusters import nodes_of
-from models.records import NodeRecord
+from models.clusters import live_by_id, nodes_of
+from models.records import ClusterRecord, NodeRecord
 from models.snapshot import Snapshot
 
 
@@ -41,12 +41,22 @@ def _nodes_by_cluster_id(snapshot: Snapshot) -> DataLoader[NodesKey, list[NodeRe
     return DataLoader(load_fn=load)
 
 
+def _cluster_by_id(snapshot: Snapshot) -> DataLoader[int, ClusterRecord | None]:
+    async def load(keys: Sequence[int]) -> list[ClusterRecord | None]:
+        found = await snapshot.run(partial(live_by_id, cluster_ids=set(keys)))
+        return [found.get(key) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
 @dataclass(slots=True)
 class Loaders:
     """The request's loaders, named by what they return and by what."""
 
     snapshot: Snapshot
     nodes_by_cluster_id: DataLoader[NodesKey, list[NodeRecord]] = field(init=False)
+    cluster_by_id: DataLoader[int, ClusterRecord | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.nodes_by_cluster_id = _nodes_by_cluster_id(self.snapshot)
+        self.cluster_by_id = _cluster_by_id(self.snapshot)

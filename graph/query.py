@@ -6,17 +6,20 @@ from typing import Annotated
 
 import strawberry
 
-from graph import pagination
+from graph import node_pages, pagination
 from graph.context import Info
 from graph.enums import Direction, OrderField
 from graph.filters import ClusterFilterInput
+from graph.node_pages import NodeConnection, NodeFilterInput
 from graph.pagination import ClusterConnection, ClusterPage
 from graph.permissions import IsAdmin
 from graph.scalars import parse_cluster_id
+from graph.summary import FleetSummary, fleet_summary
 from graph.types import Cluster
 from models.clusters import get_live
 from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order
+from models.node_search import NodeFilter
 
 FilterArg = Annotated[
     ClusterFilterInput | None,
@@ -100,3 +103,39 @@ class Query:
             return None
         record = await info.context.snapshot.run(lambda conn: get_live(conn, cluster_id))
         return None if record is None else Cluster.from_record(record)
+
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description=(
+            "The live clusters matching the filter (all of them without one) and their nodes, "
+            "counted: what a dashboard's header shows, in one cheap query. Read from one "
+            "snapshot, so every part adds up."
+        ),
+    )
+    async def fleet_summary(self, info: Info, filter: FilterArg = None) -> FleetSummary:
+        return await fleet_summary(info, _domain(info, filter))
+
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description=(
+            "The nodes of every live cluster matching the filter, by id, as a Relay "
+            f"connection: `first` after `after`, or `last` before `before` (1 to {MAX_PAGE}; "
+            f"`first` defaults to {DEFAULT_PAGE}). Cursors are valid only for the same filter."
+        ),
+    )
+    async def nodes(
+        self,
+        info: Info,
+        filter: Annotated[
+            NodeFilterInput | None,
+            strawberry.argument(description="Only nodes matching every condition given."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page forward.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="An endCursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page backward.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="A startCursor.")] = None,
+    ) -> NodeConnection:
+        where = filter.to_domain() if filter is not None else NodeFilter()
+        return await node_pages.connection(
+            info.context, where, first=first, after=after, last=last, before=before
+        )

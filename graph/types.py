@@ -13,7 +13,7 @@ from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_FIRST
-from models.records import ClusterRecord
+from models.records import ClusterRecord, NodeRecord
 
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
@@ -39,6 +39,16 @@ class Node:
     internal_dns: str = strawberry.field(description="Internal DNS name.")
     internal_ip: str = strawberry.field(description="Internal IP address.")
     status: NodeStatus = strawberry.field(description="Monitoring state of the node.")
+
+    @strawberry.field(
+        description="The cluster the node belongs to. Batched: one statement per response."
+    )
+    async def cluster(self, info: Info) -> Cluster:
+        # `self` is the node's record (see above), which knows its cluster's id.
+        record = await info.context.loaders.cluster_by_id.load(cast("NodeRecord", self).cluster_id)
+        if record is None:  # a node row's cluster is live in the snapshot that read it
+            raise RuntimeError("a node's cluster is missing from the snapshot")
+        return Cluster.from_record(record)
 
 
 @strawberry.type(description="A monitored cluster with the health of its nodes.")

@@ -30,7 +30,7 @@ CLUSTER_COLUMNS = (
     clusters.c.failed_to_install_nodes_count,
     clusters.c.disabled_nodes_count,
 )
-_NODE_COLUMNS = (
+NODE_COLUMNS = (
     nodes.c.id,
     nodes.c.cluster_id,
     nodes.c.monitored_at,
@@ -80,7 +80,7 @@ async def nodes_of(
     if statuses is not None:
         conditions.append(nodes.c.status.in_(list(statuses)))
     if first is None:
-        query = select(*_NODE_COLUMNS).where(*conditions)
+        query = select(*NODE_COLUMNS).where(*conditions)
         ordered = query.order_by(nodes.c.cluster_id, nodes.c.id)
     else:
         rank = (
@@ -88,9 +88,9 @@ async def nodes_of(
             .over(partition_by=nodes.c.cluster_id, order_by=nodes.c.id)
             .label("rank")
         )
-        ranked = select(*_NODE_COLUMNS, rank).where(*conditions).subquery()
+        ranked = select(*NODE_COLUMNS, rank).where(*conditions).subquery()
         ordered = (
-            select(*(ranked.c[c.name] for c in _NODE_COLUMNS))
+            select(*(ranked.c[c.name] for c in NODE_COLUMNS))
             .where(ranked.c.rank <= first)
             .order_by(ranked.c.cluster_id, ranked.c.id)
         )
@@ -104,7 +104,7 @@ async def nodes_of(
 # clusters): run by the driver itself, in the caller's transaction, with the rows made into
 # records here. SQLAlchemy's result machinery (several thread hops per statement with
 # aiosqlite, a Row and type processors per row) costs more than the rest of the statement.
-_NODE_SELECT = ", ".join(c.name for c in _NODE_COLUMNS)
+_NODE_SELECT = ", ".join(c.name for c in NODE_COLUMNS)
 _ALL_NODES_SQLITE = (
     f"SELECT {_NODE_SELECT} FROM nodes WHERE cluster_id IN (SELECT value FROM json_each(?)) "
     "ORDER BY cluster_id, id"
@@ -179,3 +179,11 @@ def _node_records(rows: Any, dialect: str) -> dict[int, list[NodeRecord]]:
             ))
         )  # fmt: skip
     return by_cluster
+
+
+async def live_by_id(
+    conn: AsyncConnection, cluster_ids: Collection[int]
+) -> dict[int, ClusterRecord]:
+    """The live clusters among `cluster_ids`, by id, in one statement."""
+    query = select(*CLUSTER_COLUMNS).where(_live, clusters.c.id.in_(list(cluster_ids)))
+    return {row[0]: ClusterRecord._make(row) for row in await conn.execute(query)}

@@ -15,3 +15,7 @@ MAX_BINDING_PATTERNS = 1000  # names and glob patterns one Controller token is b
 # Live clusters one Controller token may hold (SPEC §3): CLUSTERQL_CONTROLLER_MAX_CLUSTERS
 CONTROLLER_MAX_CLUSTERS = 100
 MAX_ADDRESS_ZONE = 64  # the zone of an IPv6 address (`fe80::1%eth0`): an interface name or index
+MAX_SENSOR_VERSIONS = 1000  # `fleetSummary { sensorVersions(first:) }`
+# How many providers `fleetSummary { clustersByProvider }` is counted at by the cost limits
+# (providers are free text; a fleet has a handful).
+COUNTED_PROVIDERS = 1000

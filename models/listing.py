@@ -168,6 +168,11 @@ def _staleness(f: ClusterFilter, *, indexed: bool | None = None) -> ColumnElemen
     return condition
 
 
+def conditions(conn: AsyncConnection, where: ClusterFilter) -> list[ColumnElement[bool]]:
+    """`where` as SQL conditions on the live clusters (for counts over them)."""
+    return _conditions(conn.dialect.name, where)
+
+
 def _unindexed(column: ColumnElement[T]) -> ColumnElement[T]:
     # SQLite's way of keeping a term from using an index, a unary +:
     # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_

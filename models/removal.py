@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models import changes
+from models import changes, fleet_counts
 from models.changes import ChangeKind
 from models.engine import write_transaction
 from models.retries import retry_conflicts
@@ -25,6 +25,8 @@ async def remove_cluster(conn: AsyncConnection, cluster_id: int, now: datetime) 
     """Tombstone the live cluster `cluster_id`; False if there is none."""
     if (await conn.execute(_LIVE_FOR_UPDATE, {"id": cluster_id})).first() is None:
         return False
+    gone = await fleet_counts.of_cluster(conn, cluster_id)
+    await fleet_counts.add(conn, fleet_counts.difference(fleet_counts.Delta(), gone))
     await conn.execute(
         update(clusters)
         .where(clusters.c.id == cluster_id)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models import changes
+from models import changes, fleet_counts
 from models.bindings import OUTSIDE_BINDING
 from models.changes import ChangeKind
 from models.clusters import get_live, nodes_of
@@ -102,12 +102,17 @@ async def apply_report(
         if controller:
             await _check_cap(conn, principal, max_clusters)
         cluster_id = await _register(conn, state, principal, now)
+        await fleet_counts.add(conn, fleet_counts.of_states([state]))
     else:
         cluster_id, holder = found
         values = cluster_values(state, now)
         if controller and holder != principal.token_id:
             await _check_cap(conn, principal, max_clusters)
             values["owner_token_id"] = principal.token_id
+        before = await fleet_counts.of_cluster(conn, cluster_id)
+        await fleet_counts.add(
+            conn, fleet_counts.difference(fleet_counts.of_states([state]), before)
+        )
         await _replace_nodes(conn, cluster_id, state.nodes, now)
         await conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(values))
     kind = ChangeKind.REGISTERED if found is None else ChangeKind.UPDATED

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from models import fleet_counts
 from models.records import ClusterState
 from models.rows import new_cluster, new_node
 from models.tables import clusters, nodes
@@ -36,4 +37,5 @@ async def insert_clusters(
     ]
     if node_rows:
         await conn.execute(insert(nodes), node_rows)
+    await fleet_counts.add(conn, fleet_counts.of_states(states))
     return ids

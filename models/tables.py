@@ -122,6 +122,9 @@ class ClusterRow(SQLModel, table=True):
     removed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+NODE_SEARCH_INDEXED = ("status", "sensor_installed", "sensor_version", "internal_ip")
+
+
 class NodeRow(SQLModel, table=True):
     """A node of a cluster; (cluster_id, name) is how reports match nodes."""
 
@@ -130,6 +133,8 @@ class NodeRow(SQLModel, table=True):
         Index("ux_nodes_cluster_id_name", "cluster_id", "name", unique=True),
         # One range scan per cluster gives its nodes already in id order.
         Index("ix_nodes_cluster_id_id", "cluster_id", "id"),
+        # Node search (models.node_search): counts by these, and "where is 10.0.1.7" in id order.
+        *(Index(f"ix_nodes_{c}_id", c, "id") for c in NODE_SEARCH_INDEXED),
         {"sqlite_autoincrement": True},
     )
 
@@ -187,3 +192,17 @@ class ServiceKeyRow(SQLModel, table=True):
 
 
 service_keys = ServiceKeyRow.__table__  # type: ignore[attr-defined]
+
+
+class FleetCountRow(SQLModel, table=True):
+    """How many live clusters or nodes have one value of one attribute (`models.fleet_counts`),
+    kept in the same transactions as the rows it counts."""
+
+    __tablename__ = "fleet_counts"
+
+    kind: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=MAX_TEXT)
+    count: int = Field(sa_type=BigInteger)
+
+
+fleet_counts = FleetCountRow.__table__  # type: ignore[attr-defined]

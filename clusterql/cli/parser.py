@@ -193,6 +193,13 @@ def _add_simulate(commands: Any) -> None:
     )
     parser.add_argument("--prefix", default="sim", help="cluster names are PREFIX-NNN")
     _database_flag(parser)
+    parser.add_argument(
+        "--silent",
+        type=_bounded(0, 10_000),
+        default=0,
+        metavar="N",
+        help="the first N controllers report once, then go silent (their clusters go stale)",
+    )
     parser.set_defaults(run=simulate.simulate_controllers)
 
 

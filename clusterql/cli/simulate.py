@@ -21,6 +21,7 @@ async def _simulate(args: argparse.Namespace) -> simulate.Stats:
         "interval": args.interval,
         "duration": args.duration,
         "prefix": args.prefix,
+        "silent": args.silent,
     }
     if args.token is not None:
         return await simulate.run(args.url, args.token, **options)

@@ -50,6 +50,27 @@ async def test_simulated_controllers_register_and_keep_updating_their_clusters(
         )  # updated after registering
 
 
+async def test_silent_controllers_report_once_and_their_clusters_go_stale(
+    tmp_path: Path,
+) -> None:
+    url = await migrated_database_url(tmp_path)
+    admin, controller = await factories.admin_and_controller(url)
+    env = {"CLUSTERQL_DATABASE_URL": url, "CLUSTERQL_STALE_AFTER": "3"}
+    with live_server(env) as base_url:
+        stats = await simulate.run(
+            base_url, controller, controllers=3, interval=0.2, duration=6, seed=2, silent=1
+        )
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {admin}"}
+        ) as c:
+            stale = await c.post("/runtime/api/v1/clusters", json={"filters": {"stale": True}})
+            fresh = await c.post("/runtime/api/v1/clusters", json={"filters": {"stale": False}})
+
+    assert stats.errors == []
+    assert [c["name"] for c in stale.json()["clusters"]] == ["sim-000"]
+    assert sorted(c["name"] for c in fresh.json()["clusters"]) == ["sim-001", "sim-002"]
+
+
 async def _database_with_controller(tmp_path: Path) -> tuple[str, str]:
     url = await migrated_database_url(tmp_path)
     engine = create_engine(url)

@@ -158,6 +158,24 @@ async def test_a_page_of_2_and_a_page_of_100_with_nodes_cost_the_same_statements
     assert kinds[0].count("nodes") == 1
 
 
+async def test_nodes_with_their_cluster_cost_the_same_statements_for_2_and_100_nodes(
+    counted: Counted,
+) -> None:
+    query = "query N($n: Int) { nodes(first: $n) { edges { node { name cluster { name } } } } }"
+    kinds = []
+    for first in (2, 100):
+        counted.statements.clear()
+        response = await counted.client.post(
+            "/graphql", json={"query": query, "variables": {"n": first}}
+        )
+        edges = response.json()["data"]["nodes"]["edges"]
+        assert len(edges) == first
+        assert len({e["node"]["cluster"]["name"] for e in edges}) == (1 if first == 2 else 5)
+        kinds.append(_kinds(counted.statements))
+    assert kinds[0] == kinds[1]  # the clusters of a page of nodes are one statement
+    assert len(kinds[0]) == 5  # BEGIN, token, nodes, clusters, ROLLBACK
+
+
 async def test_a_later_page_adds_only_the_check_of_its_key(counted: Counted) -> None:
     first = (await counted.client.post(LIST, json={"limit": 10})).json()
     counted.statements.clear()

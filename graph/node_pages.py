@@ -1,0 +1,153 @@
+"""`nodes(filter:, first:, after:, last:, before:)` (SPEC §11): a Relay connection over the nodes
+of every live cluster, keyset-paginated by node id, with signed cursors (`graph.cursors`)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+
+from graph.context import Context, Info
+from graph.enums import NodeStatus
+from graph.filters import checked_values
+from graph.pagination import PageInfo, page_size
+from graph.scalars import parse_cluster_id
+from graph.types import Node
+from models import node_search
+from models.errors import InvalidInput
+from models.limits import DEFAULT_PAGE, MAX_TEXT
+from models.node_search import NodeFilter
+from models.records import NodeRecord
+
+
+@strawberry.input(name="NodeFilter", description="Conditions on nodes; every one given must hold.")
+class NodeFilterInput:
+    statuses: list[NodeStatus] | None = strawberry.field(
+        default=None, description="Status is one of these."
+    )
+    sensor_installed: bool | None = strawberry.field(
+        default=None, description="true: the sensor is installed; false: it is not."
+    )
+    sensor_versions: list[str] | None = strawberry.field(
+        default=None, description='Sensor version is one of these, e.g. ["5.3.0"].'
+    )
+    name: str | None = strawberry.field(
+        default=None, description="Node name contains this text, ignoring case."
+    )
+    hostname: str | None = strawberry.field(
+        default=None, description="Host name contains this text, ignoring case."
+    )
+    internal_ip: str | None = strawberry.field(
+        default=None, description="Internal IP address is exactly this."
+    )
+    regions: list[str] | None = strawberry.field(
+        default=None, description="Region is one of these."
+    )
+    architectures: list[str] | None = strawberry.field(
+        default=None, description="Architecture is one of these, e.g. arm64."
+    )
+    cluster_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The node belongs to one of these clusters."
+    )
+
+    def to_domain(self) -> NodeFilter:
+        for field, text in (("name", self.name), ("hostname", self.hostname)):
+            if text is not None and not 0 < len(text) <= MAX_TEXT:
+                raise InvalidInput(f"filter {field} must be 1 to {MAX_TEXT} characters")
+        ids = checked_values(
+            "clusterIds", None if self.cluster_ids is None else list(self.cluster_ids)
+        )
+        cluster_ids = None
+        if ids is not None:
+            parsed = [parse_cluster_id(i) for i in ids]
+            bad = [i for i, p in zip(ids, parsed, strict=True) if p is None]
+            if bad:
+                raise InvalidInput(f"filter clusterIds: {bad[0]!r} is not a cluster id")
+            cluster_ids = tuple(sorted(p for p in parsed if p is not None))
+        statuses = None if self.statuses is None else [str(s) for s in self.statuses]
+        return NodeFilter(
+            statuses=checked_values("statuses", statuses),
+            sensor_installed=self.sensor_installed,
+            sensor_versions=checked_values("sensorVersions", self.sensor_versions),
+            name=self.name,
+            hostname=self.hostname,
+            internal_ip=self.internal_ip,
+            regions=checked_values("regions", self.regions),
+            architectures=checked_values("architectures", self.architectures),
+            cluster_ids=cluster_ids,
+        )
+
+
+@strawberry.type(description="A node and its cursor.")
+class NodeEdge:
+    cursor: str = strawberry.field(description="Pass as after or before to page from here.")
+    node: Node = strawberry.field(description="The node.")
+
+
+@strawberry.type(description="A page of nodes as a Relay connection.")
+class NodeConnection:
+    edges: list[NodeEdge] = strawberry.field(description="The nodes of this page, by id.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands in the list.")
+    matching: strawberry.Private[NodeFilter]
+
+    @strawberry.field(description="Nodes matching the filter, whatever page this is.")
+    async def total_count(self, info: Info) -> int:
+        where = self.matching
+        return await info.context.snapshot.run(lambda conn: node_search.count_matching(conn, where))
+
+
+async def connection(
+    context: Context,
+    where: NodeFilter,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> NodeConnection:
+    """`first` nodes after `after`, or `last` nodes before `before`, in id order."""
+    if first is not None and last is not None:
+        raise InvalidInput("give first (with after) or last (with before), not both")
+    if last is None and before is not None:
+        raise InvalidInput("before pages backward: give it with last")
+    if last is not None and after is not None:
+        raise InvalidInput("after pages forward: give it with first")
+    backward = last is not None
+    size = (
+        page_size("last", last) if last is not None else page_size("first", first or DEFAULT_PAGE)
+    )
+    if first is not None:
+        page_size("first", first)
+    cursor = before if backward else after
+    start = (
+        context.cursors.decode_node(cursor, where, name="before" if backward else "after")
+        if cursor
+        else None
+    )
+    records, more = await context.snapshot.run(
+        lambda conn: node_search.page(conn, where, start, size, backward=backward)
+    )
+    behind = False
+    if start is not None:
+        behind = await context.snapshot.run(
+            lambda conn: node_search.any_from(conn, where, start, backward=not backward)
+        )
+    if backward:
+        records.reverse()
+    edges = [
+        NodeEdge(cursor=context.cursors.encode_node(where, r.id), node=_node(r)) for r in records
+    ]
+    return NodeConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=behind if backward else more,
+            has_previous_page=more if backward else behind,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        matching=where,
+    )
+
+
+def _node(record: NodeRecord) -> Node:
+    return cast("Node", record)  # records are Node's sources (graph.types.Node)
