@@ -18,7 +18,7 @@ from clusterql.body_limit import BodyLimit
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
-from clusterql.live import Live
+from clusterql.live import Live, SmallSendBuffer
 from clusterql.overload import InFlight, InFlightBound
 from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
@@ -117,7 +117,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", _readyz),
             Mount(graphiql.STATIC_URL, graphiql.vendor_files()),
         ],
-        middleware=[Middleware(RequestId), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SmallSendBuffer),
+            Middleware(RequestId),
+            Middleware(SecurityHeaders),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
