@@ -109,6 +109,7 @@ class Live:
         self.limits = limits
         self.fanout = Fanout(engine, limits.queue)
         self.by_token: dict[int, set[LiveHandler]] = {}
+        self.hearing = True  # changes reach the fan-out (on PostgreSQL: while listening)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Live]:
@@ -116,7 +117,12 @@ class Live:
         jobs = [self.fanout.run(), self._sweep(), self._stale_watch()]
         stop_hearing: Callable[[], None] | None = None
         if self.engine.dialect.name == "postgresql":
-            jobs.append(changes.listen(self.engine, self.fanout.changed, self.fanout.interrupted))
+            self.hearing = False
+            jobs.append(
+                changes.listen(
+                    self.engine, self.fanout.changed, self._lost, connected=self._connected
+                )
+            )
         else:
             stop_hearing = changes.hear_locally(self.engine, self.fanout.changed)
         tasks = [asyncio.create_task(_logged(job)) for job in jobs]
@@ -131,10 +137,19 @@ class Live:
                 with suppress(asyncio.CancelledError):
                     await task
 
+    def _connected(self) -> None:
+        self.hearing = True
+
+    def _lost(self, reason: str) -> None:
+        self.hearing = False
+        self.fanout.interrupted(reason)
+
     def admit(self, handler: LiveHandler, principal: Principal) -> tuple[Close, str] | None:
         """Count `handler` for its token, or say why it may not connect."""
         if not principal.may(Permission.ADMIN):
             return Close.FORBIDDEN, NOT_ADMIN
+        if not self.hearing:  # it would miss changes: better to come back a little later
+            return Close.UNAVAILABLE, UNAVAILABLE
         held = self.by_token.setdefault(principal.token_id, set())
         if len(held) >= self.limits.connections_per_token:
             limit = self.limits.connections_per_token
