@@ -1,7 +1,8 @@
 """Fake controllers: each registers a cluster and keeps reporting changing node states over HTTP.
 
 For demos and load: `clusterql simulate --url URL --token TOKEN --controllers K --interval S`.
-Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`) and sends its
+Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`; with `--demo`,
+one of the demo fleet's, so that what `serve --demo` shows changes) and sends its
 full state every `interval` seconds (with jitter): node states flip, nodes come and go, the
 controller restarts now and then.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from clusterql.fleet import changed, plausible_cluster
+from clusterql.fleet import changed, demo_fleet, plausible_cluster
 from graph.scalars import format_timestamp
 from models.records import ClusterState, ControllerStatus
 
@@ -69,10 +70,15 @@ class FakeController:
 
     name: str
     rng: random.Random
+    start: ClusterState | None = None  # an existing cluster (the demo fleet's) to go on with
     cluster: ClusterState = field(init=False)
     present: set[int] = field(init=False)  # which nodes of `cluster` it has now
 
     def __post_init__(self) -> None:
+        if self.start is not None:
+            self.cluster = self.start
+            self.present = set(range(len(self.start.nodes)))
+            return
         self.cluster = plausible_cluster(self.rng, self.name, POOL, datetime.now(UTC))
         self.present = set(range(self.rng.randint(5, 40)))
 
@@ -122,12 +128,22 @@ async def run(
     duration: float | None = None,
     prefix: str = "sim",
     seed: int | None = None,
+    demo: bool = False,
 ) -> Stats:
-    """Run `controllers` fake controllers until `duration` seconds pass (forever if None)."""
+    """Run `controllers` fake controllers until `duration` seconds pass (forever if None);
+    with `demo`, the controllers of the demo fleet's first `controllers` clusters (`serve
+    --demo`), which an Admin token may report."""
     rng = random.Random(seed)
-    fleet = [
-        FakeController(f"{prefix}-{k:03d}", random.Random(rng.random())) for k in range(controllers)
-    ]
+    if demo:
+        fleet = [
+            FakeController(state.name, random.Random(rng.random()), state)
+            for state in demo_fleet(datetime.now(UTC))[:controllers]
+        ]
+    else:
+        fleet = [
+            FakeController(f"{prefix}-{k:03d}", random.Random(rng.random()))
+            for k in range(controllers)
+        ]
     stats = Stats()
     deadline = None if duration is None else time.monotonic() + duration
     headers = {"Authorization": f"Bearer {token}"}

@@ -18,6 +18,7 @@ def simulate_controllers(args: argparse.Namespace) -> int:
             interval=args.interval,
             duration=args.duration,
             prefix=args.prefix,
+            demo=args.demo,
         )
     )
     latencies = sorted(stats.latencies)
