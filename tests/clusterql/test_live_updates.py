@@ -331,3 +331,12 @@ async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pa
         assert code in (4413, None), code  # None: cut before its close frame got out
         assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
     assert max(rates["stalled"]) >= 0.9 * max(rates["alone"]), rates
+
+
+async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(live: Live) -> None:
+    async with live.client(live.admin) as client:
+        response = await client.post("/graphql", json={"query": CHANGES})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["message"] == "subscriptions are not allowed when using POST"
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
