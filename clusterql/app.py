@@ -20,7 +20,7 @@ from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
 from clusterql.headers import ApiHeaders, SecurityHeaders
-from clusterql.live import Live
+from clusterql.live import Live, SmallSendBuffer
 from clusterql.overload import InFlight, InFlightBound
 from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
 from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(SmallSendBuffer),
             Middleware(RequestId),
             Middleware(Access, watch=watch),  # inside RequestId: its lines carry the id
             Middleware(SecurityHeaders),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -24,6 +25,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -51,6 +53,8 @@ from models.tokens import Permission, Principal
 log = logging.getLogger("clusterql.live")
 
 NOBODY = Principal(token_id=0, name="", permissions=frozenset())
+SEND_BUFFER_BYTES = 64 * 1024  # a websocket's kernel send buffer (SmallSendBuffer)
+CLOSE_WAIT_S = 2.0  # for a close frame to get out before the connection is cut
 MAX_REASON_BYTES = 123  # a websocket close reason's limit (RFC 6455, 5.5)
 
 
@@ -105,6 +109,7 @@ class Live:
         self.limits = limits
         self.fanout = Fanout(engine, limits.queue)
         self.by_token: dict[int, set[LiveHandler]] = {}
+        self.hearing = True  # changes reach the fan-out (on PostgreSQL: while listening)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Live]:
@@ -112,7 +117,12 @@ class Live:
         jobs = [self.fanout.run(), self._sweep(), self._stale_watch()]
         stop_hearing: Callable[[], None] | None = None
         if self.engine.dialect.name == "postgresql":
-            jobs.append(changes.listen(self.engine, self.fanout.changed, self.fanout.interrupted))
+            self.hearing = False
+            jobs.append(
+                changes.listen(
+                    self.engine, self.fanout.changed, self._lost, connected=self._connected
+                )
+            )
         else:
             stop_hearing = changes.hear_locally(self.engine, self.fanout.changed)
         tasks = [asyncio.create_task(_logged(job)) for job in jobs]
@@ -127,10 +137,19 @@ class Live:
                 with suppress(asyncio.CancelledError):
                     await task
 
+    def _connected(self) -> None:
+        self.hearing = True
+
+    def _lost(self, reason: str) -> None:
+        self.hearing = False
+        self.fanout.interrupted(reason)
+
     def admit(self, handler: LiveHandler, principal: Principal) -> tuple[Close, str] | None:
         """Count `handler` for its token, or say why it may not connect."""
         if not principal.may(Permission.ADMIN):
             return Close.FORBIDDEN, NOT_ADMIN
+        if not self.hearing:  # it would miss changes: better to come back a little later
+            return Close.UNAVAILABLE, UNAVAILABLE
         held = self.by_token.setdefault(principal.token_id, set())
         if len(held) >= self.limits.connections_per_token:
             limit = self.limits.connections_per_token
@@ -180,6 +199,29 @@ async def _logged(job: Awaitable[None]) -> None:
         raise
 
 
+class SmallSendBuffer:
+    """ASGI middleware: a websocket's socket gets a small kernel send buffer.
+
+    Linux grows a connection's send buffer up to megabytes, so a subscriber that stops reading
+    would hold that much kernel memory and be noticed (its queue full) only after megabytes of
+    events. uvicorn does not hand the socket to the app; its `send` is a method of the
+    connection's protocol, whose transport has it. Anything else (another server) is left alone.
+    """
+
+    def __init__(self, app: ASGIApp, send_buffer_bytes: int = SEND_BUFFER_BYTES) -> None:
+        self.app = app
+        self.send_buffer_bytes = send_buffer_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                with suppress(OSError, AttributeError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
+        await self.app(scope, receive, send)
+
+
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
     """Messages as text frames, as graphql-transport-ws requires (the view's JSON is bytes)."""
 
@@ -196,6 +238,8 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     principal: Principal = NOBODY
     _closing: asyncio.Task[None] | None = None
+    _main: asyncio.Task[Any] | None = None
+    _cut = False
 
     @property
     def scope(self) -> Any:
@@ -311,13 +355,29 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def close_soon(self, code: Close, reason: str) -> None:
         """Close this connection without waiting for it (its client may not be reading)."""
         if self._closing is None:
-            log.info("closing a live connection of token %s: %s", self.principal.name, reason)
+            level = logging.INFO if code is Close.FORBIDDEN else logging.WARNING
+            log.log(level, "closing a live connection of token %s: %s", self.principal.name, reason)
             self.live.leave(self)
             self._closing = asyncio.create_task(self._close(code, _reason(reason)))
 
     async def _close(self, code: Close, reason: str) -> None:
+        """Send the close frame; a client that reads nothing never lets it out (the server
+        waits for its buffer to drain): then the connection is cut (`handle` returns)."""
         with suppress(Exception):  # the client may be gone already
-            await self.websocket.close(code, reason)
+            await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_S)
+            return
+        if self._main is not None:
+            self._cut = True
+            self._main.cancel()
+
+    async def handle(self) -> None:
+        self._main = asyncio.current_task()
+        try:
+            await super().handle()
+        except asyncio.CancelledError:
+            if not self._cut or self._main is None or self._main.uncancel():
+                raise
+            # Cut by `_close`: the app returns, and the server drops the connection.
 
     async def shutdown(self) -> None:
         self.live.leave(self)

@@ -1,7 +1,8 @@
 """Fake controllers: each registers a cluster and keeps reporting changing node states over HTTP.
 
 For demos and load: `clusterql simulate --url URL [--token TOKEN] --controllers K --interval S`.
-Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`) and sends its
+Each controller owns one plausible cluster (`<prefix>-<k>`, from `clusterql.fleet`; with `--demo`,
+one of the demo fleet's, so that what `serve --demo` shows changes) and sends its
 full state every `interval` seconds (with jitter): node states flip, nodes come and go, the
 controller restarts now and then. Without `--token`, each fake controller gets a Controller
 token of its own bound to its cluster's name (`bound_tokens`), as real ones are provisioned.
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.fleet import changed, plausible_cluster
+from clusterql.fleet import changed, demo_fleet, plausible_cluster
 from graph.scalars import format_timestamp
 from models import tokens
 from models.bindings import binding, literal
@@ -76,10 +77,15 @@ class FakeController:
 
     name: str
     rng: random.Random
+    start: ClusterState | None = None  # an existing cluster (the demo fleet's) to go on with
     cluster: ClusterState = field(init=False)
     present: set[int] = field(init=False)  # which nodes of `cluster` it has now
 
     def __post_init__(self) -> None:
+        if self.start is not None:
+            self.cluster = self.start
+            self.present = set(range(len(self.start.nodes)))
+            return
         self.cluster = plausible_cluster(self.rng, self.name, POOL, datetime.now(UTC))
         self.present = set(range(self.rng.randint(5, 40)))
 
@@ -104,6 +110,13 @@ class FakeController:
 def controller_names(prefix: str, controllers: int) -> list[str]:
     """The cluster names of `controllers` fake controllers: `<prefix>-000`, ..."""
     return [f"{prefix}-{k:03d}" for k in range(controllers)]
+
+
+def fleet_names(prefix: str, controllers: int, *, demo: bool = False) -> list[str]:
+    """The cluster names `run` reports: the demo fleet's first ones, or `controller_names`."""
+    if demo:
+        return [state.name for state in demo_fleet(datetime.now(UTC))[:controllers]]
+    return controller_names(prefix, controllers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +180,28 @@ async def run(
     prefix: str = "sim",
     seed: int | None = None,
     silent: int = 0,
+    demo: bool = False,
 ) -> Stats:
-    """Run `controllers` fake controllers until `duration` seconds pass (forever if None).
+    """Run `controllers` fake controllers until `duration` seconds pass (forever if None);
+    with `demo`, the controllers of the demo fleet's first `controllers` clusters (`serve
+    --demo`).
 
     `token`: the secret every controller sends (an Admin token, or a Controller token bound to
-    `<prefix>-*`), or each cluster name's own secret (`bound_tokens`).
+    their names), or each cluster name's own secret (`bound_tokens`).
 
     The first `silent` of them report once and then never again, as dead controllers do: their
     clusters go stale after CLUSTERQL_STALE_AFTER, still saying RUNNING."""
     rng = random.Random(seed)
-    fleet = [
-        FakeController(name, random.Random(rng.random()))
-        for name in controller_names(prefix, controllers)
-    ]
+    if demo:
+        fleet = [
+            FakeController(state.name, random.Random(rng.random()), state)
+            for state in demo_fleet(datetime.now(UTC))[:controllers]
+        ]
+    else:
+        fleet = [
+            FakeController(name, random.Random(rng.random()))
+            for name in controller_names(prefix, controllers)
+        ]
     stats = Stats()
     deadline = None if duration is None else time.monotonic() + duration
     limits = httpx.Limits(max_connections=min(controllers, 64))

@@ -84,16 +84,25 @@ class Fanout:
         self.queue_size = queue_size
         self.max_pending = max_pending
         self.subscribers: set[Subscriber] = set()
+        # Subscribers grouped by filter: a change is matched once per distinct filter, and
+        # only the groups it matches are visited.
+        self._by_filter: dict[ClusterFilter, set[Subscriber]] = {}
         self._pending: deque[Change] = deque()
         self._wake = asyncio.Event()
 
     def subscribe(self, where: ClusterFilter, on_end: OnEnd | None = None) -> Subscriber:
         subscriber = Subscriber(where, self.queue_size, on_end)
         self.subscribers.add(subscriber)
+        self._by_filter.setdefault(where, set()).add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        group = self._by_filter.get(subscriber.where)
+        if group is not None:
+            group.discard(subscriber)
+            if not group:
+                del self._by_filter[subscriber.where]
 
     def changed(self, change: Change) -> None:
         """A committed change (never waits)."""
@@ -126,9 +135,8 @@ class Fanout:
                     self.interrupted("the database is unavailable")
 
     async def _dispatch(self, batch: list[Change]) -> None:
-        subscribers = list(self.subscribers)
-        filters = list(dict.fromkeys(s.where for s in subscribers))
-        index = {where: i for i, where in enumerate(filters)}
+        groups = [(where, list(group)) for where, group in self._by_filter.items()]
+        filters = [where for where, _ in groups]
         if all(where.is_empty for where in filters):
             matched = [[True] * len(filters) for _ in batch]
         else:
@@ -139,9 +147,10 @@ class Fanout:
                     for row, found in zip(matched, await matching(conn, batch, chunk), strict=True):
                         row.extend(found)
         for change, row in zip(batch, matched, strict=True):
-            for subscriber in subscribers:
-                if row[index[subscriber.where]]:
-                    subscriber.offer(change)
+            for (_, group), matches in zip(groups, row, strict=True):
+                if matches:
+                    for subscriber in group:
+                        subscriber.offer(change)
 
     async def watch_staleness(self, stale_after: timedelta, every_s: float) -> None:
         """Announce STALE for each live cluster whose last report grows older than

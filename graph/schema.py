@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StreamResult
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -47,6 +47,9 @@ class ClusterqlSchema(strawberry.Schema):
         SERVICE_UNAVAILABLE (HTTP 503 with Retry-After in both APIs).
         """
         timeout_s = limits_of(context_value).timeout_s
+        # Subscriptions run over the websocket only (`stream`), never as one answer.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
         operation = asyncio.ensure_future(
             super().execute(
                 query,
@@ -54,7 +57,7 @@ class ClusterqlSchema(strawberry.Schema):
                 context_value,
                 root_value,
                 operation_name,
-                allowed_operation_types,
+                allowed,
                 operation_extensions,
             )
         )

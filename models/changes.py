@@ -148,8 +148,6 @@ async def _listen_once(
 
 
 def _match(dialect: str, where: ClusterFilter, kind: ChangeKind) -> Any:
-    if where.is_empty:
-        return true()
     if kind is ChangeKind.REMOVED:
         # A tombstone keeps its name, provider, regions and controller status, not its nodes.
         conditions = filter_conditions(

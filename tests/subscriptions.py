@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Response
 from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 PROTOCOL = "graphql-transport-ws"
 CHANGES = (
@@ -97,3 +102,58 @@ async def connected(
         if init:
             await live.init(secret)
         yield live
+
+
+class Stalled:
+    """A subscriber that never reads: a plain socket with a small receive buffer, spoken to
+    through websockets' sans-I/O protocol, read only when the test says so (`drain`)."""
+
+    def __init__(
+        self, base_url: str, secret: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self.protocol = ClientProtocol(
+            parse_uri(ws_url(base_url)), subprotocols=[Subprotocol(PROTOCOL)], max_size=None
+        )
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect((host, int(port)))
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.handshake_exc is None and not self._opened():
+            self.protocol.receive_data(self.sock.recv(4096))
+        auth = {"Authorization": f"Bearer {secret}"}
+        self.protocol.send_text(json.dumps({"type": "connection_init", "payload": auth}).encode())
+        payload = {"query": query, "variables": variables or {}}
+        subscribe = {"type": "subscribe", "id": "1", "payload": payload}
+        self.protocol.send_text(json.dumps(subscribe).encode())
+        self._flush()
+
+    def _opened(self) -> bool:
+        return any(isinstance(e, Response) for e in self.protocol.events_received())
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def drain(self, within: float) -> tuple[int, int | None]:
+        """Read until the server ends the connection: messages received, and the close code
+        (None when the server cut the connection without a close frame)."""
+        self.sock.settimeout(within)
+        messages, code = 0, None
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                self.protocol.receive_eof()
+            else:
+                self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                    messages += 1
+                elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                    code = Close.parse(event.data).code
+            if not data:
+                self.sock.close()
+                return messages, code

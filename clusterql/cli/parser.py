@@ -7,7 +7,7 @@ import importlib.metadata
 from collections.abc import Callable
 from typing import Any
 
-from clusterql.cli import db, seed, serve, simulate, tokens
+from clusterql.cli import db, seed, serve, simulate, tokens, watch
 from models import bindings
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_PER_REPORT, MAX_TOKEN_NAME
@@ -200,7 +200,27 @@ def _add_simulate(commands: Any) -> None:
         metavar="N",
         help="the first N controllers report once, then go silent (their clusters go stale)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="report the demo fleet's clusters (of `serve --demo`) instead of new ones",
+    )
     parser.set_defaults(run=simulate.simulate_controllers)
+
+
+def _add_watch(commands: Any) -> None:
+    parser = commands.add_parser(
+        "watch", help="print cluster changes as they happen (a subscription to a running server)"
+    )
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--token", required=True, help="an Admin token")
+    parser.add_argument(
+        "--filter",
+        default=None,
+        metavar="JSON",
+        help='a ClusterFilter, e.g. \'{"providers": ["aws"]}\'',
+    )
+    parser.set_defaults(run=watch.watch)
 
 
 def _add_db(commands: Any) -> None:
@@ -253,5 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
         run=_print_schema
     )
     _add_simulate(commands)
+    _add_watch(commands)
     _add_db(commands)
     return parser

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from clusterql import fleet
 from clusterql.cli.common import CliError, database, settings_from, shown_url
 from clusterql.logs import log_config
+from clusterql.watch import websocket_url
 from models import tokens
 from models.tokens import Permission
 
@@ -41,6 +42,11 @@ class DemoAccess:
     secret: str
 
 
+DEMO_SUBSCRIPTION = (
+    "subscription { clusterChanges { kind clusterId cluster { name failedNodesCount } } }"
+)
+
+
 def demo_banner(url: str, access: DemoAccess, database: str) -> str:
     """What `serve --demo` prints: the token, GraphiQL and a curl ready to paste."""
     summary = (
@@ -61,6 +67,12 @@ def demo_banner(url: str, access: DemoAccess, database: str) -> str:
             f"    -H 'Authorization: Bearer {secret}' \\",
             "    -H 'Content-Type: application/json' \\",
             '    -d \'{"limit": 5, "return_nodes": true}\'',
+            "Watch the fleet change live (a subscription over graphql-transport-ws at "
+            f"{websocket_url(url)}):",
+            f"  clusterql watch --url {url} --token {secret}",
+            "and in another terminal make the demo fleet change:",
+            f"  clusterql simulate --url {url} --token {secret} --demo --interval 2",
+            f"In GraphiQL, run: {DEMO_SUBSCRIPTION}",
         ]
     )
 

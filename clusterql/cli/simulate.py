@@ -22,10 +22,11 @@ async def _simulate(args: argparse.Namespace) -> simulate.Stats:
         "duration": args.duration,
         "prefix": args.prefix,
         "silent": args.silent,
+        "demo": args.demo,
     }
     if args.token is not None:
         return await simulate.run(args.url, args.token, **options)
-    names = simulate.controller_names(args.prefix, args.controllers)
+    names = simulate.fleet_names(args.prefix, args.controllers, demo=args.demo)
     async with database(settings_from(args).database_url, migrate=False) as engine:
         made = await simulate.bound_tokens(engine, names, datetime.now(UTC))
         print(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clusterql.fleet import DEMO_SIZE
+from clusterql.fleet import DEMO_SIZE, demo_fleet
 from models import migrations
 from models.engine import create_engine
 from models.tokens import looks_like_secret
@@ -286,7 +289,9 @@ async def test_seed_mixes_node_states(cli: Cli, database_url: str, engine: Async
 
 def _curl_request(printed: str) -> httpx.Request:
     """The request the printed `curl` command sends, read the way a shell reads it."""
-    command = printed[printed.index("curl ") :].replace("\\\n", " ")
+    lines = printed[printed.index("curl ") :].splitlines()
+    end = next(i for i, line in enumerate(lines) if not line.endswith("\\"))
+    command = " ".join(line.removesuffix("\\") for line in lines[: end + 1])
     words = shlex.split(command)
     method, headers, body, url = "GET", {}, None, None
     pairs = iter(words[1:])
@@ -331,6 +336,47 @@ def test_serve_demo_prints_a_token_graphiql_and_a_curl_that_works(
     assert all("nodes" in c for c in body["clusters"])
     # SIGTERM: uvicorn shuts down gracefully, then exits by the signal (-15) as is conventional.
     assert "Application shutdown complete." in err.read_text()
+
+
+def _printed_command(printed: str, name: str) -> list[str]:
+    """The `clusterql NAME ...` line the banner prints, as arguments for this interpreter."""
+    line = next(
+        line for line in printed.splitlines() if line.strip().startswith(f"clusterql {name}")
+    )
+    return [sys.executable, "-m", "clusterql.cli", *shlex.split(line)[1:]]
+
+
+def test_serve_demo_prints_a_watch_and_a_simulate_that_show_the_fleet_change(
+    tmp_path: Path, database_url: str
+) -> None:
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERQL_")}
+    command = serve_command("--demo", "--database-url", database_url)
+    with running(command, output=err, stdout=out, base_env=env, cwd=tmp_path) as server:
+        printed = out.read_text()
+        assert "subscription { clusterChanges" in printed  # for GraphiQL
+        with subprocess.Popen(
+            _printed_command(printed, "watch"), stdout=subprocess.PIPE, text=True, env=env
+        ) as watcher:
+            time.sleep(3.0)  # connected and subscribed (it starts a Python interpreter)
+            simulated = subprocess.run(
+                [*_printed_command(printed, "simulate"), "--controllers", "5", "--duration", "4"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+                check=False,
+            )
+            time.sleep(1.0)
+            watcher.terminate()
+            shown, _ = watcher.communicate(timeout=15)
+        assert server.process.poll() is None
+    assert simulated.returncode == 0, simulated.stderr
+    events = [json.loads(line)["clusterChanges"] for line in shown.splitlines()]
+    assert len(events) >= 5
+    assert {e["kind"] for e in events} == {"UPDATED"}
+    demo_names = {c.name for c in demo_fleet(datetime.now(UTC))[:5]}
+    assert {e["cluster"]["name"] for e in events} == demo_names
 
 
 # ---------------------------------------------------------------- schema

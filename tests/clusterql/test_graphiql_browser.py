@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -16,7 +18,8 @@ from models.tokens import Permission
 from tests import factories
 from tests.browser import OfflineGuard, chromium
 from tests.databases import migrated_database_url
-from tests.live_server import live_server
+from tests.documents import REPORT
+from tests.live_server import live_server, token_client
 
 pytestmark = pytest.mark.browser
 
@@ -167,3 +170,62 @@ def test_graphiql_takes_no_headers_from_its_url(server: str, secret: str, browse
     assert QUERY in values  # the query may be shared by link
     assert all(secret not in value for value in values), values
     context.close()
+
+
+SUBSCRIPTION = "subscription { clusterChanges { kind cluster { name nodesCount } } }"
+
+
+def test_graphiql_runs_a_subscription(
+    server: str, secret: str, database_url: str, browser: Browser
+) -> None:
+    # given: GraphiQL with the token in its Headers tab, running a subscription
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Security Policy" in m.text else None)
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(f"{server}/graphql")
+    expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Headers", exact=True).click()
+    headers = json.dumps({"Authorization": f"Bearer {secret}"})
+    _type_into(page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)", headers)
+    _type_into(page, ".graphiql-query-editor", SUBSCRIPTION)
+    page.locator(".graphiql-execute-button").click()
+    expect(page.locator(".graphiql-execute-button")).to_have_attribute(
+        "aria-label", "Stop query (Ctrl-Enter)"
+    )  # subscribed: GraphiQL offers to stop it
+    page.wait_for_timeout(500)
+
+    # when: a controller reports a new cluster
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's loop
+        thread.submit(asyncio.run, _report_new_cluster(server, database_url)).result()
+
+    # then: the event shows in the result pane, over a websocket to this server
+    result = page.locator(".graphiql-response")
+    expect(result).to_contain_text('"kind": "REGISTERED"', timeout=TIMEOUT_MS)
+    expect(result).to_contain_text("delta-live")
+    assert [urlsplit(url).netloc for url in sockets] == [urlsplit(server).netloc]
+    assert errors == []
+    context.close()
+
+
+async def _report_new_cluster(server: str, database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        controller = await factories.token(engine, Permission.CONTROLLER)
+    finally:
+        await engine.dispose()
+    state = {
+        "name": "delta-live",
+        "provider": "aws",
+        "regions": ["eu-west-1"],
+        "controllerVersion": "1",
+        "controllerStatus": "RUNNING",
+        "nodes": [],
+    }
+    async with token_client(server, controller) as client:
+        body = {"query": REPORT, "variables": {"input": state}}
+        assert "errors" not in (await client.post("/graphql", json=body)).json()

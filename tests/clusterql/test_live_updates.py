@@ -24,7 +24,7 @@ from tests import factories
 from tests.databases import migrated_database_url
 from tests.documents import REMOVE, REPORT
 from tests.live_server import Server, serve_process, token_client
-from tests.subscriptions import CHANGES, connected
+from tests.subscriptions import CHANGES, Stalled, connected
 
 DELIVERY_S = 1.0
 
@@ -71,6 +71,7 @@ class Live:
 LIVE_ENV = {
     "CLUSTERQL_SUBSCRIPTION_RECHECK": "0.5",
     "CLUSTERQL_SUBSCRIPTION_CONNECTIONS_PER_TOKEN": "3",
+    "CLUSTERQL_SUBSCRIPTION_QUEUE": "4",
 }
 
 
@@ -251,3 +252,91 @@ async def test_connections_are_bounded_per_token(live: Live) -> None:
         assert "3 connections" in refused.reason
     async with connected(url, live.admin) as again:  # freed when they closed
         await again.subscribe(CHANGES)
+
+
+# Twenty copies of two 253-character fields per node: about 1.5 MB an event for 300 nodes, cheap
+# to complete, so that a stalled reader's buffers (the kernel's hold megabytes) fill after a few.
+_COPIES = " ".join(f"h{i}: hostname d{i}: internalDns" for i in range(10))
+BIG_EVENTS = (
+    "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind cluster "
+    f"{{ id nodes {{ name {_COPIES} }} }} }} }}"
+)
+
+
+def big_report(name: str) -> Any:
+    state = report(name, nodes=300)
+    for i, node in enumerate(state["nodes"]):
+        node["hostname"] = f"{i:04}" + "h" * 249
+        node["internalDns"] = f"{i:04}" + "d" * 249
+    return state
+
+
+async def _throughput(live: Live, seconds: float, prefix: str, big: Any) -> float:
+    """Reports acknowledged a second by 3 controllers reporting 10-node clusters, while a
+    fourth keeps reporting one big cluster (whose events are big)."""
+    deadline = time.monotonic() + seconds
+    acked = 0
+
+    async def controller(c: int) -> None:
+        nonlocal acked
+        async with live.client() as client:
+            i = 0
+            while time.monotonic() < deadline:
+                state = report(f"{prefix}-{c}-{i % 5}", nodes=10)
+                body = {"query": REPORT, "variables": {"input": state}}
+                response = await client.post("/graphql", json=body)
+                assert "errors" not in response.json(), response.text
+                acked += 1
+                i += 1
+
+    async def big_one() -> None:
+        async with live.client() as client:
+            while time.monotonic() < deadline:
+                body = {"query": REPORT, "variables": {"input": big}}
+                assert "errors" not in (await client.post("/graphql", json=body)).json()
+
+    started = time.monotonic()
+    await asyncio.gather(big_one(), *(controller(c) for c in range(3)))
+    return acked / (time.monotonic() - started)
+
+
+async def _until_cut_off(live: Live, big: Any, times: int, within: float = 60.0) -> None:
+    """Report the big cluster until the server has logged `times` slow subscribers."""
+    deadline = time.monotonic() + within
+    async with live.client() as client:
+        while live.output.read_text().count("too slow") < times:
+            assert time.monotonic() < deadline, "the stalled subscriber was never cut off"
+            body = {"query": REPORT, "variables": {"input": big}}
+            assert "errors" not in (await client.post("/graphql", json=body)).json()
+
+
+async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pace(
+    live: Live,
+) -> None:
+    big = big_report("big-events")
+    answer, _ = await live.report(big)
+    big_id = answer["data"]["reportCluster"]["id"]
+    await _throughput(live, 2.0, "warm-up", big)
+    # Interleaved rounds, the best of each kind compared: the machine's other load only ever
+    # slows a round down.
+    rates: dict[str, list[float]] = {"alone": [], "stalled": []}
+    for round_ in range(3):
+        rates["alone"].append(await _throughput(live, 4.0, f"alone-{round_}", big))
+        stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
+        await asyncio.sleep(0.3)
+        rates["stalled"].append(await _throughput(live, 4.0, f"stalled-{round_}", big))
+        await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short for it
+        # Now read: what was buffered, then the end of a connection the server closed.
+        messages, code = await asyncio.to_thread(stalled.drain, 30.0)
+        assert code in (4413, None), code  # None: cut before its close frame got out
+        assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
+    assert max(rates["stalled"]) >= 0.9 * max(rates["alone"]), rates
+
+
+async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(live: Live) -> None:
+    async with live.client(live.admin) as client:
+        response = await client.post("/graphql", json={"query": CHANGES})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["message"] == "subscriptions are not allowed when using POST"
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
