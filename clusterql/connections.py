@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("clusterql.connections")
 
 WARN_EVERY_S = 10.0  # refused connections are logged at most this often, with their count
+WORKER_HEALTHCHECK_S = 30  # seconds a worker may take to answer the supervisor's health check
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,4 +267,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": limits.keep_alive_s,
         # uvicorn's own 503 comes only once a head has arrived: the cap above refuses earlier.
         "limit_concurrency": None,
+        # A worker answers the supervisor's health check only once it has unpickled its config,
+        # and so imported this module and uvicorn's, which takes seconds on a loaded machine:
+        # uvicorn's 5 s would have the supervisor kill every worker before it starts.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
     }
