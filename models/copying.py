@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models import fleet_counts
 from models.engine import read_transaction, write_transaction
 from models.migrations import migrate, require_current
 from models.tables import api_tokens, clusters, nodes, service_keys
@@ -83,6 +84,7 @@ async def copy_database(
                 last_id = await _copy_table(src, dst, table, chunk_rows, progress)
                 if table in SEQUENCED:
                     await _advance_sequence(dst, table, max(issued[table.name], last_id))
+            await fleet_counts.rebuild(dst)  # counted from the rows copied, not copied
     return CopySummary(rows=totals, removed_clusters=removed)
 
 

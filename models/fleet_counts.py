@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -121,3 +121,9 @@ UNION ALL
 SELECT 'sensor_version', sensor_version, count(*) FROM nodes WHERE sensor_installed
   GROUP BY sensor_version
 """
+
+
+async def rebuild(conn: AsyncConnection) -> None:
+    """Count the summary rows afresh from the rows (after a bulk copy of the rows)."""
+    await conn.execute(delete(fleet_counts))
+    await conn.execute(text(REBUILD_SQL))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models import migrations
 from models.copying import CopyRefused, copy_database
 from models.engine import read_transaction
+from models.listing import ClusterFilter
+from models.summary import counted
+from models.summary import summary as summary_of
 from models.tables import api_tokens, clusters, nodes, service_keys
 from models.tokens import Permission
 from tests import factories
@@ -76,6 +80,12 @@ async def test_a_copy_in_small_chunks_is_exact_and_reports_each_chunk(
         ("nodes", 4),
         ("nodes", 2),
     ]
+    # And its summary rows are counted from the rows it holds
+    async with read_transaction(target) as conn:
+        now = datetime.now(UTC)
+        kept = await summary_of(conn, ClusterFilter(), now)
+        assert kept == await counted(conn, ClusterFilter(), now)
+        assert (kept.clusters, kept.nodes) == (6, 18)
 
 
 async def test_an_empty_source_gives_an_empty_migrated_target(
