@@ -275,7 +275,12 @@ async def test_filter_texts_keep_the_text_rules_in_both_apis(
             assert word in error["message"], error
         response = await admin.post(LIST, json={"filters": {field: sent(value)}})
         assert response.status_code == 400, response.text
-        assert response.json() == {"error": error["message"]}
+        if field == "name" and len(value) > longest:
+            # the REST body's own model checks the name's length first, in the REST words
+            expected = f"filters.name: must be 1 to {longest} characters, got {len(value)}"
+        else:
+            expected = error["message"]
+        assert response.json() == {"error": expected}
     accepted = await post(admin, CLUSTERS, filter={field: sent("x" * longest)})
     assert accepted["data"]["clusters"]["clusters"] == []
 
