@@ -145,7 +145,7 @@ async def test_an_access_line_says_who_asked_for_what(served: Served) -> None:
     assert line["user_agent"] == "dashboard/2.1"
     assert line["client"] == "127.0.0.1"
     refused = lines["access-line-anonymous"]
-    assert refused["route"] == "/runtime/api/v1/cluster/{cluster_id}"
+    assert refused["route"] == "/runtime/api/v1/cluster/{id}"
     assert refused["status"] == 401
     assert "token" not in refused
     assert "operation_name" not in refused

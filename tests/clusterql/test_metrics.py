@@ -95,7 +95,7 @@ async def test_the_scrape_counts_exactly_the_requests_sent(
     assert requests(LIST, "POST", 400) == 1
     assert requests(LIST, "POST", 401) == 2
     assert requests(LIST, "POST", 429) == 1
-    assert requests("/runtime/api/v1/cluster/{cluster_id}", "GET", 200) == 1
+    assert requests("/runtime/api/v1/cluster/{id}", "GET", 200) == 1
     assert requests("/metrics", "GET", 200) == 1  # the first scrape
 
     def latencies(name: str, **labels: str) -> float:
@@ -112,7 +112,7 @@ async def test_the_scrape_counts_exactly_the_requests_sent(
     route = "clusterql_http_request_duration_seconds"
     assert latencies(route, route="/graphql", method="POST") == 5
     assert latencies(route, route=LIST, method="POST") == 5
-    assert latencies(route, route="/runtime/api/v1/cluster/{cluster_id}", method="GET") == 1
+    assert latencies(route, route="/runtime/api/v1/cluster/{id}", method="GET") == 1
     assert latencies(route, route="/metrics", method="GET") == 1
     operation = "clusterql_graphql_operation_duration_seconds"
     assert latencies(operation, operation="R", type="mutation") == 2
