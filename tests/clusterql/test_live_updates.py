@@ -69,6 +69,7 @@ class Live:
 
 
 LIVE_ENV = {
+    "CLUSTERQL_CONTROLLER_MAX_CLUSTERS": "100000",  # one controller reports every test's clusters
     "CLUSTERQL_SUBSCRIPTION_RECHECK": "0.5",
     "CLUSTERQL_SUBSCRIPTION_CONNECTIONS_PER_TOKEN": "3",
     "CLUSTERQL_SUBSCRIPTION_QUEUE": "4",
@@ -142,7 +143,7 @@ async def test_matching_subscribers_get_each_change_within_a_second_of_its_ackno
 
 async def test_a_refused_report_sends_no_event(live: Live) -> None:
     await live.report(report("owned"))
-    other = await _token(live, Permission.CONTROLLER)
+    other = await _token(live, Permission.CONTROLLER, clusters=["elsewhere-*"])
     async with connected(live.server.url, live.admin) as subscriber:
         await subscriber.subscribe()
         await asyncio.sleep(0.2)
@@ -150,7 +151,7 @@ async def test_a_refused_report_sends_no_event(live: Live) -> None:
         invalid["nodes"][0]["internalIp"] = "not-an-address"
         answer, _ = await live.report(invalid)
         assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-        answer, _ = await live.report(report("owned", nodes=9), other)  # not its cluster
+        answer, _ = await live.report(report("owned", nodes=9), other)  # outside its binding
         assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         answer, _ = await live.report(report("fine"))
         change = (await subscriber.event())["clusterChanges"]
@@ -185,12 +186,14 @@ async def test_filters_follow_the_listing_filters(live: Live) -> None:
             await subscriber.receive(within=0.5)
 
 
-async def _token(live: Live, *permissions: Permission, name: str | None = None) -> str:
+async def _token(
+    live: Live, *permissions: Permission, name: str | None = None, clusters: list[str] | None = None
+) -> str:
     from models.engine import create_engine
 
     engine = create_engine(live.database_url)
     try:
-        return await factories.token(engine, *permissions, name=name)
+        return await factories.token(engine, *permissions, name=name, clusters=clusters)
     finally:
         await engine.dispose()
 
