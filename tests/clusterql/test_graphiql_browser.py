@@ -175,6 +175,11 @@ def test_graphiql_takes_no_headers_from_its_url(server: str, secret: str, browse
 SUBSCRIPTION = "subscription { clusterChanges { kind cluster { name nodesCount } } }"
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 15, still open: GraphiQL often sends the subscription as a POST (answered "
+    "'subscriptions are not allowed when using POST') instead of over its websocket",
+)
 def test_graphiql_runs_a_subscription(
     server: str, secret: str, database_url: str, browser: Browser
 ) -> None:
