@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.measure import environment, percentile, seed, unthrottled
 from bench.reports import simulated, simulation
-from models import tokens
+from models import bindings, tokens
 from models.engine import create_engine
 from models.tokens import Permission
 from tests.live_server import serve_process, token_client
@@ -37,7 +37,10 @@ QUERIES = {
 async def _token(url: str, permission: Permission) -> str:
     engine = create_engine(url)
     try:
-        return await tokens.issue(engine, f"bench-{secrets.token_hex(4)}", [permission])
+        # the simulated controllers' names: a Controller token must be bound to what it reports
+        bound = bindings.binding(["*"] if permission is Permission.CONTROLLER else [])
+        name = f"bench-{secrets.token_hex(4)}"
+        return await tokens.issue(engine, name, [permission], binding=bound)
     finally:
         await engine.dispose()
 
