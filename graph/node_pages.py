@@ -10,12 +10,12 @@ import strawberry
 from graph.context import Context, Info
 from graph.enums import NodeStatus
 from graph.filters import checked_values
-from graph.pagination import PageInfo, page_size
+from graph.pagination import PageInfo, page_info, relay_arguments
 from graph.scalars import parse_cluster_id
 from graph.types import Node
 from models import node_search
 from models.errors import InvalidInput
-from models.limits import DEFAULT_PAGE, MAX_TEXT
+from models.limits import MAX_TEXT
 from models.node_search import NodeFilter
 from models.records import NodeRecord
 
@@ -106,19 +106,7 @@ async def connection(
     before: str | None,
 ) -> NodeConnection:
     """`first` nodes after `after`, or `last` nodes before `before`, in id order."""
-    if first is not None and last is not None:
-        raise InvalidInput("give first (with after) or last (with before), not both")
-    if last is None and before is not None:
-        raise InvalidInput("before pages backward: give it with last")
-    if last is not None and after is not None:
-        raise InvalidInput("after pages forward: give it with first")
-    backward = last is not None
-    size = (
-        page_size("last", last) if last is not None else page_size("first", first or DEFAULT_PAGE)
-    )
-    if first is not None:
-        page_size("first", first)
-    cursor = before if backward else after
+    backward, size, cursor = relay_arguments(first, after, last, before)
     start = (
         context.cursors.decode_node(cursor, where, name="before" if backward else "after")
         if cursor
@@ -139,12 +127,7 @@ async def connection(
     ]
     return NodeConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=behind if backward else more,
-            has_previous_page=more if backward else behind,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info([e.cursor for e in edges], more, behind, backward),
         matching=where,
     )
 

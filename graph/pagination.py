@@ -134,6 +134,32 @@ async def _any_behind(
     return await context.snapshot.run(lambda conn: listing.any_from(conn, where, back, cursor))
 
 
+def relay_arguments(
+    first: int | None, after: str | None, last: int | None, before: str | None
+) -> tuple[bool, int, str | None]:
+    """Relay's arguments, checked: whether the page goes backward, its size, and the cursor
+    it starts from."""
+    if first is not None and last is not None:
+        raise InvalidInput("give first (with after) or last (with before), not both")
+    if last is None and before is not None:
+        raise InvalidInput("before pages backward: give it with last")
+    if last is not None and after is not None:
+        raise InvalidInput("after pages forward: give it with first")
+    if last is not None:
+        return True, page_size("last", last), before
+    return False, page_size("first", DEFAULT_PAGE if first is None else first), after
+
+
+def page_info(cursors: list[str], more: bool, behind: bool, backward: bool) -> PageInfo:
+    """Where a page of `cursors` stands: `more` follow it in its walk, `behind` precede it."""
+    return PageInfo(
+        has_next_page=behind if backward else more,
+        has_previous_page=more if backward else behind,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
 async def connection(
     context: Context,
     where: ClusterFilter,
@@ -145,18 +171,7 @@ async def connection(
     before: str | None,
 ) -> ClusterConnection:
     """`first` clusters after `after`, or `last` clusters before `before`, with their cursors."""
-    if first is not None and last is not None:
-        raise InvalidInput("give first (with after) or last (with before), not both")
-    if last is None and before is not None:
-        raise InvalidInput("before pages backward: give it with last")
-    if last is not None and after is not None:
-        raise InvalidInput("after pages forward: give it with first")
-    backward = last is not None
-    if last is not None:
-        size = page_size("last", last)
-    else:
-        size = page_size("first", DEFAULT_PAGE if first is None else first)
-    cursor = before if backward else after
+    backward, size, cursor = relay_arguments(first, after, last, before)
     walk = Order(order.field, order.direction.reversed()) if backward else order
     start = (
         context.cursors.decode(cursor, where, order, name="before" if backward else "after")
@@ -178,11 +193,6 @@ async def connection(
     ]
     return ClusterConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=behind if backward else more,
-            has_previous_page=more if backward else behind,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info([e.cursor for e in edges], more, behind, backward),
         matching=where,
     )
