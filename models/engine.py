@@ -147,21 +147,28 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     runs what `after_commit` registered in it (nothing if it rolled back)."""
     async with engine.connect() as conn:
         await for_writes(conn)
-        conn.info.pop(_AFTER_COMMIT, None)  # `info` outlives checkouts: start clean
+        callbacks: list[Callable[[], None]] = []
+        conn.info[_AFTER_COMMIT] = callbacks  # `info` outlives checkouts: start clean
         try:
             async with conn.begin():
                 yield conn
         except BaseException:
-            conn.info.pop(_AFTER_COMMIT, None)
+            # Not `conn.info` here: after a cancellation the connection is invalidated, and
+            # touching it would reconnect outside SQLAlchemy's greenlet (MissingGreenlet).
+            callbacks.clear()
             raise
-        for callback in conn.info.pop(_AFTER_COMMIT, ()):
+        del conn.info[_AFTER_COMMIT]
+        for callback in callbacks:
             callback()
 
 
 def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
     """Run `callback` once the write transaction `conn` is in has committed (`write_transaction`);
     never if it rolls back. It must not wait: the writer runs it before it returns."""
-    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    callbacks = conn.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        raise RuntimeError("after_commit needs a transaction begun by write_transaction")
+    callbacks.append(callback)
 
 
 async def for_writes(conn: AsyncConnection) -> None:
