@@ -55,6 +55,12 @@ def local_page() -> str:
     text = _once(
         text, "React.useState(parameters.headers)", "React.useState(undefined)"
     )  # a link must not carry a token into the page (nor a shared URL out of it)
+    text = _once(
+        text,
+        "const fetcher = GraphiQL.createFetcher({",
+        "const stockFetcher = GraphiQL.createFetcher({",
+    )
+    text = _once(text, "function GraphiQLWithExplorer() {", ROUTING_FETCHER + "\n      $0")
     remote = re.search(r'(?:src|href)="(https?://[^"]+)"', text)
     if remote:  # a newer Strawberry loads another file: pin it in GRAPHIQL
         raise AssetError(f"Strawberry's GraphiQL page loads a file we do not pin: {remote[1]}")
@@ -108,6 +114,28 @@ HEADERLESS_STORAGE = """// clusterql: never store request headers (they hold the
           },
         };
       })();"""
+# GraphiQL's fetcher sends an operation over its websocket only when the editor's last parse
+# (`documentAST`) says it is a subscription, and only under the operation name it was given. Run
+# right after typing, that parse is still the previous document's, and a named subscription sent
+# without `operationName` does not match: the subscription went out as a POST, which the server
+# refuses. This fetcher parses the document as sent (with GraphiQL's own graphql-js), names the
+# operation when the document holds just one, and lets the stock fetcher route from that.
+ROUTING_FETCHER = """// clusterql: route each operation by the document actually sent.
+      function fetcher(params, options) {
+        let documentAST;
+        try {
+          documentAST = GraphiQL.GraphQL.parse(params.query);
+        } catch (error) {
+          return stockFetcher(params, options);  // the server explains the syntax error
+        }
+        const operations = documentAST.definitions.filter(
+          (definition) => definition.kind === "OperationDefinition",
+        );
+        if (!params.operationName && operations.length === 1 && operations[0].name) {
+          params = Object.assign({}, params, { operationName: operations[0].name.value });
+        }
+        return stockFetcher(params, Object.assign({}, options, { documentAST }));
+      }"""
 HEADERLESS_PROPS = "shouldPersistHeaders: false,\n          storage: headerlessStorage,"
 
 
