@@ -324,21 +324,16 @@ async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pa
     # slows a round down.
     rates: dict[str, list[float]] = {"alone": [], "stalled": []}
     for round_ in range(5):
-        rates["alone"].append(await _throughput(live, 4.0, f"alone-{round_}", big))
+        rates["alone"].append(await _throughput(live, 3.0, f"alone-{round_}", big))
         stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
         await asyncio.sleep(0.3)
-        rates["stalled"].append(await _throughput(live, 4.0, f"stalled-{round_}", big))
+        rates["stalled"].append(await _throughput(live, 3.0, f"stalled-{round_}", big))
         await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short for it
         # Now read: what was buffered, then the end of a connection the server closed.
         messages, code = await asyncio.to_thread(stalled.drain, 30.0)
         assert code in (4413, None), code  # None: cut before its close frame got out
         assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
-    kept_pace = max(rates["stalled"]) >= 0.9 * max(rates["alone"])
-    if not kept_pace:
-        # Known shortfall, issue 15 still open: a stalled subscriber has cost writers 10 to 20%
-        # of their reports a second in loaded runs (both databases). Shown as xfail, not hidden.
-        pytest.xfail(f"issue 15: writers slowed by a stalled subscriber: {rates}")
-    assert kept_pace, rates
+    assert max(rates["stalled"]) >= 0.9 * max(rates["alone"]), rates
 
 
 async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(live: Live) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from graph.fanout import Ending, Fanout
+from graph.fanout import Ending, Fanout, Subscriber
 from models.changes import Change, ChangeKind, matching, turned_stale
 from models.engine import read_transaction, write_transaction
 from models.listing import ClusterFilter
@@ -93,3 +94,65 @@ async def test_a_subscriber_whose_queue_is_full_is_ended_and_nobody_waits(
         assert await slow.next() is None  # its reader learns it is over
     finally:
         running.cancel()
+
+
+async def _received(subscriber: Subscriber) -> list[Change]:
+    """What `subscriber` has been offered so far."""
+    received: list[Change] = []
+    while True:
+        try:
+            change = await asyncio.wait_for(subscriber.next(), 0.2)
+        except TimeoutError:
+            return received
+        assert change is not None, subscriber.ended
+        received.append(change)
+
+
+async def test_ids_are_matched_in_the_process_and_the_rest_by_the_database(
+    engine: AsyncEngine,
+) -> None:
+    aws, gcp = await factories.insert(
+        engine, [factories.cluster("a-one"), factories.cluster("b-two", provider="gcp")]
+    )
+    filters = [
+        ClusterFilter(ids=(aws,)),
+        ClusterFilter(ids=(aws, gcp), providers=("gcp",)),
+        ClusterFilter(ids=(gcp,), providers=("aws",)),
+        ClusterFilter(providers=("aws",)),
+        ClusterFilter(),
+    ]
+    changes = [Change(ChangeKind.UPDATED, c) for c in (aws, gcp, aws)]  # one cluster twice
+    async with read_transaction(engine) as conn:
+        expected = await matching(conn, changes, filters)  # the database's own answer
+    fanout = Fanout(engine, queue_size=10)
+    subscribers = [fanout.subscribe(where) for where in filters]
+    running = asyncio.create_task(fanout.run())
+    try:
+        for change in changes:
+            fanout.changed(change)
+        received = [await _received(subscriber) for subscriber in subscribers]
+    finally:
+        running.cancel()
+    assert received == [
+        [change for change, row in zip(changes, expected, strict=True) if row[f]]
+        for f in range(len(filters))
+    ]
+    assert received[1] == [Change(ChangeKind.UPDATED, gcp)]
+    assert received[2] == []
+
+
+async def test_filters_of_ids_alone_need_no_statement(tmp_path: Path) -> None:
+    # given: a database that cannot be opened: any statement would end the subscriptions
+    unreachable = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'absent' / 'db'}")
+    fanout = Fanout(unreachable, queue_size=10)
+    watching = fanout.subscribe(ClusterFilter(ids=(7,)))
+    everything = fanout.subscribe(ClusterFilter())
+    running = asyncio.create_task(fanout.run())
+    try:
+        for cluster_id in (7, 8, 7):
+            fanout.changed(Change(ChangeKind.UPDATED, cluster_id))
+        assert await _received(watching) == [Change(ChangeKind.UPDATED, 7)] * 2
+        assert len(await _received(everything)) == 3
+    finally:
+        running.cancel()
+        await unreachable.dispose()
