@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from graph.context import DEFAULT_STALE_AFTER, Clock, utc_now
+from graph.context import Clock, utc_now
 from graph.cursors import CursorCodec
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models import migrations
 from models.engine import EngineOptions, create_engine
-from models.limits import CONTROLLER_MAX_CLUSTERS
+from models.limits import CONTROLLER_MAX_CLUSTERS, DEFAULT_STALE_AFTER
 
 if TYPE_CHECKING:
     from clusterql.live import Live

@@ -47,6 +47,7 @@ from graph.fanout import Ending, Fanout, Listening
 from models import changes, tokens
 from models.engine import read_transaction
 from models.faults import is_unavailable
+from models.limits import DEFAULT_STALE_AFTER
 from models.snapshot import Snapshot
 from models.tokens import Permission, Principal
 
@@ -66,7 +67,7 @@ class LiveLimits:
     subscriptions_per_token: int = 100
     queue: int = 100  # events waiting for one subscriber
     recheck_s: float = 2.0  # between checks that the tokens of open connections are live
-    stale_after: timedelta = timedelta(minutes=15)
+    stale_after: timedelta = DEFAULT_STALE_AFTER
     init_timeout_s: float = 10.0  # for connection_init once the websocket is open
 
 
@@ -107,7 +108,7 @@ class Live:
     def __init__(self, engine: AsyncEngine, limits: LiveLimits) -> None:
         self.engine = engine
         self.limits = limits
-        self.fanout = Fanout(engine, limits.queue)
+        self.fanout = Fanout(engine, limits.queue, limits.stale_after)
         self.by_token: dict[int, set[LiveHandler]] = {}
         self.hearing = True  # changes reach the fan-out (on PostgreSQL: while listening)
 
@@ -186,7 +187,7 @@ class Live:
                     handler.close_soon(Close.FORBIDDEN, REVOKED)
 
     async def _stale_watch(self) -> None:
-        await self.fanout.watch_staleness(self.limits.stale_after, every_s=self.limits.recheck_s)
+        await self.fanout.watch_staleness(every_s=self.limits.recheck_s)
 
 
 async def _logged(job: Awaitable[None]) -> None:

@@ -13,7 +13,7 @@ from clusterql.live import LiveLimits
 from clusterql.rate_limit import Rate, RateLimits
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
-from models.limits import CONTROLLER_MAX_CLUSTERS
+from models.limits import CONTROLLER_MAX_CLUSTERS, DEFAULT_STALE_AFTER
 
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
@@ -267,9 +267,6 @@ class Settings(BaseSettings):
             connect_timeout_s=self.database_connect_timeout,
             statement_timeout_s=self.database_statement_timeout,
         )
-
-
-DEFAULT_STALE_AFTER = timedelta(minutes=15)
 
 
 def _stale_after(value: object) -> timedelta:

@@ -14,12 +14,11 @@ from graph.fanout import Listening
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from graph.outcome import Outcome
-from models.limits import CONTROLLER_MAX_CLUSTERS
+from models.limits import CONTROLLER_MAX_CLUSTERS, DEFAULT_STALE_AFTER
 from models.snapshot import Snapshot
 from models.tokens import Principal
 
 Clock = Callable[[], datetime]
-DEFAULT_STALE_AFTER = timedelta(minutes=15)
 
 
 def utc_now() -> datetime:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.changes import Change, ChangeKind, matching, turned_stale
 from models.engine import read_transaction
 from models.faults import is_unavailable
+from models.limits import DEFAULT_STALE_AFTER
 from models.listing import ClusterFilter
 
 log = logging.getLogger("clusterql.graph")
@@ -84,9 +85,16 @@ class Subscriber:
 class Fanout:
     """The subscriptions of one process, and the task that hands them the changes."""
 
-    def __init__(self, engine: AsyncEngine, queue_size: int, max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        queue_size: int,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+        max_pending: int = 100_000,
+    ) -> None:
         self.engine = engine
         self.queue_size = queue_size
+        self.stale_after = stale_after
         self.max_pending = max_pending
         self.subscribers: set[Subscriber] = set()
         # Subscribers grouped by filter: a change is matched once per distinct filter, and
@@ -160,9 +168,13 @@ class Fanout:
         answers: dict[int, list[bool]] = {i: [] for i in unknown}
         if unknown:
             changes = [batch[i] for i in unknown]
+            stale_before = datetime.now(UTC) - self.stale_after  # judged now, not at subscribing
             async with read_transaction(self.engine) as conn:
                 for start in range(0, len(asked), FILTERS_PER_STATEMENT):
-                    chunk = asked[start : start + FILTERS_PER_STATEMENT]
+                    chunk = [
+                        replace(where, stale_before=stale_before)
+                        for where in asked[start : start + FILTERS_PER_STATEMENT]
+                    ]
                     for i, found in zip(unknown, await matching(conn, changes, chunk), strict=True):
                         answers[i].extend(found)
         for i, change in enumerate(batch):
@@ -175,7 +187,7 @@ class Fanout:
                         subscriber.offer(change)
         return bool(unknown)
 
-    async def watch_staleness(self, stale_after: timedelta, every_s: float) -> None:
+    async def watch_staleness(self, every_s: float) -> None:
         """Announce STALE for each live cluster whose last report grows older than
         `stale_after`, checked every `every_s` seconds (each process for its own subscribers,
         from the database: no notification needed), until cancelled."""
@@ -188,7 +200,9 @@ class Fanout:
                 continue
             try:
                 async with read_transaction(self.engine) as conn:
-                    ids = await turned_stale(conn, checked - stale_after, now - stale_after)
+                    ids = await turned_stale(
+                        conn, checked - self.stale_after, now - self.stale_after
+                    )
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise

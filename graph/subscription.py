@@ -41,6 +41,7 @@ async def _event(context: Context, change: Change) -> ClusterChange | None:
     if change.kind is ChangeKind.REMOVED:
         return ClusterChange(kind=change.kind, cluster_id=cluster_id, cluster=None)
     context.loaders = Loaders(context.snapshot)
+    context.now = context.clock()  # each event is an answer of its own: `stale` judged now
     record = await context.snapshot.run(lambda conn: get_live(conn, change.cluster_id))
     if record is None:
         return None

@@ -1,6 +1,8 @@
 """What the product accepts and stores, at most (SPEC §2, §4, §6, §8): the one place for each
 limit, read by the columns' widths (`models.tables`) and by the GraphQL and REST checks."""
 
+from datetime import timedelta
+
 MAX_NODES_PER_REPORT = 5000  # the largest cluster Kubernetes supports
 MAX_NODES_FIRST = MAX_NODES_PER_REPORT  # `nodes(first:)`: a whole cluster at most
 MAX_CLUSTER_NAME = 253
@@ -19,3 +21,5 @@ MAX_SENSOR_VERSIONS = 1000  # `fleetSummary { sensorVersions(first:) }`
 # How many providers `fleetSummary { clustersByProvider }` is counted at by the cost limits
 # (providers are free text; a fleet has a handful).
 COUNTED_PROVIDERS = 1000
+# A cluster whose last report is older than this is stale (SPEC §11): CLUSTERQL_STALE_AFTER
+DEFAULT_STALE_AFTER = timedelta(minutes=15)

@@ -10,6 +10,8 @@ token, and end when their token is revoked.
 from __future__ import annotations
 
 import asyncio
+import os
+import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,6 +268,9 @@ BIG_EVENTS = (
 )
 
 
+BIG_REPORT_EVERY_S = 0.1
+
+
 def big_report(name: str) -> Any:
     state = report(name, nodes=300)
     for i, node in enumerate(state["nodes"]):
@@ -274,9 +279,26 @@ def big_report(name: str) -> Any:
     return state
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time spent so far by process `pid` and its children (Linux' /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    spent = sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return spent + sum(_cpu_seconds(int(child)) for child in children)
+
+
+async def _cpu_per_report(live: Live, seconds: float, prefix: str, big: Any) -> float:
+    """The server's CPU seconds per report acknowledged in `_throughput`."""
+    pid = live.server.process.pid
+    before = _cpu_seconds(pid)
+    rate = await _throughput(live, seconds, prefix, big)
+    return (_cpu_seconds(pid) - before) / (rate * seconds)
+
+
 async def _throughput(live: Live, seconds: float, prefix: str, big: Any) -> float:
     """Reports acknowledged a second by 3 controllers reporting 10-node clusters, while a
-    fourth keeps reporting one big cluster (whose events are big)."""
+    fourth reports one big cluster (whose events are big) ten times a second."""
     deadline = time.monotonic() + seconds
     acked = 0
 
@@ -292,11 +314,14 @@ async def _throughput(live: Live, seconds: float, prefix: str, big: Any) -> floa
                 acked += 1
                 i += 1
 
-    async def big_one() -> None:
+    async def big_one() -> None:  # at a steady pace, so that every round does the same
         async with live.client() as client:
+            due = time.monotonic()
             while time.monotonic() < deadline:
                 body = {"query": REPORT, "variables": {"input": big}}
                 assert "errors" not in (await client.post("/graphql", json=body)).json()
+                due += BIG_REPORT_EVERY_S
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
 
     started = time.monotonic()
     await asyncio.gather(big_one(), *(controller(c) for c in range(3)))
@@ -320,20 +345,22 @@ async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pa
     answer, _ = await live.report(big)
     big_id = answer["data"]["reportCluster"]["id"]
     await _throughput(live, 2.0, "warm-up", big)
-    # Interleaved rounds, the best of each kind compared: the machine's other load only ever
-    # slows a round down.
-    rates: dict[str, list[float]] = {"alone": [], "stalled": []}
+    # What a stalled subscriber costs writers is what it costs the server: its CPU seconds per
+    # acknowledged report, in interleaved rounds, medians compared. (Reports a second on this
+    # shared machine swing 2x between identical rounds with the disk's fsyncs; CPU time per
+    # report does not wait on them.)
+    cost: dict[str, list[float]] = {"alone": [], "stalled": []}
     for round_ in range(5):
-        rates["alone"].append(await _throughput(live, 3.0, f"alone-{round_}", big))
+        cost["alone"].append(await _cpu_per_report(live, 3.0, f"alone-{round_}", big))
         stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
         await asyncio.sleep(0.3)
-        rates["stalled"].append(await _throughput(live, 3.0, f"stalled-{round_}", big))
+        cost["stalled"].append(await _cpu_per_report(live, 3.0, f"stalled-{round_}", big))
         await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short for it
         # Now read: what was buffered, then the end of a connection the server closed.
         messages, code = await asyncio.to_thread(stalled.drain, 30.0)
         assert code in (4413, None), code  # None: cut before its close frame got out
         assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
-    assert max(rates["stalled"]) >= 0.9 * max(rates["alone"]), rates
+    assert statistics.median(cost["stalled"]) <= 1.1 * statistics.median(cost["alone"]), cost
 
 
 async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(live: Live) -> None:
@@ -343,3 +370,52 @@ async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(l
     (error,) = response.json()["errors"]
     assert error["message"] == "subscriptions are not allowed when using POST"
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+STALE_AFTER_S = 2.0
+STALENESS = "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind clusterId cluster { name stale } } }"  # noqa: E501
+
+
+async def test_a_cluster_whose_controller_falls_silent_is_announced_stale_once(
+    tmp_path: Path,
+) -> None:
+    # given: a server whose clusters go stale 2 s after their last report
+    database_url = await migrated_database_url(tmp_path)
+    admin, controller = await factories.admin_and_controller(database_url)
+    env = {
+        "CLUSTERQL_DATABASE_URL": database_url,
+        **LIVE_ENV,
+        "CLUSTERQL_STALE_AFTER": str(STALE_AFTER_S),
+    }
+    with serve_process(env, output=tmp_path / "server.log") as server:
+        live = Live(server, database_url, admin, controller, tmp_path / "server.log")
+        async with (
+            connected(server.url, admin) as subscriber,
+            connected(server.url, admin) as stale_only,
+        ):
+            await subscriber.subscribe(STALENESS, {"filter": {"providers": ["gcp"]}})
+            # judged when each change comes, not when it subscribed
+            await stale_only.subscribe(STALENESS, {"filter": {"providers": ["gcp"], "stale": True}})
+            await asyncio.sleep(0.2)
+            # when: two controllers report once, then say nothing more
+            answer, acked = await live.report(report("quiet-gcp", provider="gcp"))
+            await live.report(report("quiet-aws"))  # filtered out: never heard of
+            gcp_id = answer["data"]["reportCluster"]["id"]
+            registered = (await subscriber.event())["clusterChanges"]
+            assert registered == {
+                "kind": "REGISTERED",
+                "clusterId": gcp_id,
+                "cluster": {"name": "quiet-gcp", "stale": False},
+            }
+            # then: STALE once its last report is older than the threshold (checked every
+            # 0.5 s here), and nothing after it
+            stale = (await subscriber.event(within=STALE_AFTER_S + 3))["clusterChanges"]
+            assert time.monotonic() - acked >= STALE_AFTER_S
+            assert stale == {
+                "kind": "STALE",
+                "clusterId": gcp_id,
+                "cluster": {"name": "quiet-gcp", "stale": True},
+            }
+            assert (await stale_only.event(within=1))["clusterChanges"] == stale  # its first
+            with pytest.raises(TimeoutError):
+                await subscriber.event(within=1.5)
