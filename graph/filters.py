@@ -24,7 +24,7 @@ def checked_values(field: str, values: list[str] | None) -> tuple[str, ...] | No
     return tuple(sorted(set(values)))
 
 
-def _texts(field: str, values: list[str] | None, longest: int) -> list[str] | None:
+def checked_texts(field: str, values: list[str] | None, longest: int) -> list[str] | None:
     """`values`, each kept to the text rules (a value no report could store matches nothing)."""
     if values is None or len(values) > MAX_FILTER_VALUES:
         return values  # checked_values says what is wrong with the list
@@ -81,12 +81,12 @@ class ClusterFilterInput:
             ids=parsed_ids,
             name=name,
             providers=checked_values(
-                "providers", _texts("providers", self.providers, MAX_PROVIDER)
+                "providers", checked_texts("providers", self.providers, MAX_PROVIDER)
             ),
             controller_statuses=checked_values(
                 "controller_statuses", [str(s) for s in statuses] if statuses is not None else None
             ),
-            regions=checked_values("regions", _texts("regions", self.regions, MAX_TEXT)),
+            regions=checked_values("regions", checked_texts("regions", self.regions, MAX_TEXT)),
             has_unhealthy_nodes=self.has_unhealthy_nodes,
             stale=self.stale,
             stale_before=stale_before,

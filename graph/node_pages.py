@@ -9,7 +9,7 @@ import strawberry
 
 from graph.context import Context, Info
 from graph.enums import NodeStatus
-from graph.filters import checked_values
+from graph.filters import checked_texts, checked_values
 from graph.pagination import PageInfo, page_info, relay_arguments
 from graph.scalars import parse_cluster_id
 from graph.types import Node
@@ -18,6 +18,7 @@ from models.errors import InvalidInput
 from models.limits import MAX_TEXT
 from models.node_search import NodeFilter
 from models.records import NodeRecord
+from models.text import checked, checked_address
 
 
 @strawberry.input(name="NodeFilter", description="Conditions on nodes; every one given must hold.")
@@ -51,9 +52,6 @@ class NodeFilterInput:
     )
 
     def to_domain(self) -> NodeFilter:
-        for field, text in (("name", self.name), ("hostname", self.hostname)):
-            if text is not None and not 0 < len(text) <= MAX_TEXT:
-                raise InvalidInput(f"filter {field} must be 1 to {MAX_TEXT} characters")
         ids = checked_values(
             "clusterIds", None if self.cluster_ids is None else list(self.cluster_ids)
         )
@@ -68,12 +66,20 @@ class NodeFilterInput:
         return NodeFilter(
             statuses=checked_values("statuses", statuses),
             sensor_installed=self.sensor_installed,
-            sensor_versions=checked_values("sensorVersions", self.sensor_versions),
-            name=self.name,
-            hostname=self.hostname,
-            internal_ip=self.internal_ip,
-            regions=checked_values("regions", self.regions),
-            architectures=checked_values("architectures", self.architectures),
+            sensor_versions=checked_values(
+                "sensorVersions", checked_texts("sensorVersions", self.sensor_versions, MAX_TEXT)
+            ),
+            name=None if self.name is None else checked("filter name", self.name),
+            hostname=None if self.hostname is None else checked("filter hostname", self.hostname),
+            internal_ip=(
+                None
+                if self.internal_ip is None
+                else checked_address("filter internalIp", self.internal_ip)
+            ),
+            regions=checked_values("regions", checked_texts("regions", self.regions, MAX_TEXT)),
+            architectures=checked_values(
+                "architectures", checked_texts("architectures", self.architectures, MAX_TEXT)
+            ),
             cluster_ids=cluster_ids,
         )
 

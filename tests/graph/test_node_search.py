@@ -148,7 +148,16 @@ async def test_node_cursors_are_refused_for_another_filter_or_as_cluster_cursors
         ({"first": 2, "last": 2}, ["not both"]),
         ({"filter": {"statuses": []}}, ["statuses", "empty list"]),
         ({"filter": {"clusterIds": ["x"]}}, ["clusterIds", "'x'"]),
-        ({"filter": {"name": ""}}, ["name", "1 to 253"]),
+        ({"filter": {"name": ""}}, ["filter name", "must not be empty"]),
+        ({"filter": {"name": "n" * 254}}, ["filter name", "at most 253"]),
+        # what no report can store is refused, not searched for (NUL would fail PostgreSQL)
+        ({"filter": {"name": "a\u0000b"}}, ["filter name", "control or format", "U+0000"]),
+        ({"filter": {"hostname": "h\u202e"}}, ["filter hostname", "U+202E"]),
+        ({"filter": {"internalIp": "10.0.1"}}, ["filter internalIp", "IPv4 or IPv6"]),
+        ({"filter": {"internalIp": "fe80::1%\u001b"}}, ["filter internalIp"]),
+        ({"filter": {"sensorVersions": ["5.3", "\u0000"]}}, ["sensorVersions[1]", "U+0000"]),
+        ({"filter": {"regions": ["x" * 254]}}, ["regions[0]", "at most 253"]),
+        ({"filter": {"architectures": ["arm64\u200b"]}}, ["architectures[0]", "U+200B"]),
     ],
 )
 async def test_bad_node_searches_are_bad_user_input_saying_what_to_fix(
