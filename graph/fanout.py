@@ -22,10 +22,12 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.changes import Change, ChangeKind, matching, turned_stale
+from models.clusters import get_live
 from models.engine import read_transaction
 from models.faults import is_unavailable
 from models.limits import DEFAULT_STALE_AFTER
 from models.listing import ClusterFilter
+from models.records import ClusterRecord
 
 log = logging.getLogger("clusterql.graph")
 
@@ -48,6 +50,30 @@ class Ending(StrEnum):
 OnEnd = Callable[[Ending, str], None]
 
 
+class Offered:
+    """A change as offered to every subscriber it matches, with the cluster as stored after it,
+    read once for all of them (on first asking) when their events need no more than the row."""
+
+    __slots__ = ("_read", "change", "engine")
+
+    def __init__(self, engine: AsyncEngine, change: Change) -> None:
+        self.engine = engine
+        self.change = change
+        self._read: asyncio.Task[ClusterRecord | None] | None = None
+
+    async def record(self) -> ClusterRecord | None:
+        """The live cluster as stored now, read by the first subscriber to ask; None once it
+        is no longer live (its removal follows as a change of its own)."""
+        if self._read is None:
+            self._read = asyncio.ensure_future(self._read_now())
+            self._read.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
+        return await asyncio.shield(self._read)  # one subscriber cancelled: not the others
+
+    async def _read_now(self) -> ClusterRecord | None:
+        async with read_transaction(self.engine) as conn:
+            return await get_live(conn, self.change.cluster_id)
+
+
 class Subscriber:
     """One subscription: its filter, and the changes waiting for it (at most `size`)."""
 
@@ -57,9 +83,9 @@ class Subscriber:
         self.where = where
         self.on_end = on_end
         self.ended: Ending | None = None
-        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(size + 1)  # +1: the end
+        self._queue: asyncio.Queue[Offered | None] = asyncio.Queue(size + 1)  # +1: the end
 
-    def offer(self, change: Change) -> None:
+    def offer(self, change: Offered) -> None:
         if self.ended is not None:
             return
         if self._queue.qsize() >= self._queue.maxsize - 1:
@@ -77,7 +103,7 @@ class Subscriber:
         if self.on_end is not None:
             self.on_end(why, detail)
 
-    async def next(self) -> Change | None:
+    async def next(self) -> Offered | None:
         """The next change for this subscriber; None once it has been ended."""
         return await self._queue.get()
 
@@ -178,13 +204,14 @@ class Fanout:
                     for i, found in zip(unknown, await matching(conn, changes, chunk), strict=True):
                         answers[i].extend(found)
         for i, change in enumerate(batch):
+            offered = Offered(self.engine, change)
             for where, group in groups:
                 if where.ids is not None and change.cluster_id not in where.ids:
                     continue
                 at = asked_at.get(where)
                 if at is None or answers[i][at]:
                     for subscriber in group:
-                        subscriber.offer(change)
+                        subscriber.offer(offered)
         return bool(unknown)
 
     async def watch_staleness(self, every_s: float) -> None:

@@ -86,9 +86,9 @@ async def test_a_subscriber_whose_queue_is_full_is_ended_and_nobody_waits(
         (cluster_id,) = await factories.insert(engine, [factories.cluster()])
         for _ in range(3):
             fanout.changed(Change(ChangeKind.UPDATED, cluster_id))  # returns at once
-            assert await asyncio.wait_for(reader.next(), 2) == Change(
-                ChangeKind.UPDATED, cluster_id
-            )
+            offered = await asyncio.wait_for(reader.next(), 2)
+            assert offered is not None
+            assert offered.change == Change(ChangeKind.UPDATED, cluster_id)
         await asyncio.sleep(0.1)
         assert ended == [Ending.TOO_SLOW]
         assert await slow.next() is None  # its reader learns it is over
@@ -105,7 +105,30 @@ async def _received(subscriber: Subscriber) -> list[Change]:
         except TimeoutError:
             return received
         assert change is not None, subscriber.ended
-        received.append(change)
+        received.append(change.change)
+
+
+async def test_the_row_is_read_once_for_every_subscriber_of_a_change(
+    engine: AsyncEngine,
+) -> None:
+    (cluster_id,) = await factories.insert(engine, [factories.cluster("shared")])
+    fanout = Fanout(engine, queue_size=10)
+    subscribers = [fanout.subscribe(ClusterFilter()) for _ in range(3)]
+    running = asyncio.create_task(fanout.run())
+    try:
+        fanout.changed(Change(ChangeKind.UPDATED, cluster_id))
+        offered = [await asyncio.wait_for(s.next(), 2) for s in subscribers]
+    finally:
+        running.cancel()
+    first, *others = offered
+    assert first is not None
+    assert all(o is first for o in others)
+    records = await asyncio.gather(*(first.record() for _ in range(3)))
+    assert records[0] is not None
+    assert records[0].name == "shared"
+    assert all(r is records[0] for r in records)  # read once
+    await factories.remove(engine, cluster_id)
+    assert await first.record() is records[0]  # as read then, not again
 
 
 async def test_ids_are_matched_in_the_process_and_the_rest_by_the_database(
