@@ -347,14 +347,15 @@ async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pa
     await _throughput(live, 2.0, "warm-up", big)
     # What a stalled subscriber costs writers is what it costs the server: its CPU seconds per
     # acknowledged report, in interleaved rounds, medians compared. (Reports a second on this
-    # shared machine swing 2x between identical rounds with the disk's fsyncs; CPU time per
-    # report does not wait on them.)
+    # shared machine swing 2x between identical rounds; CPU time per report does not.) Before it
+    # is cut off, the subscriber gets its first big events made and sent, about 0.15 s of CPU:
+    # 5 s rounds keep that fixed cost well inside the 10%.
     cost: dict[str, list[float]] = {"alone": [], "stalled": []}
-    for round_ in range(5):
-        cost["alone"].append(await _cpu_per_report(live, 3.0, f"alone-{round_}", big))
+    for round_ in range(4):
+        cost["alone"].append(await _cpu_per_report(live, 5.0, f"alone-{round_}", big))
         stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
         await asyncio.sleep(0.3)
-        cost["stalled"].append(await _cpu_per_report(live, 3.0, f"stalled-{round_}", big))
+        cost["stalled"].append(await _cpu_per_report(live, 5.0, f"stalled-{round_}", big))
         await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short for it
         # Now read: what was buffered, then the end of a connection the server closed.
         messages, code = await asyncio.to_thread(stalled.drain, 30.0)
