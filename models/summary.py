@@ -2,17 +2,18 @@
 dashboard's header shows, all read in the caller's transaction (one snapshot, so the parts add
 up to the wholes).
 
-Without a filter the counts come from the summary rows (`models.fleet_counts`), kept in the same
+Without a filter, or with one of providers and controller statuses only, the counts come from
+the summary rows (`models.fleet_counts`, one cell per provider and status), kept in the same
 transactions as the rows they count: counting a million clusters on demand is a scan of every
 row. Staleness moves with the clock, so it is always counted, on the last report's index, from
-whichever side of the cutoff is smaller. With a filter, everything is counted on demand from
-the matching clusters.
+whichever side of the cutoff is smaller. With any other filter, everything is counted on demand
+from the matching clusters.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -55,22 +56,24 @@ async def summary(
     conn: AsyncConnection, where: ClusterFilter, stale_before: datetime
 ) -> FleetCounts:
     """The counts of the live clusters matching `where` and of their nodes."""
-    if where.is_empty:
-        return await _from_summary_rows(conn, stale_before)
+    if replace(where, providers=None, controller_statuses=None).is_empty:
+        return await _from_summary_rows(conn, where, stale_before)
     return await counted(conn, where, stale_before)
 
 
-async def _from_summary_rows(conn: AsyncConnection, stale_before: datetime) -> FleetCounts:
-    by_kind = await fleet_counts.read(conn)
-    providers = by_kind[Kind.PROVIDER]
+async def _from_summary_rows(
+    conn: AsyncConnection, where: ClusterFilter, stale_before: datetime
+) -> FleetCounts:
+    totals = await fleet_counts.read(conn, where.providers, where.controller_statuses)
+    by_kind = totals.by_kind
     node_statuses = by_kind[Kind.NODE_STATUS]
     sensors = by_kind[Kind.SENSOR]
-    total = sum(providers.values())
+    total = sum(totals.by_provider.values())
     return FleetCounts(
         clusters=total,
-        stale_clusters=await _stale(conn, stale_before, total),
-        clusters_by_provider=_positive(providers),
-        clusters_by_controller_status=_positive(by_kind[Kind.CONTROLLER_STATUS]),
+        stale_clusters=await _stale(conn, where, stale_before, total),
+        clusters_by_provider=_positive(totals.by_provider),
+        clusters_by_controller_status=_positive(totals.by_controller_status),
         nodes=sum(node_statuses.values()),
         nodes_by_status=_positive(node_statuses),
         nodes_with_sensor=sensors["with"],
@@ -79,20 +82,22 @@ async def _from_summary_rows(conn: AsyncConnection, stale_before: datetime) -> F
     )
 
 
-async def _stale(conn: AsyncConnection, stale_before: datetime, total: int) -> int:
-    """Live clusters last heard from before `stale_before`, of `total` live ones, counted on the
-    last report's index: each side of the cutoff is probed up to `_PROBE` clusters (a healthy
-    fleet has few stale ones, a dead one few fresh); when both hold more, the stale side is
-    counted whole."""
+async def _stale(
+    conn: AsyncConnection, where: ClusterFilter, stale_before: datetime, total: int
+) -> int:
+    """Live clusters matching `where` last heard from before `stale_before`, of `total` such
+    ones, counted on the last report's index: each side of the cutoff is probed up to `_PROBE`
+    clusters (a healthy fleet has few stale ones, a dead one few fresh); when both hold more,
+    the stale side is counted whole."""
     for stale in (True, False):
-        side = ClusterFilter(stale=stale, stale_before=stale_before)
+        side = replace(where, stale=stale, stale_before=stale_before)
         probe = select(clusters.c.id).where(*listing.conditions(conn, side)).limit(_PROBE + 1)
         counted = (
             await conn.execute(select(func.count()).select_from(probe.subquery()))
         ).scalar_one()
         if counted <= _PROBE:
             return counted if stale else total - counted
-    return await listing.count_matching(conn, ClusterFilter(stale=True, stale_before=stale_before))
+    return await listing.count_matching(conn, replace(where, stale=True, stale_before=stale_before))
 
 
 async def counted(

@@ -195,11 +195,14 @@ service_keys = ServiceKeyRow.__table__  # type: ignore[attr-defined]
 
 
 class FleetCountRow(SQLModel, table=True):
-    """How many live clusters or nodes have one value of one attribute (`models.fleet_counts`),
-    kept in the same transactions as the rows it counts."""
+    """How many live clusters of one provider and controller status, or how many of their
+    nodes, have one value of one attribute (`models.fleet_counts`), kept in the same
+    transactions as the rows it counts."""
 
     __tablename__ = "fleet_counts"
 
+    provider: str = Field(primary_key=True, max_length=MAX_PROVIDER)
+    controller_status: str = Field(primary_key=True, max_length=16)
     kind: str = Field(primary_key=True, max_length=32)
     key: str = Field(primary_key=True, max_length=MAX_TEXT)
     count: int = Field(sa_type=BigInteger)

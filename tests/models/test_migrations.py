@@ -20,9 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models import migrations, tokens
 from models.engine import create_engine, read_transaction, write_transaction
+from models.listing import ClusterFilter
 from models.migrations import BASELINE, SchemaError
-from models.rows import new_cluster
-from models.tables import api_tokens, clusters, metadata
+from models.records import ControllerStatus
+from models.rows import new_cluster, new_node
+from models.summary import counted, summary
+from models.tables import api_tokens, clusters, metadata, nodes
 from models.tokens import Permission, Principal, TokenInfo, digest
 from tests import factories
 from tests.databases import NewEngine
@@ -319,3 +322,42 @@ async def _principal(engine: AsyncEngine, name: str) -> Principal:
         found = await tokens.find_active(conn, digest(name), datetime.now(UTC))
     assert found is not None
     return found[0]
+
+
+async def test_the_summary_rows_are_counted_per_cell_when_an_older_database_is_upgraded(
+    engine: AsyncEngine,
+) -> None:
+    # Given a database at the revision before cells, with live and removed clusters and nodes
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to("0004"))
+    now = datetime.now(UTC)
+    states = [
+        factories.cluster("a", 3, provider="aws"),
+        factories.cluster("b", 2, provider="gcp", status=ControllerStatus.STOPPED),
+        factories.cluster("c", 4, provider="aws", status=ControllerStatus.STOPPED),
+        factories.cluster("gone", 5, provider="gcp"),
+    ]
+    async with write_transaction(engine) as conn:
+        for state in states:
+            values = new_cluster(state, now, None)
+            values["removed_at"] = now if state.name == "gone" else None
+            added = await conn.execute(insert(clusters).values(values).returning(clusters.c.id))
+            cluster_id = added.scalar_one()
+            for node in state.nodes:
+                await conn.execute(insert(nodes).values(new_node(node, cluster_id, now)))
+
+    # When it is upgraded
+    assert (await migrations.upgrade(engine)).applied == ("0005",)
+
+    # Then every summary answered from the cells equals the count from the rows
+    cells = [
+        ClusterFilter(),
+        ClusterFilter(providers=("aws",)),
+        ClusterFilter(controller_statuses=("stopped",)),
+        ClusterFilter(providers=("gcp",), controller_statuses=("running",)),
+    ]
+    async with read_transaction(engine) as conn:
+        for where in cells:
+            assert await summary(conn, where, now) == await counted(conn, where, now), where
+        assert (await summary(conn, ClusterFilter(), now)).nodes == 9  # not the removed one's
+    assert await _drift(engine) == []
