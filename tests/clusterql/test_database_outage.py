@@ -151,6 +151,8 @@ async def test_a_postgresql_restart_under_load_is_503_then_full_recovery(
         "CLUSTERQL_DATABASE_URL": database_url,
         "CLUSTERQL_DATABASE_CONNECT_TIMEOUT": "2",
         "CLUSTERQL_DATABASE_POOL_TIMEOUT": "2",
+        # every acknowledged report is a new name, however many a fast run gets in
+        "CLUSTERQL_CONTROLLER_MAX_CLUSTERS": "100000",
     }
     timeline = Timeline()
     stop = asyncio.Event()
