@@ -27,6 +27,9 @@ QUERIES = {
     "fleetSummary": "{ fleetSummary { clusters staleClusters nodes nodesWithSensor"
     " clustersByProvider { key count } nodesByStatus { key count }"
     " sensorVersions { key count } } }",
+    "fleetSummary(providers: aws)": '{ fleetSummary(filter: {providers: ["aws"]})'
+    " { clusters staleClusters nodes nodesByStatus { key count } } }",
+    "fleetSummary(name: -1)": '{ fleetSummary(filter: {name: "-1"}) { clusters nodes } }',
     "nodes(ip, totalCount)": '{ nodes(filter: {internalIp: "10.0.1.7"}) { totalCount } }',
     "nodes(first: 100)": "{ nodes(first: 100) { edges { node { name cluster { name } } } } }",
     "nodes(failed, totalCount)": "{ nodes(filter: {statuses: [FAILED]}, first: 20)"

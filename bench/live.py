@@ -1,0 +1,213 @@
+"""Live updates (SPEC §11) over real websockets: how soon an event follows its report, what an
+idle subscriber costs the server, and what subscribers cost writers (bench/README.md).
+
+    .venv/bin/python -m bench.live [--subscribers 1000]   # about a minute on 2 cores
+    .venv/bin/python -m bench.live --quick                # that it still runs: seconds
+
+1. latency: one subscriber of everything; a report, then the time from its acknowledgement to
+   the event's arrival, report after report: on SQLite (one process), and on a throwaway
+   PostgreSQL served by two processes, the subscriber on one and the reports through the other;
+2. idle subscribers: `--subscribers` connections with one subscription each (to one cluster id
+   that never changes), and the server's resident memory before and after, per subscriber;
+3. throughput: 4 controllers reporting 10-node clusters back to back, with no subscriber, with
+   `--subscribers` subscribers of one seeded cluster each (`own`: few events), and with as many
+   subscribers of every change (`all`: each report an event for each), interleaved; each reads
+   its events, and those the server cut off as too slow are counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from bench.measure import environment, percentile, seed, unthrottled
+from models import bindings, tokens
+from models.engine import create_engine
+from models.tokens import Permission
+from tests.live_server import Server, serve_process, token_client
+from tests.postgres_server import postgres_server
+from tests.subscriptions import Live, Refused, connected
+
+SMALL = "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind clusterId cluster { name nodesCount } } }"  # noqa: E501
+REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
+ENV = {
+    "CLUSTERQL_SUBSCRIPTION_CONNECTIONS_PER_TOKEN": "5000",
+    "CLUSTERQL_MAX_CONNECTIONS": "6000",
+}
+
+
+def _report(name: str, nodes: int = 10) -> dict[str, Any]:
+    node = {"status": "MONITORED", "sensorInstalled": True, "sensorVersion": "5.3.0"}
+    state = {
+        "name": name, "provider": "aws", "regions": ["eu-west-1"], "controllerVersion": "1",
+        "controllerStatus": "RUNNING",
+        "nodes": [{"name": f"n{i}", "hostname": f"{name}-{i}", **node} for i in range(nodes)],
+    }  # fmt: skip
+    return {"query": REPORT, "variables": {"input": state}}
+
+
+async def _seeded(url: str) -> tuple[str, str]:
+    """A small fleet at `url`; an Admin token's secret and a Controller token's (bound to `*`)."""
+    admin = await seed(url, 100, 10)
+    engine = create_engine(url)
+    try:
+        controller = await tokens.issue(
+            engine, "live-controller", [Permission.CONTROLLER], binding=bindings.binding(["*"])
+        )
+        return admin, controller
+    finally:
+        await engine.dispose()
+
+
+async def _latencies(report_to: str, listen_to: str, admin: str, controller: str, n: int) -> Any:
+    """ms from each report's acknowledgement (its answer read by the controller) to its event's
+    arrival at the subscriber, stamped by a task of its own as it comes in: below 0 when the
+    event arrived first."""
+    arrivals: asyncio.Queue[float] = asyncio.Queue()
+
+    async def stamp(live: Live) -> None:
+        while True:
+            await live.event(within=3600)
+            arrivals.put_nowait(time.perf_counter())
+
+    taken: list[float] = []
+    async with connected(listen_to, admin) as live, token_client(report_to, controller) as client:
+        await live.subscribe(SMALL)
+        await asyncio.sleep(0.3)
+        stamping = asyncio.create_task(stamp(live))
+        for i in range(n):
+            answer = (await client.post("/graphql", json=_report(f"latency-{i % 20}"))).json()
+            acked = time.perf_counter()
+            assert "errors" not in answer, answer
+            arrived = await asyncio.wait_for(arrivals.get(), 5)
+            taken.append((arrived - acked) * 1000)
+        stamping.cancel()
+    return {"p50_ms": round(percentile(taken, 0.5), 2), "p99_ms": round(percentile(taken, 0.99), 2)}
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+@contextlib.asynccontextmanager
+async def _subscribers(
+    server: Server, admin: str, count: int, variables: Callable[[int], dict[str, Any]]
+) -> AsyncIterator[list[int]]:
+    """`count` connections, one subscription each (the `i`th's variables: `variables(i)`),
+    reading their events: how many each has received, -1 once the server cut it off."""
+    received = [0] * count
+    async with contextlib.AsyncExitStack() as stack:
+        lives: list[Live] = []
+        for i in range(count):
+            lives.append(await stack.enter_async_context(connected(server.url, admin)))
+            await lives[-1].subscribe(SMALL, variables(i))
+
+        async def read(i: int) -> None:
+            try:
+                while True:
+                    await lives[i].receive(within=3600)
+                    received[i] += 1
+            except Refused:
+                received[i] = -1
+
+        readers = [asyncio.create_task(read(i)) for i in range(count)]
+        await asyncio.sleep(0.5)
+        try:
+            yield received
+        finally:
+            for task in readers:
+                task.cancel()
+
+
+async def _throughput(server: Server, controller: str, seconds: float) -> float:
+    deadline = time.monotonic() + seconds
+    acked = 0
+
+    async def one(c: int) -> None:
+        nonlocal acked
+        async with token_client(server.url, controller) as client:
+            i = 0
+            while time.monotonic() < deadline:
+                answer = (await client.post("/graphql", json=_report(f"w-{c}-{i % 10}"))).json()
+                assert "errors" not in answer, answer
+                acked, i = acked + 1, i + 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(c) for c in range(4)))
+    return acked / (time.monotonic() - started)
+
+
+async def _on_sqlite(server: Server, admin: str, controller: str, args: Any) -> dict[str, Any]:
+    latency = await _latencies(server.url, server.url, admin, controller, args.reports)
+    out: dict[str, Any] = {"latency": latency}
+    pid = server.process.pid
+    before = _rss_kib(pid)
+    async with _subscribers(server, admin, args.subscribers, lambda i: _one(1)):
+        await asyncio.sleep(1)
+        out["idle_kib_per_subscriber"] = round((_rss_kib(pid) - before) / args.subscribers, 1)
+    # `own`: each subscriber watches one cluster of its own (a cluster's page in a dashboard);
+    # `all`: each watches every change (the fleet's page), so every report is an event for each.
+    kinds = {"own": lambda i: _one(i % 100 + 1), "all": lambda i: {}}
+    rates: dict[str, list[float]] = {"none": [], "own": [], "all": []}
+    for _ in range(args.rounds):
+        for kind in rates:
+            if kind == "none":
+                rates[kind].append(await _throughput(server, controller, args.seconds))
+                continue
+            async with _subscribers(server, admin, args.subscribers, kinds[kind]) as received:
+                rates[kind].append(await _throughput(server, controller, args.seconds))
+            out[f"{kind}: events received, cut off (last round)"] = [
+                sum(n for n in received if n > 0),
+                received.count(-1),
+            ]
+    out["reports_per_s"] = {k: [round(r, 1) for r in v] for k, v in rates.items()}
+    none = statistics.median(rates["none"])
+    out["throughput_ratio"] = {k: round(statistics.median(rates[k]) / none, 3) for k in kinds}
+    return out
+
+
+def _one(cluster_id: int) -> dict[str, Any]:
+    return {"filter": {"ids": [str(cluster_id)]}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--subscribers", type=int, default=1000)
+    p.add_argument("--reports", type=int, default=300, help="for the latency")
+    p.add_argument("--seconds", type=float, default=5.0, help="per throughput round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    if args.quick:
+        args.subscribers, args.reports, args.seconds, args.rounds = 20, 10, 0.5, 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per subscriber
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.subscribers)), hard))
+    figures: dict[str, Any] = {"environment": environment(subscribers=args.subscribers)}
+    with tempfile.TemporaryDirectory(prefix="clusterql-bench-") as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'live.db'}"
+        admin, controller = asyncio.run(_seeded(url))
+        with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url, **ENV})) as server:
+            figures["sqlite"] = asyncio.run(_on_sqlite(server, admin, controller, args))
+    with postgres_server() as pg:
+        url = pg.url
+        admin, controller = asyncio.run(_seeded(url))
+        env = unthrottled({"CLUSTERQL_DATABASE_URL": url, **ENV})
+        with serve_process(env) as listening, serve_process(env) as reporting:
+            figures["postgresql_across_processes"] = asyncio.run(
+                _latencies(reporting.url, listening.url, admin, controller, args.reports)
+            )
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
