@@ -85,13 +85,13 @@ class Subscriber:
         self.ended: Ending | None = None
         self._queue: asyncio.Queue[Offered | None] = asyncio.Queue(size + 1)  # +1: the end
 
-    def offer(self, change: Offered) -> None:
+    def offer(self, offered: Offered) -> None:
         if self.ended is not None:
             return
         if self._queue.qsize() >= self._queue.maxsize - 1:
             self.end(Ending.TOO_SLOW, f"more than {self._queue.maxsize - 1} events waiting")
             return
-        self._queue.put_nowait(change)
+        self._queue.put_nowait(offered)
 
     def end(self, why: Ending, detail: str) -> None:
         if self.ended is not None:
