@@ -18,7 +18,7 @@ from clusterql.database import resources
 from clusterql.settings import Settings
 from models.tokens import Permission
 from tests import factories
-from tests.databases import drop_fresh_databases, migrated_database_url
+from tests.databases import drop_fresh_databases, migrated_database_url, postgres_server_url
 from tests.postgres_server import PostgresServer, missing_binaries, postgres_server
 
 
@@ -32,12 +32,17 @@ def _drop_test_databases() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL server of the test module's own, which it may stop and start
-    (tests/postgres_server.py); skipped without PostgreSQL's server binaries."""
+    (tests/postgres_server.py); skipped without PostgreSQL's server binaries. Such a test runs
+    the same whichever database the pass is on, so it runs once: in the SQLite pass."""
+    if postgres_server_url() is not None:
+        pytest.skip(
+            "starts a PostgreSQL server of its own whatever the pass: runs in the SQLite pass"
+        )
     reason = missing_binaries()
     if reason is not None:
         pytest.skip(
             "needs PostgreSQL's server binaries (scripts/system-deps installs them; CI has "
-            f"them and runs this test in both passes): {reason}"
+            f"them and runs this test in the SQLite pass): {reason}"
         )
     with postgres_server() as server:
         yield server

@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL server that a test module or a benchmark owns, and may stop and start.
 
 Made by `scripts/postgres` (the script CI uses for the PostgreSQL pass): on 127.0.0.1, fsync off,
-removed on exit. The tests using one run whenever PostgreSQL's server binaries are installed, in
-both passes of the suite.
+removed on exit. The tests using one run whenever PostgreSQL's server binaries are installed, once:
+in the SQLite pass of the suite (what they test does not depend on the pass's database).
 """
 
 from __future__ import annotations
