@@ -168,8 +168,14 @@ def _staleness(f: ClusterFilter, *, indexed: bool | None = None) -> ColumnElemen
     return condition
 
 
-def conditions(conn: AsyncConnection, where: ClusterFilter) -> list[ColumnElement[bool]]:
-    """`where` as SQL conditions on the live clusters (for counts over them)."""
+def conditions(
+    conn: AsyncConnection, where: ClusterFilter, *, on_staleness: bool = False
+) -> list[ColumnElement[bool]]:
+    """`where` as SQL conditions on the live clusters (for counts over them). `on_staleness`:
+    read on the last report's index (SQLite's planner otherwise prefers the provider's, and
+    checks the staleness of every cluster of the provider)."""
+    if on_staleness and conn.dialect.name == "sqlite":
+        return _conditions("sqlite", where, provider_index=False, stale_index=True)
     return _conditions(conn.dialect.name, where)
 
 

@@ -91,7 +91,8 @@ async def _stale(
     the stale side is counted whole."""
     for stale in (True, False):
         side = replace(where, stale=stale, stale_before=stale_before)
-        probe = select(clusters.c.id).where(*listing.conditions(conn, side)).limit(_PROBE + 1)
+        on_index = listing.conditions(conn, side, on_staleness=True)
+        probe = select(clusters.c.id).where(*on_index).limit(_PROBE + 1)
         counted = (
             await conn.execute(select(func.count()).select_from(probe.subquery()))
         ).scalar_one()
