@@ -34,15 +34,30 @@ MAX_JSON_VALUES = 100_000
 
 
 def json_values(body: bytes, stop: int = MAX_JSON_VALUES) -> int:
-    """How many JSON values `body` holds, counted up to `stop` + 1 (0 when it is not JSON).
+    """How many JSON values `body` holds, counted up to `stop` + 1 (0 when it is not JSON, or
+    when it holds at most `stop` without being counted exactly).
 
     Commas bound the count from above and cost one C pass (every value but the first of a
     container follows one, and the first ones are at most one a container, nested no deeper
-    than the decoder allows); only a body with more than `stop // 2` of them (strings hold
-    commas too) is decoded, by orjson, to count exactly.
+    than the decoder allows); only a body with more than `stop // 2` of them goes further. In
+    one of few strings and no escaped quote (an attacker's list of numbers), each comma outside
+    the strings follows a value, found by splitting at the quotes in C; any other is decoded,
+    by orjson, to count exactly (orjson takes 70 ms for 4 million numbers, a few for one long
+    string).
     """
-    if body.count(b",") < stop // 2 - 1000:
+    commas = body.count(b",")
+    if commas < stop // 2 - 1000:
         return 0
+    if body.count(b'"') < commas // 4 and b'\\"' not in body:
+        # Every quote opens or closes a string: what stands between them, every other piece, is
+        # outside the strings.
+        bare = body.split(b'"')[0::2]
+        outside = sum(piece.count(b",") for piece in bare)
+        if outside >= stop:
+            return outside + 1  # at least: a value before each comma, and one after the last
+        containers = sum(piece.count(b"[") + piece.count(b"{") for piece in bare)
+        if outside + containers + 1 <= stop:
+            return 0  # at most `stop`
     try:
         stack = [orjson.loads(body)]
     except orjson.JSONDecodeError:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from graphql import (
     GraphQLError,
@@ -20,6 +21,7 @@ from graphql import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clusterql.graphql_view import MAX_JSON_VALUES, json_values
 from graph.admission import DocumentCache
 from graph.cost import BOUNDED, PAGED, SIZED_BY_PARENT, introspection_sizes
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
@@ -120,6 +122,39 @@ async def test_a_body_of_100000_json_values_is_decoded(admin: httpx.AsyncClient)
     assert payload["errors"][0]["message"] == "filter ids has 99996 values; at most 1000"
     ids.append("1")
     assert (await admin.post("/graphql", json=body)).status_code == 400
+
+
+def _exact_values(body: bytes) -> int:
+    stack, count = [orjson.loads(body)], 0
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"x": [0] * 99_996},  # 100,000 values with the body, its map and the list
+        {"x": [0] * 99_997},
+        {"x": [0] * 4_000_000},
+        {"x": [[0, 1]] * 33_333},
+        {"x": [[0, 1]] * 40_000, "y": [{}] * 30_000},
+        {"x": ["a,b"] * 99_996},  # commas inside strings
+        {"x": ["a,b"] * 99_997},
+        {"x": [0] * 150_000, "q": 'an escaped " quote and \\ backslash'},
+        {"x": "," * 4_000_000},  # one long string of commas
+    ],
+)
+def test_the_json_value_count_refuses_exactly_the_bodies_past_the_limit(
+    variables: dict[str, Any],
+) -> None:
+    body = orjson.dumps({"query": "q", "variables": variables})
+    assert (json_values(body) > MAX_JSON_VALUES) == (_exact_values(body) > MAX_JSON_VALUES)
 
 
 def test_parsed_documents_kept_are_bounded_in_weight() -> None:
