@@ -115,6 +115,7 @@ class Totals:
 
     by_provider: Counter[str] = field(default_factory=Counter)  # clusters
     by_controller_status: Counter[str] = field(default_factory=Counter)  # clusters
+    # nodes, by the node kinds (the clusters are counted by the two above)
     by_kind: dict[Kind, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in Kind})
 
 
@@ -135,7 +136,7 @@ async def read(
         if kind == Kind.CLUSTERS:
             totals.by_provider[provider] += count
             totals.by_controller_status[status] += count
-        if kind in totals.by_kind:
+        elif kind in totals.by_kind:
             totals.by_kind[Kind(kind)][key] += count
     return totals
 
