@@ -1,5 +1,5 @@
 """What the benchmarks share: a seeded database (the product's own generator, `clusterql.fleet`),
-quantiles, CPU time from /proc, and the machine they ran on."""
+quantiles, CPU time from /proc (`tests.live_server.cpu_seconds`), and the machine they ran on."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from models import migrations, tokens
 from models.engine import create_engine, write_transaction
 from models.seeding import insert_clusters
 from models.tokens import Permission
+from tests.live_server import cpu_seconds
+
+__all__ = ["cpu_seconds"]  # bench.honest takes it from here
 
 PACKAGES = (
     "strawberry-graphql",
@@ -59,24 +62,6 @@ def percentile(xs: Sequence[float], q: float) -> float:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time so far of process `pid` and all its descendants, from /proc (Linux);
-    None where that cannot be read."""
-    total: float | None = None
-    pending = [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except (OSError, IndexError, ValueError):
-            continue
-        pending += [int(child) for child in children]
-    return total
 
 
 def _cpu_model() -> str:

@@ -10,7 +10,6 @@ token, and end when their token is revoked.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.documents import REMOVE, REPORT
-from tests.live_server import Server, serve_process, token_client
+from tests.live_server import Server, cpu_seconds, serve_process, token_client
 from tests.subscriptions import CHANGES, Stalled, connected
 
 DELIVERY_S = 1.0
@@ -281,21 +280,15 @@ def big_report(name: str) -> Any:
     return state
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time spent so far by process `pid` and its children (Linux' /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    spent = sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return spent + sum(_cpu_seconds(int(child)) for child in children)
-
-
 async def _cpu_per_report(live: Live, seconds: float, prefix: str, big: Any) -> float:
     """The server's CPU seconds per report acknowledged in `_throughput`."""
     pid = live.server.process.pid
-    before = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
     rate = await _throughput(live, seconds, prefix, big)
-    return (_cpu_seconds(pid) - before) / (rate * seconds)
+    after = cpu_seconds(pid)
+    assert before is not None, "the server's CPU time is not readable"
+    assert after is not None, "the server's CPU time is not readable"
+    return (after - before) / (rate * seconds)
 
 
 async def _throughput(live: Live, seconds: float, prefix: str, big: Any) -> float:
