@@ -82,8 +82,9 @@ def running(
 
 @contextmanager
 def server_process(env: Mapping[str, str]) -> Iterator[Server]:
-    """`clusterql.app:create_app` under uvicorn, with `env` (usually `CLUSTERQL_DATABASE_URL`)."""
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "clusterql.app:create_app"]
+    """`clusterql.app:serving_app` (what `clusterql serve` runs) under uvicorn, with `env`
+    (usually `CLUSTERQL_DATABASE_URL`)."""
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "clusterql.app:serving_app"]
     with running(
         lambda port: [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"], env
     ) as server:

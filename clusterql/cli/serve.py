@@ -106,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
         print(banner, flush=True)
     with metrics_directory():
         uvicorn.run(
-            "clusterql.app:create_app",
+            "clusterql.app:serving_app",
             factory=True,
             host=settings.host,
             port=settings.port,
