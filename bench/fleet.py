@@ -10,16 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import environment, percentile, seed, unthrottled
+from bench.measure import environment, percentile, seed, token, unthrottled
 from bench.reports import simulated, simulation
-from models import bindings, tokens
-from models.engine import create_engine
 from models.tokens import Permission
 from tests.live_server import serve_process, token_client
 
@@ -35,17 +32,6 @@ QUERIES = {
     "nodes(failed, totalCount)": "{ nodes(filter: {statuses: [FAILED]}, first: 20)"
     " { totalCount edges { node { name hostname } } } }",
 }
-
-
-async def _token(url: str, permission: Permission) -> str:
-    engine = create_engine(url)
-    try:
-        # the simulated controllers' names: a Controller token must be bound to what it reports
-        bound = bindings.binding(["*"] if permission is Permission.CONTROLLER else [])
-        name = f"bench-{secrets.token_hex(4)}"
-        return await tokens.issue(engine, name, [permission], binding=bound)
-    finally:
-        await engine.dispose()
 
 
 async def _times(base: str, admin: str, seconds: float) -> dict[str, float]:
@@ -65,8 +51,8 @@ async def _times(base: str, admin: str, seconds: float) -> dict[str, float]:
 
 
 def run(url: str, seconds: float) -> dict[str, Any]:
-    admin = asyncio.run(_token(url, Permission.ADMIN))
-    controller = asyncio.run(_token(url, Permission.CONTROLLER))
+    admin = asyncio.run(token(url, Permission.ADMIN))
+    controller = asyncio.run(token(url, Permission.CONTROLLER, ["*"]))  # what simulate names
     with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url})) as server:
         idle = asyncio.run(_times(server.url, admin, seconds))
         writers = simulation(server, controller, seconds * len(QUERIES) + 2)

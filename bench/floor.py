@@ -2,22 +2,9 @@
 
 One Starlette route, served by the same uvicorn as `clusterql serve`, that answers
 `{"limit": N, "return_nodes": B}` (first page, default order, no filter) with the same bytes as
-clusterql's REST answer. It shares no code with the product: it imports none of `models`, `graph`,
-`rest_shim` or `clusterql`, and its SQL is written by hand, with the drivers used directly:
-
-- the bearer token is checked as clusterql checks it: its SHA-256 digest looked up in
-  `api_tokens`, neither revoked nor expired, with the `Admin` permission; `last_used_at` is
-  rewritten at most once a minute, in a write of its own, as clusterql does;
-- the page by id (limit + 1 rows, to know whether more follow), the count of live clusters and,
-  with nodes, the nodes of the page's clusters in one statement, in ONE transaction with the token
-  lookup: PostgreSQL through asyncpg at REPEATABLE READ, SQLite through the `sqlite3` module in
-  one deferred transaction (the request's database work in one worker thread);
-- the JSON built from the rows with plain dicts, in the product's key order (ids as numbers,
-  `next_key` a string, timestamps `2024-12-31T11:32:10.367653Z`, an unknown
-  `sensor_last_updated` as `""`), encoded with orjson.
-
-It does not check the body as strictly as the product does (the floor is what the page's work
-costs, not its contract); `bench/honest.py` checks that its answers equal clusterql's.
+clusterql's REST answer, sharing no code with the product (none of `models`, `graph`,
+`rest_shim` or `clusterql`): its SQL is written by hand, its drivers used directly, its JSON
+built with plain dicts and orjson. bench/README.md says what it checks and how it reads.
 
     python bench/floor.py --database-url postgresql://user@127.0.0.1:5432/db --port 8001
     python bench/floor.py --database-url sqlite:///path/to/clusterql.db --port 8002
@@ -34,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -79,15 +66,6 @@ class Read:
     nodes: list[Any]
 
 
-class Database(Protocol):
-    async def read(self, digest: str, now: datetime, limit: int, with_nodes: bool) -> Read: ...
-    async def touch(self, token_id: int, now: datetime) -> None: ...
-    def timestamp(self, value: Any) -> str: ...
-    def regions(self, value: Any) -> Any: ...
-    def permissions(self, value: Any) -> Any: ...
-    def last_used(self, value: Any) -> datetime | None: ...
-
-
 # --- PostgreSQL: asyncpg ---------------------------------------------------------------------
 
 
@@ -123,10 +101,7 @@ class Postgres:
     def timestamp(self, value: datetime) -> str:
         return value.isoformat(timespec="microseconds") + "Z"
 
-    def regions(self, value: str) -> Any:
-        return orjson.loads(value)
-
-    permissions = regions
+    regions = permissions = staticmethod(orjson.loads)
 
     def last_used(self, value: datetime | None) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
@@ -195,10 +170,7 @@ class Sqlite:
     def timestamp(self, value: str) -> str:
         return value.replace(" ", "T", 1) + "Z"
 
-    def regions(self, value: str) -> Any:
-        return orjson.loads(value)
-
-    permissions = regions
+    regions = permissions = staticmethod(orjson.loads)
 
     def last_used(self, value: str | None) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
@@ -207,7 +179,7 @@ class Sqlite:
 # --- the page ----------------------------------------------------------------------------------
 
 
-def _page(db: Database, read: Read, limit: int, with_nodes: bool) -> dict[str, Any]:
+def _page(db: Postgres | Sqlite, read: Read, limit: int, with_nodes: bool) -> dict[str, Any]:
     ts = db.timestamp
     by_cluster: dict[int, list[dict[str, Any]]] = {}
     for n in read.nodes:
@@ -272,7 +244,7 @@ def _arguments(body: bytes) -> tuple[int, bool] | str:
 
 
 async def list_clusters(request: Request) -> Response:
-    db: Database = request.app.state.db
+    db: Postgres | Sqlite = request.app.state.db
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not SECRET.fullmatch(secret):
@@ -292,10 +264,6 @@ async def list_clusters(request: Request) -> Response:
     if used is None or now - used >= TOUCH_EVERY:
         await db.touch(token_id, now)
     return Response(orjson.dumps(_page(db, read, limit, with_nodes)), media_type="application/json")
-
-
-async def healthz(_request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 def build_app(database_url: str) -> Starlette:
@@ -328,7 +296,10 @@ def build_app(database_url: str) -> Starlette:
             await pool.close()
 
     return Starlette(
-        routes=[Route(PATH, list_clusters, methods=["POST"]), Route("/healthz", healthz)],
+        routes=[
+            Route(PATH, list_clusters, methods=["POST"]),
+            Route("/healthz", lambda _: PlainTextResponse("ok")),
+        ],
         lifespan=lifespan,
     )
 

@@ -1,15 +1,6 @@
 """The honest benchmark: clusterql against a raw-driver floor and PostGraphile 5 (bench/README.md).
 
-    .venv/bin/python -m bench.honest             # the full run: about 9 minutes on 2 cores
-    .venv/bin/python -m bench.honest --quick     # a small database, one short repetition: seconds
-    .venv/bin/python -m bench.honest --systems rest,graphql --databases postgresql
-    .venv/bin/python -m bench.honest --readme    # also write the figures into bench/README.md
-    .venv/bin/python -m bench.honest --out f.json; .venv/bin/python -m bench.honest --render f.json
-
-The same rows on SQLite and on a throwaway PostgreSQL; one process per system; the answers checked
-equal before anything is timed; statements counted from PostgreSQL's log; latency rounds and
-`wrk` turns interleaved and repeated. Ratios are to the floor (and PostGraphile) of the same
-database within each repetition: the median of the repetitions' ratios, with their spread.
+.venv/bin/python -m bench.honest [--quick] [--readme] [--out figures.json] [--help]
 """
 
 from __future__ import annotations
@@ -58,15 +49,15 @@ from tests.postgres_server import PostgresServer, postgres_server
 BENCH = Path(__file__).resolve().parent
 README = BENCH / "README.md"
 POSTGRAPHILE = BENCH / "postgraphile"
+SERVER_MJS = str(POSTGRAPHILE / "server.mjs")
 REST_PATH = "/runtime/api/v1/clusters"
 LIMIT = 100
 TOMBSTONES = (7, 42, 77)  # removed after seeding: the first page must step over them
-SYSTEMS = ("floor", "rest", "unmetered", "graphql", "postgraphile")
+SYSTEMS = ("floor", "rest", "graphql", "postgraphile")
 DATABASES = ("sqlite", "postgresql")
 LABELS = {
     "floor": "floor (bench/floor.py)",
     "rest": "clusterql REST",
-    "unmetered": "clusterql REST, CLUSTERQL_METRICS=off",
     "graphql": "clusterql /graphql",
     "postgraphile": "PostGraphile 5",
 }
@@ -99,25 +90,16 @@ query BenchListClusters($limit: Int!, $withNodes: Boolean!) {
 APPLICATION_NAMES = {"floor": "bench-floor", "postgraphile": "postgraphile"}  # else "clusterql"
 
 
-# --- what to install ---------------------------------------------------------------------------
-
-
 def ensure_wrk() -> str:
     """The path of `wrk`, installed from Debian's package when missing (idempotent)."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print("installing wrk (apt-get) ...", file=sys.stderr, flush=True)
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
-        subprocess.run(
-            [*sudo, *command], check=True, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr
-        )
-    found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("wrk is still missing after apt-get install wrk")
-    return found
+    if not shutil.which("wrk"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        print("installing wrk (apt-get) ...", file=sys.stderr, flush=True)
+        for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
+            run = [*sudo, *command]
+            subprocess.run(run, check=True, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+    return shutil.which("wrk") or sys.exit("wrk is still missing after apt-get install wrk")
 
 
 def ensure_postgraphile() -> Path:
@@ -127,11 +109,8 @@ def ensure_postgraphile() -> Path:
     wanted = json.loads((POSTGRAPHILE / "package.json").read_text())["dependencies"]
 
     def installed(name: str) -> str | None:
-        try:
-            meta = POSTGRAPHILE / "node_modules" / name / "package.json"
-            return str(json.loads(meta.read_text())["version"])
-        except OSError:
-            return None
+        meta = POSTGRAPHILE / "node_modules" / name / "package.json"
+        return str(json.loads(meta.read_text())["version"]) if meta.exists() else None
 
     if not node.exists() or any(installed(n) != v for n, v in wanted.items()):
         if shutil.which("npm") is None:
@@ -141,7 +120,7 @@ def ensure_postgraphile() -> Path:
     return node
 
 
-# --- the variants and their requests -----------------------------------------------------------
+# --- the variants, their requests and their answers ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -161,18 +140,13 @@ class Variant:
         return kind, self.database
 
     def request(self) -> tuple[str, bytes]:
-        """The path and the JSON body."""
-        if self.system in ("floor", "rest", "unmetered"):
+        """The path and the JSON body; for /graphql exactly what the REST shim runs."""
+        if self.system in ("floor", "rest"):
             return REST_PATH, orjson.dumps({"limit": LIMIT, "return_nodes": self.nodes})
-        if self.system == "graphql":  # exactly what the REST shim runs for that body
-            variables = {
-                "limit": LIMIT,
-                "nextKey": None,
-                "withNodes": self.nodes,
-                "filter": None,
-                "orderBy": "ID",
-                "direction": "ASC",
-            }
+        if self.system == "graphql":
+            variables: dict[str, Any] = {"limit": LIMIT, "nextKey": None, "filter": None}
+            variables |= {"withNodes": self.nodes}
+            variables |= {"orderBy": "ID", "direction": "ASC"}
             return "/graphql", orjson.dumps({"query": LIST_CLUSTERS, "variables": variables})
         variables = {"limit": LIMIT, "withNodes": self.nodes}
         return "/graphql", orjson.dumps({"query": POSTGRAPHILE_LIST, "variables": variables})
@@ -193,14 +167,14 @@ def from_postgraphile(payload: dict[str, Any]) -> dict[str, Any]:
     page = payload["data"]["allClusters"]
     for c in page["nodes"]:  # ids are BigInts, which PostGraphile sends as strings
         c["id"] = int(c["id"])
-        c["monitored_at"] = _timestamp(c["monitored_at"])
-        c["controller_last_updated"] = _timestamp(c["controller_last_updated"])
+        for key in ("monitored_at", "controller_last_updated"):
+            c[key] = _timestamp(c[key])
         if "nodes" in c:
             c["nodes"] = c["nodes"]["nodes"]
             for n in c["nodes"]:
                 n["id"] = int(n["id"])
-                n["monitored_at"] = _timestamp(n["monitored_at"])
-                n["sensor_last_updated"] = _timestamp(n["sensor_last_updated"])
+                for key in ("monitored_at", "sensor_last_updated"):
+                    n[key] = _timestamp(n[key])
     pagination: dict[str, Any] = {"limit": LIMIT}
     if page["pageInfo"]["hasNextPage"]:
         pagination["next_key"] = str(page["nodes"][-1]["id"])
@@ -212,9 +186,7 @@ def as_rest(variant: Variant, body: bytes) -> dict[str, Any]:
     if variant.system == "graphql":
         require(not payload.get("errors"), f"GraphQL errors: {payload.get('errors')}")
         return rest_page(payload["data"]["clusters"])
-    if variant.system == "postgraphile":
-        return from_postgraphile(payload)
-    return dict(payload)
+    return from_postgraphile(payload) if variant.system == "postgraphile" else dict(payload)
 
 
 class Client:
@@ -255,31 +227,24 @@ def check_answers(variants: list[Variant], clients: dict[Variant, Client]) -> di
         reference = (
             by_key.get(("rest", v.database, v.nodes)) or by_key["floor", v.database, v.nodes]
         )
-        if v.system in ("floor", "rest", "unmetered"):
+        if v.system in ("floor", "rest"):
             require(body == reference, f"{v.name}: not the same bytes as the REST answer")
         else:
             require(as_rest(v, body) == orjson.loads(reference), f"{v.name}: not the same page")
-        page = orjson.loads(reference)
-        require(len(page["clusters"]) == LIMIT, f"{v.name}: not {LIMIT} clusters")
-        require(
-            all(c["id"] not in TOMBSTONES for c in page["clusters"]),
-            f"{v.name}: a removed cluster is listed",
-        )
-        require(
-            all(("nodes" in c) == v.nodes for c in page["clusters"]),
-            f"{v.name}: nodes where none were asked for, or none where they were",
-        )
+        clusters = orjson.loads(reference)["clusters"]
+        require(len(clusters) == LIMIT, f"{v.name}: not {LIMIT} clusters")
+        require(all(c["id"] not in TOMBSTONES for c in clusters), f"{v.name}: a removed cluster")
+        require(all(("nodes" in c) == v.nodes for c in clusters), f"{v.name}: nodes or not")
     for nodes in (True, False):  # the copy kept every row: both databases give the same page
-        sqlite = by_key.get(("floor", "sqlite", nodes))
-        pg = by_key.get(("floor", "postgresql", nodes))
-        if sqlite is not None and pg is not None:
-            require(sqlite == pg, "the SQLite and PostgreSQL answers differ")
+        sqlite, pg = (by_key.get(("floor", db, nodes)) for db in DATABASES)
+        require(sqlite is None or pg is None or sqlite == pg, "SQLite and PostgreSQL differ")
     return answers
 
 
 # --- SQL statements per request, from PostgreSQL's log -----------------------------------------
 
-_LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[(\d+)\] ([^:\n]*): ", re.MULTILINE)
+_LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] ([^:\n]*): ", re.MULTILINE)
+_STATEMENT = re.compile(r"LOG:\s+(?:statement|execute [^:]*): (.*)", re.DOTALL)
 
 
 def _label(sql: str) -> str:
@@ -287,8 +252,8 @@ def _label(sql: str) -> str:
     `select clusters+nodes` (every table it reads, in order)."""
     text = " ".join(sql.split()).rstrip(";")
     verb = text.split(" ", 1)[0].lower()
-    if verb in ("begin", "commit", "rollback", "set"):
-        return text.upper() if verb != "set" else text
+    if verb in ("begin", "commit", "rollback"):
+        return text.upper()
     tables = re.findall(r'\b(?:from|join)\s+(?:"?public"?\.)?"?(\w+)', text, re.IGNORECASE)
     counted = " count" if re.search(r"\bcount\(", text, re.IGNORECASE) else ""
     return f"{verb}{counted} {'+'.join(dict.fromkeys(tables)) or '?'}"
@@ -296,28 +261,20 @@ def _label(sql: str) -> str:
 
 def _statements(log: str, application: str) -> list[str]:
     """The statements `application` ran, from new lines of the server's log."""
-    out = []
     entries = list(_LOG_ENTRY.finditer(log))
-    for i, entry in enumerate(entries):
-        if entry.group(2) != application:
-            continue
-        end = entries[i + 1].start() if i + 1 < len(entries) else len(log)
-        message = log[entry.end() : end]
-        match = re.match(r"LOG:\s+(?:statement|execute [^:]*): (.*)", message, re.DOTALL)
-        if match:
-            out.append(match.group(1))
-    return out
+    ends = [e.start() for e in entries[1:]] + [len(log)]
+    found = (_STATEMENT.match(log[e.end() : end]) for e, end in zip(entries, ends, strict=True)
+             if e.group(1) == application)  # fmt: skip
+    return [match.group(1) for match in found if match]
 
 
 async def _set_logging(url: str, on: bool) -> None:
+    settings = {"log_statement": "'all'", "log_line_prefix": "'%m [%p] %a: '"}
     conn = await asyncpg.connect(url)
     try:
-        if on:
-            await conn.execute("ALTER SYSTEM SET log_statement = 'all'")
-            await conn.execute("ALTER SYSTEM SET log_line_prefix = '%m [%p] %a: '")
-        else:
-            await conn.execute("ALTER SYSTEM RESET log_statement")
-            await conn.execute("ALTER SYSTEM RESET log_line_prefix")
+        for name, value in settings.items():
+            change = f"SET {name} = {value}" if on else f"RESET {name}"
+            await conn.execute(f"ALTER SYSTEM {change}")
         await conn.execute("SELECT pg_reload_conf()")
     finally:
         await conn.close()
@@ -329,13 +286,11 @@ def count_statements(
     """Statements per request on PostgreSQL, for 3 requests of each variant, read from the
     server's log. A request that also recorded the token's last use (a write at most once a
     minute) is left out and sent again."""
-    asyncpg_url = _asyncpg_url(url)
-    asyncio.run(_set_logging(asyncpg_url, on=True))
+    asyncio.run(_set_logging(_asyncpg_url(url), on=True))
     time.sleep(0.5)  # every backend rereads its settings before its next statement
     out = {}
     try:
         for v in variants:
-            application = APPLICATION_NAMES.get(v.system, "clusterql")
             clients[v].send()  # a connection's first request may set it up: not counted
             runs: list[list[str]] = []
             for _ in range(10):
@@ -344,19 +299,16 @@ def count_statements(
                 time.sleep(0.3)  # a connection goes back to its pool after the answer
                 with pg.log.open("rb") as f:
                     f.seek(start)
-                    statements = _statements(f.read().decode(errors="replace"), application)
+                    text = f.read().decode(errors="replace")
+                statements = _statements(text, APPLICATION_NAMES.get(v.system, "clusterql"))
                 if not any("UPDATE api_tokens" in s.upper() for s in statements):
                     runs.append(statements)
                 if len(runs) == 3:
                     break
             counts = [len(r) for r in runs]
-            out[v] = {
-                "counts": counts,
-                "median": statistics.median(counts),
-                "statements": [_label(s) for s in runs[0]],
-            }
+            out[v] = {"counts": counts, "statements": [_label(s) for s in runs[0]]}
     finally:
-        asyncio.run(_set_logging(asyncpg_url, on=False))
+        asyncio.run(_set_logging(_asyncpg_url(url), on=False))
     return out
 
 
@@ -364,12 +316,9 @@ def count_statements(
 
 
 def latency(
-    variants: list[Variant],
-    clients: dict[Variant, Client],
-    answers: dict[Variant, bytes],
-    rounds: int,
-    offset: int,
-) -> dict[Variant, list[float]]:
+    variants: list[Variant], clients: dict[Variant, Client], answers: dict[Variant, bytes],
+    rounds: int, offset: int,
+) -> dict[Variant, list[float]]:  # fmt: skip
     """Milliseconds per request: each round sends every variant once, in a rotating order."""
     samples: dict[Variant, list[float]] = {v: [] for v in variants}
     for v in variants:  # untimed: connections left idle meanwhile are reopened here
@@ -389,9 +338,6 @@ def latency(
 @dataclass
 class Load:
     rps: float
-    requests: int
-    p50_ms: float  # wrk's latency percentiles under load
-    p90_ms: float
     cpu_ms: float | None  # the system's own process(es), per request
     postgres_cpu_ms: float | None  # PostgreSQL's processes, per request
 
@@ -410,74 +356,39 @@ def postgres_cpu_seconds(pid: int) -> float | None:
 
 
 def _lua(directory: Path, variant: Variant, token: str) -> Path:
-    _, body = variant.request()
     script = directory / f"{variant.name.replace('/', '-')}.lua"
     script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-        f"wrk.body = [==[{body.decode()}]==]\n"
+        f"wrk.body = [==[{variant.request()[1].decode()}]==]\n"
     )
     return script
 
 
 def throughput(
-    wrk: str,
-    server: Server,
-    variant: Variant,
-    script: Path,
-    concurrency: int,
-    seconds: int,
+    wrk: str, server: Server, variant: Variant, script: Path, concurrency: int, seconds: int,
     postgres_pid: int | None,
-) -> Load:
+) -> Load:  # fmt: skip
     """`wrk -t1 -c<concurrency>` for `seconds`; every answer must be a 2xx."""
-    path, _ = variant.request()
-    command = [wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
-    cpu0 = cpu_seconds(server.process.pid)
-    pg0 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
-    done = subprocess.run(
-        [*command, "-s", str(script), server.url + path],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    cpu1 = cpu_seconds(server.process.pid)
-    pg1 = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
-    text = done.stdout
+    command = [wrk, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s"]
+    command += ["-s", str(script), server.url + variant.request()[0]]
+
+    def cpu() -> tuple[float | None, float | None]:
+        pg = postgres_cpu_seconds(postgres_pid) if postgres_pid else None
+        return cpu_seconds(server.process.pid), pg
+
+    before = cpu()
+    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = cpu()
     if "Non-2xx" in text or re.search(r"Socket errors: .*[1-9]", text):
         raise RuntimeError(f"{variant.name}: wrk saw errors:\n{text}")
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s*([\d.]+)", text).group(1))  # type: ignore[union-attr]
-
-    def per_request(before: float | None, after: float | None) -> float | None:
-        if before is None or after is None or not requests:
-            return None
-        return (after - before) * 1000 / requests
-
-    return Load(
-        rps,
-        requests,
-        _wrk_percentile(text, 50),
-        _wrk_percentile(text, 90),
-        per_request(cpu0, cpu1),
-        per_request(pg0, pg1),
-    )
-
-
-def _wrk_percentile(text: str, q: int) -> float:
-    """A line of wrk's `--latency` distribution (`90%  75.23ms`), in ms."""
-    value, unit = re.search(rf"^\s*{q}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def error_lines(logs: Path) -> dict[str, int]:
-    """How many lines of each server's output mention an error."""
-    return {
-        log.stem: sum(
-            "error" in line.lower() for line in log.read_text(errors="replace").splitlines()
-        )
-        for log in sorted(logs.glob("*.log"))
-    }
+    per_request = [
+        None if a is None or b is None or not requests else (b - a) * 1000 / requests
+        for a, b in zip(before, after, strict=True)
+    ]
+    return Load(rps, *per_request)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -523,12 +434,8 @@ def copy_to_postgres(sqlite_url: str, pg: PostgresServer) -> tuple[str, str]:
     """A new database on `pg` holding the same rows (`clusterql db copy`): its URL and the
     server's version."""
     pg_url = asyncio.run(create_database(pg.url, "bench"))
-    subprocess.run(
-        [sys.executable, "-m", "clusterql.cli", "db", "copy", "--from", sqlite_url, "--to", pg_url],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    copy = [sys.executable, "-m", "clusterql.cli", "db", "copy", "--from", sqlite_url, "--to"]
+    subprocess.run([*copy, pg_url], check=True, capture_output=True)
     return pg_url, asyncio.run(_vacuum(pg_url))
 
 
@@ -550,93 +457,53 @@ def start_servers(
             env = unthrottled({"CLUSTERQL_DATABASE_URL": url})
             output = logs / f"clusterql-{database}.log"
             out["clusterql", database] = stack.enter_context(serve_process(env, output=output))
-        if "unmetered" in systems:  # the same REST page without metrics: what they cost
-            env = unthrottled({"CLUSTERQL_DATABASE_URL": url, "CLUSTERQL_METRICS": "off"})
-            output = logs / f"unmetered-{database}.log"
-            out["unmetered", database] = stack.enter_context(serve_process(env, output=output))
         if database == "postgresql" and node is not None:
-            node_url = _asyncpg_url(url)
             env = {
-                "DATABASE_URL": f"{node_url}?application_name=postgraphile",
+                "DATABASE_URL": f"{_asyncpg_url(url)}?application_name=postgraphile",
                 "NODE_ENV": "production",
             }
+            output = logs / "postgraphile-postgresql.log"
             out["postgraphile", database] = stack.enter_context(
-                running(
-                    lambda port: [str(node), str(POSTGRAPHILE / "server.mjs"), str(port)],
-                    env,
-                    output=logs / "postgraphile-postgresql.log",
-                )
+                running(lambda port: [str(node), SERVER_MJS, str(port)], env, output=output)
             )
     return out
 
 
 def tool_versions(node: Path | None, wrk: str | None) -> dict[str, str]:
     """The versions of what the run measures with: the commit measured, SQLite, Node, wrk."""
-    git = ["git", "-C", str(BENCH), "describe", "--always", "--dirty", "--abbrev=7"]
-    done = subprocess.run(git, capture_output=True, text=True, check=False)
-    out = {"commit": done.stdout.strip() or "unknown", "sqlite": sqlite3.sqlite_version}
+
+    def output(*command: str) -> str:
+        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = output("git", "-C", str(BENCH), "describe", "--always", "--dirty", "--abbrev=7")
+    out = {"commit": commit or "unknown", "sqlite": sqlite3.sqlite_version}
     if node is not None:
-        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True)
-        out["node"] = done.stdout.strip()
         meta = POSTGRAPHILE / "node_modules" / "postgraphile" / "package.json"
-        out["postgraphile"] = json.loads(meta.read_text())["version"]
+        out |= {"node": output(str(node), "--version")}
+        out |= {"postgraphile": json.loads(meta.read_text())["version"]}
     if wrk is not None:
-        done = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
-        out["wrk"] = done.stdout.split("[")[0].strip()
+        out["wrk"] = output(wrk, "-v").split("[")[0].strip()
     return out
 
 
-def choose_variants(args: argparse.Namespace) -> list[Variant]:
-    """Every selected system on every selected database, with and without nodes; the floor
-    always (the ratios need it), PostGraphile on PostgreSQL only."""
-    return [
-        Variant(system, database, nodes)
-        for nodes in (True, False)
-        for database in args.databases
-        for system in SYSTEMS
-        if (system in args.systems or system == "floor")
-        and not (system == "postgraphile" and database != "postgresql")
-    ]
-
-
-@dataclass
-class Bench:
-    """Everything the timed repetitions use."""
-
-    variants: list[Variant]
-    servers: dict[tuple[str, str], Server]
-    clients: dict[Variant, Client]
-    answers: dict[Variant, bytes]
-    scripts: dict[Variant, Path]  # wrk's Lua scripts
-    wrk: str | None
-    postgres_pid: int | None
-
-    def load(self, v: Variant, concurrency: int, seconds: int) -> Load:
-        assert self.wrk is not None
-        pid = self.postgres_pid if v.database == "postgresql" else None
-        return throughput(
-            self.wrk, self.servers[v.server], v, self.scripts[v], concurrency, seconds, pid
-        )
-
-
-def repetitions(bench: Bench, args: argparse.Namespace) -> Results:
+def repetitions(
+    variants: list[Variant], clients: dict[Variant, Client], answers: dict[Variant, bytes],
+    load: Callable[[Variant, int], Load] | None, args: argparse.Namespace,
+) -> Results:  # fmt: skip
     """Warm-up, then `args.repetitions` times: latency rounds, then one wrk turn per variant."""
-    results = Results(bench.variants)
+    results = Results(variants)
     results.load.append(("before timing", load_average()))
-    latency(bench.variants, bench.clients, bench.answers, args.warmup_rounds, 0)
-    if bench.wrk is not None:
-        for v in bench.variants:  # untimed: pools grow to the number of clients
-            bench.load(v, args.concurrency, 1)
+    latency(variants, clients, answers, args.warmup_rounds, 0)
+    if load is not None:
+        for v in variants:  # untimed: pools grow to the number of clients
+            load(v, 1)
     for rep in range(args.repetitions):
         print(f"repetition {rep + 1}/{args.repetitions}: latency ...", file=sys.stderr)
-        samples = latency(bench.variants, bench.clients, bench.answers, args.rounds, rep * 3)
-        results.latency.append(samples)
-        if bench.wrk is not None:
-            k = rep * len(bench.variants) // args.repetitions
-            loads = {}
-            for v in bench.variants[k:] + bench.variants[:k]:
-                loads[v] = bench.load(v, args.concurrency, args.seconds)
-                print(f"  {v.name}: {loads[v].rps:.1f} req/s", file=sys.stderr)
+        results.latency.append(latency(variants, clients, answers, args.rounds, rep * 3))
+        if load is not None:
+            k = rep * len(variants) // args.repetitions
+            loads = {v: load(v, args.seconds) for v in variants[k:] + variants[:k]}
+            print(", ".join(f"{v.name} {x.rps:.1f}/s" for v, x in loads.items()), file=sys.stderr)
             results.throughput.append(loads)
         results.load.append((f"after repetition {rep + 1}", load_average()))
     return results
@@ -646,7 +513,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     wrk = None if args.no_throughput else ensure_wrk()
     use_pg = "postgresql" in args.databases
     node = ensure_postgraphile() if use_pg and "postgraphile" in args.systems else None
-    facts: dict[str, Any] = {"load_average_start": load_average(), **tool_versions(node, wrk)}
+    facts: dict[str, Any] = tool_versions(node, wrk)
+    load_at_start = load_average()
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clusterql-bench-")))
         pg = stack.enter_context(postgres_server()) if use_pg else None
@@ -657,7 +525,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if pg is not None:
             urls["postgresql"], facts["postgresql"] = copy_to_postgres(sqlite_url, pg)
         print(f"seeded and copied in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        variants = choose_variants(args)
+        variants = [  # the floor always (the ratios need it), PostGraphile on PostgreSQL only
+            Variant(system, database, nodes)
+            for nodes in (True, False)
+            for database in args.databases
+            for system in SYSTEMS
+            if (system in args.systems or system == "floor")
+            and not (system == "postgraphile" and database != "postgresql")
+        ]
         servers = start_servers(stack, args.systems, urls, node, scratch)
         clients = {v: Client(servers[v.server].url, v, token) for v in variants}
         answers = check_answers(variants, clients)
@@ -667,13 +542,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pg_variants = [v for v in variants if v.database == "postgresql"]
             statements = count_statements(pg, urls["postgresql"], pg_variants, clients)
         scripts = {v: _lua(scratch, v, token) for v in variants}
-        bench = Bench(
-            variants, servers, clients, answers, scripts, wrk, None if pg is None else pg.pid
-        )
-        results = repetitions(bench, args)
+
+        def load(v: Variant, seconds: int, wrk: str = wrk or "") -> Load:
+            pid = pg.pid if pg is not None and v.database == "postgresql" else None
+            return throughput(wrk, servers[v.server], v, scripts[v], args.concurrency, seconds, pid)
+
+        results = repetitions(variants, clients, answers, load if wrk else None, args)
         results.statements = statements
-        facts["server_error_lines"] = error_lines(scratch)
-    return summarize(results, facts, args)
+        facts["server_error_lines"] = {
+            log.stem: sum(
+                "error" in x.lower() for x in log.read_text(errors="replace").splitlines()
+            )
+            for log in sorted(scratch.glob("*.log"))
+        }
+    return summarize(results, facts, args) | {"load_average_start": load_at_start}
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -685,7 +567,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     highest (`x_floor`, `x_floor_runs`; `rps_x_floor`... for requests/s, reference over system)."""
     by_key = {(r["system"], r["database"], r["nodes"]): r for r in rows}
     for row in rows:
-        for ref_system in ("floor", "postgraphile", "unmetered"):
+        for ref_system in ("floor", "postgraphile"):
             ref = by_key.get((ref_system, row["database"], row["nodes"]))
             if ref is None:
                 continue
@@ -715,23 +597,19 @@ def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace)
             "median_ms": round(statistics.median(pooled), 2),
             "p90_ms": round(percentile(pooled, 0.9), 2),
             "median_ms_runs": [round(statistics.median(rep[v]), 3) for rep in results.latency],
-            "samples_ms_runs": [[round(x, 3) for x in rep[v]] for rep in results.latency],
         }
         if results.throughput:
             loads = [rep[v] for rep in results.throughput]
             row["rps"] = round(statistics.median(x.rps for x in loads), 1)
             row["rps_runs"] = [round(x.rps, 1) for x in loads]
-            row["loaded_p50_ms_runs"] = [round(x.p50_ms, 1) for x in loads]
-            row["loaded_p90_ms_runs"] = [round(x.p90_ms, 1) for x in loads]
-            cpu = [x.cpu_ms for x in loads if x.cpu_ms is not None]
-            pg_cpu = [x.postgres_cpu_ms for x in loads if x.postgres_cpu_ms is not None]
-            row["server_cpu_ms"] = round(statistics.median(cpu), 1) if cpu else None
-            row["postgres_cpu_ms"] = round(statistics.median(pg_cpu), 1) if pg_cpu else None
+            for key in ("cpu_ms", "postgres_cpu_ms"):
+                measured = [getattr(x, key) for x in loads if getattr(x, key) is not None]
+                row[key] = round(statistics.median(measured), 1) if measured else None
         if v in results.statements:
             row["statements"] = results.statements[v]
         rows.append(row)
     add_ratios(rows)
-    parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme", "render")}
+    parameters = {k: v for k, v in vars(args).items() if k not in ("out", "readme")}
     return {
         "environment": environment(PACKAGES, **facts),
         "parameters": parameters,
@@ -740,8 +618,8 @@ def summarize(results: Results, facts: dict[str, Any], args: argparse.Namespace)
     }
 
 
-def _ms(value: float) -> str:
-    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
 
 
 def _times(row: dict[str, Any], key: str) -> str:
@@ -754,46 +632,47 @@ def _times(row: dict[str, Any], key: str) -> str:
 
 
 def _statement_count(row: dict[str, Any]) -> str:
-    counted = row.get("statements")
-    if counted is None:
-        return ""
-    counts = sorted(set(counted["counts"]))
-    return str(counts[0]) if len(counts) == 1 else "-".join(map(str, [counts[0], counts[-1]]))
+    counts = sorted(set(row["statements"]["counts"])) if "statements" in row else []
+    return "-".join(map(str, dict.fromkeys([counts[0], counts[-1]]))) if counts else ""
+
+
+COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("system", lambda r: LABELS[r["system"]]),
+    ("database", lambda r: str(r["database"])),
+    ("median", lambda r: _ms(r["median_ms"])),
+    ("p90", lambda r: _ms(r["p90_ms"])),
+    ("x floor", lambda r: _times(r, "x_floor")),
+    ("x PostGraphile", lambda r: _times(r, "x_postgraphile")),
+]
+LOADED: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("req/s", lambda r: f"{r['rps']:,.1f}"),
+    ("x floor (req/s)", lambda r: _times(r, "rps_x_floor")),
+    ("CPU/req", lambda r: _ms(r["cpu_ms"])),
+    ("PostgreSQL CPU/req", lambda r: _ms(r["postgres_cpu_ms"])),
+]
 
 
 def markdown(figures: dict[str, Any]) -> str:
     """The figures as markdown: the machine, one table with nodes and one without."""
-    env = figures["environment"]
-    p = figures["parameters"]
+    env, p = figures["environment"], figures["parameters"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-    tools = ", ".join(
-        f"{name} {env[key]}"
-        for name, key in (
-            ("PostgreSQL", "postgresql"),
-            ("SQLite", "sqlite"),
-            ("PostGraphile", "postgraphile"),
-            ("Node", "node"),
-        )
-        if key in env
-    )
+    tools = {"PostgreSQL": "postgresql", "SQLite": "sqlite", "PostGraphile": "postgraphile"}
+    used = ", ".join(f"{n} {env[k]}" for n, k in (tools | {"Node": "node"}).items() if k in env)
     loads = "; ".join(f"{when} {values}" for when, values in figures["load"])
     out = [
         f"Commit {env['commit']}, {env['date']}: {env['cpus']} vCPUs ({env['cpu']}, shared "
-        f"with other jobs), Python {env['python']}, {tools}, {env.get('wrk', 'no wrk')}; "
+        f"with other jobs), Python {env['python']}, {used}, {env.get('wrk', 'no wrk')}; "
         f"{versions}.",
         "",
         f"Load average (1, 5, 15 min): at the start {figures['load_average_start']}; {loads}.",
         "",
         f"{p['clusters']:,} clusters x {p['nodes']} nodes ({len(TOMBSTONES)} of the first page "
         f"removed), first page of `limit={LIMIT}`; {p['repetitions']} repetitions of "
-        f"{p['rounds']} interleaved rounds (latency, one request at a time) and of one "
-        f"`wrk -t1 -c{p['concurrency']}` turn of {p['seconds']:g} s per variant (throughput). "
-        "Median and p90: of all the repetitions' requests. Ratios: the median of the "
-        "repetitions' ratios of medians, [lowest-highest] of them; for requests/s, the "
-        "reference's requests/s over the system's. CPU per request: the system's process(es), "
-        "and PostgreSQL's, while wrk ran. SQL statements: per request, from PostgreSQL's log.",
+        f"{p['rounds']} interleaved rounds (latency) and of one `wrk -t1 -c{p['concurrency']}` "
+        f"turn of {p['seconds']:g} s per variant (throughput); how to read them: above.",
     ]
-    with_rps = any("rps" in row for row in figures["rows"])
+    columns = COLUMNS + (LOADED if any("rps" in r for r in figures["rows"]) else [])
+    columns += [("SQL statements", _statement_count)]
     for nodes in (True, False):
         out += [
             "",
@@ -801,34 +680,11 @@ def markdown(figures: dict[str, Any]) -> str:
             if nodes
             else "**Without nodes** (the 100 clusters only):",
             "",
-            "| system | database | median | p90 | x floor | x PostGraphile |"
-            + (" req/s | x floor (req/s) | CPU/req | PostgreSQL CPU/req |" if with_rps else "")
-            + " SQL statements |",
-            "|---|---|---:|---:|---:|---:|"
-            + ("---:|---:|---:|---:|" if with_rps else "")
-            + "---:|",
+            "| " + " | ".join(name for name, _ in columns) + " |",
+            "|---|---|" + "---:|" * (len(columns) - 2),
         ]
-        for row in figures["rows"]:
-            if row["nodes"] != nodes:
-                continue
-            cells = [
-                LABELS[row["system"]],
-                row["database"],
-                _ms(row["median_ms"]),
-                _ms(row["p90_ms"]),
-                _times(row, "x_floor"),
-                _times(row, "x_postgraphile"),
-            ]
-            if with_rps:
-                cpu, pg_cpu = row.get("server_cpu_ms"), row.get("postgres_cpu_ms")
-                cells += [
-                    f"{row['rps']:,.1f}",
-                    _times(row, "rps_x_floor"),
-                    "" if cpu is None else f"{cpu:.1f} ms",
-                    "" if pg_cpu is None else f"{pg_cpu:.1f} ms",
-                ]
-            cells.append(_statement_count(row))
-            out.append("| " + " | ".join(cells) + " |")
+        rows = [r for r in figures["rows"] if r["nodes"] == nodes]
+        out += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
     sequences = [
         f"- {LABELS[row['system']]}: {', '.join(row['statements']['statements'])}"
         for row in figures["rows"]
@@ -836,13 +692,6 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     if sequences:
         out += ["", "Statements of one request with nodes on PostgreSQL:", "", *sequences]
-    metered = [
-        f"{r['database']} {'with' if r['nodes'] else 'without'} nodes {_times(r, 'x_unmetered')}"
-        for r in figures["rows"]
-        if r["system"] == "rest" and "x_unmetered" in r
-    ]
-    if metered:
-        out += ["", f"clusterql REST over the same without metrics: {'; '.join(metered)}."]
     errors = {k: v for k, v in env.get("server_error_lines", {}).items() if v}
     if errors:
         listed = ", ".join(f"{name} {count}" for name, count in errors.items())
@@ -860,15 +709,13 @@ def write_readme(text: str) -> None:
     if BEGIN not in readme or END not in readme:
         raise SystemExit(f"bench/README.md lacks the markers {BEGIN} ... {END}")
     head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    README.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
 
 
 def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
     def parse(value: str) -> list[str]:
         names = [n.strip() for n in value.split(",") if n.strip()]
-        wrong = [n for n in names if n not in allowed]
-        if wrong or not names:
+        if not names or set(names) - set(allowed):
             raise argparse.ArgumentTypeError(f"choose among {', '.join(allowed)}")
         return names
 
@@ -876,9 +723,7 @@ def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clusters", type=int, default=10_000)
     p.add_argument("--nodes", type=int, default=20, help="nodes per cluster")
     p.add_argument("--repetitions", type=int, default=3)
@@ -886,50 +731,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup-rounds", type=int, default=5, help="untimed rounds first")
     p.add_argument("--seconds", type=int, default=8, help="wrk time per variant and repetition")
     p.add_argument("--concurrency", type=int, default=8, help="wrk connections")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="that every part still runs, in seconds: 400 clusters, one repetition of 3 rounds "
-        "and 1 s wrk turns (no figure worth keeping)",
-    )
-    p.add_argument(
-        "--systems",
-        type=_names(SYSTEMS),
-        default=list(SYSTEMS),
-        help="comma-separated among floor,rest,unmetered,graphql,postgraphile (the floor always "
-        "runs; unmetered: REST with CLUSTERQL_METRICS=off)",
-    )
-    p.add_argument(
-        "--databases",
-        type=_names(DATABASES),
-        default=list(DATABASES),
-        help="comma-separated among sqlite,postgresql",
-    )
+    p.add_argument("--quick", action="store_true", help="that every part runs, in seconds")
+    for name, allowed in (("--systems", SYSTEMS), ("--databases", DATABASES)):
+        p.add_argument(name, type=_names(allowed), default=list(allowed), help=",".join(allowed))
     p.add_argument("--no-throughput", action="store_true", help="latency only (no wrk)")
     p.add_argument("--out", type=Path, help="also write the figures here as JSON")
-    p.add_argument(
-        "--render",
-        type=Path,
-        metavar="FIGURES_JSON",
-        help="measure nothing: print (and with --readme write) the figures of an earlier --out",
-    )
-    p.add_argument(
-        "--readme", action="store_true", help="also write the figures into bench/README.md"
-    )
+    p.add_argument("--readme", action="store_true", help="also write them into bench/README.md")
     args = p.parse_args()
-    if args.quick:
+    if args.quick:  # 400 clusters, one repetition of 3 rounds, 1 s wrk turns
         vars(args).update(clusters=400, repetitions=1, rounds=3, seconds=1, warmup_rounds=1)
     return args
 
 
 def main() -> None:
     args = parse_args()
-    if args.render:
-        figures = json.loads(args.render.read_text())
-        add_ratios(figures["rows"])
-    else:
-        figures = run(args)
-        figures["load_average_start"] = figures["environment"].pop("load_average_start")
+    figures = run(args)
     text = markdown(figures)
     print(text)
     if args.out:

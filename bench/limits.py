@@ -1,12 +1,8 @@
-"""How long the cost limits take to refuse what an attacker sends, up to the body-size limit.
+"""How long the cost limits take to refuse what an attacker sends, up to the body-size limit:
+each request sent `--rounds` times to one `clusterql serve` on a seeded SQLite file, its
+client-side latency (median, worst) beside the answer and the limit that refused it.
 
-    .venv/bin/python -m bench.limits              # 1,000 clusters x 20 nodes on SQLite, 10 rounds
-    .venv/bin/python -m bench.limits --rounds 30
-
-One `clusterql serve` on a seeded SQLite file; each request below is sent `--rounds` times over one
-keep-alive connection, and the client-side latency (sending the body included) is reported as
-median and worst, with the answer's status and the limit that refused it. The largest legitimate
-requests are there for comparison.
+    .venv/bin/python -m bench.limits [--quick] [--rounds 30]
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -47,39 +44,29 @@ def _variables_list() -> bytes:
     return orjson.dumps({"query": query, "variables": {"ids": ids}})
 
 
-def cases() -> dict[str, Callable[[], tuple[str, bytes]]]:
-    """name -> (path, body), built lazily (the large ones are 8 MiB each)."""
+def cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
+    """name -> (path, what builds the body: the large ones are 8 MiB each)."""
     aliases = "{ " + " ".join(f"a{i}: clusters(limit: 100) {{ totalCount }}" for i in range(150))
     repeated = "{ clusters { clusters { " + "nodes { id } " * 480 + "} } }"
     largest = {"query": LIST_CLUSTERS, "variables": {"limit": 100, "withNodes": True}}
-    return {
-        "aliased pages up to 8 MiB": lambda: (
-            "/graphql",
-            _fill("{ ", "a: clusters(limit: 100) { totalCount } ", "}"),
+    filled = {  # head, the item repeated up to the limit, tail
+        "aliased pages up to 8 MiB": ("{ ", "a: clusters(limit: 100) { totalCount } ", "}"),
+        "4 million list items in the document, 8 MiB": (
+            "{ clusters(filter: {ids: [",
+            "0,",
+            "]}) { totalCount } }",
         ),
-        "4 million list items in the document, 8 MiB": lambda: (
-            "/graphql",
-            _fill("{ clusters(filter: {ids: [", "0,", "]}) { totalCount } }"),
-        ),
-        "aliases of __schema up to 8 MiB": lambda: (
-            "/graphql",
-            _fill("{ ", "s: __schema { types { name } } ", "}"),
-        ),
-        "150 aliased pages (1,502 tokens)": lambda: (
-            "/graphql",
-            orjson.dumps({"query": aliases + " }"}),
-        ),
-        "480 repeated nodes { id } (1,928 tokens)": lambda: (
-            "/graphql",
-            orjson.dumps({"query": repeated}),
-        ),
-        "4 million list items in variables, 8 MiB": lambda: ("/graphql", _variables_list()),
-        "largest REST request over /graphql (allowed)": lambda: ("/graphql", orjson.dumps(largest)),
-        "largest REST request (allowed)": lambda: (
-            "/runtime/api/v1/clusters",
-            b'{"limit": 100, "return_nodes": true}',
-        ),
+        "aliases of __schema up to 8 MiB": ("{ ", "s: __schema { types { name } } ", "}"),
     }
+    bodies: dict[str, Callable[[], bytes]] = {n: partial(_fill, *p) for n, p in filled.items()}
+    bodies["150 aliased pages (1,502 tokens)"] = lambda: orjson.dumps({"query": aliases + " }"})
+    bodies["480 repeated nodes { id } (1,928 tokens)"] = lambda: orjson.dumps({"query": repeated})
+    bodies["4 million list items in variables, 8 MiB"] = _variables_list
+    bodies["largest REST request over /graphql (allowed)"] = lambda: orjson.dumps(largest)
+    out = {name: ("/graphql", build) for name, build in bodies.items()}
+    rest = b'{"limit": 100, "return_nodes": true}'
+    out["largest REST request (allowed)"] = ("/runtime/api/v1/clusters", lambda: rest)
+    return out
 
 
 def _outcome(response: httpx.Response) -> str:
@@ -106,21 +93,16 @@ def run(args: argparse.Namespace) -> Table:
         with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url})) as server:
             headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-                for name, build in cases().items():
-                    path, body = build()
+                for name, (path, build) in cases().items():
+                    body = build()
                     times, outcome = [], ""
                     for _ in range(args.rounds):
                         started = time.perf_counter()
                         response = client.post(path, content=body)
                         times.append((time.perf_counter() - started) * 1000)
                         outcome = _outcome(response)
-                    table.add_row(
-                        name,
-                        f"{len(body):,}",
-                        outcome,
-                        f"{statistics.median(times):.1f}",
-                        f"{max(times):.1f}",
-                    )
+                    median, worst = f"{statistics.median(times):.1f}", f"{max(times):.1f}"
+                    table.add_row(name, f"{len(body):,}", outcome, median, worst)
     return table
 
 

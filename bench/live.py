@@ -1,18 +1,7 @@
 """Live updates (SPEC §11) over real websockets: how soon an event follows its report, what an
-idle subscriber costs the server, and what subscribers cost writers (bench/README.md).
+idle subscriber costs the server, and what subscribers cost writers (bench/README.md says how).
 
-    .venv/bin/python -m bench.live [--subscribers 1000]   # about a minute on 2 cores
-    .venv/bin/python -m bench.live --quick                # that it still runs: seconds
-
-1. latency: one subscriber of everything; a report, then the time from its acknowledgement to
-   the event's arrival, report after report: on SQLite (one process), and on a throwaway
-   PostgreSQL served by two processes, the subscriber on one and the reports through the other;
-2. idle subscribers: `--subscribers` connections with one subscription each (to one cluster id
-   that never changes), and the server's resident memory before and after, per subscriber;
-3. throughput: 4 controllers reporting 10-node clusters back to back, with no subscriber, with
-   `--subscribers` subscribers of one seeded cluster each (`own`: few events), and with as many
-   subscribers of every change (`all`: each report an event for each), interleaved; each reads
-   its events, and those the server cut off as too slow are counted.
+    .venv/bin/python -m bench.live [--quick] [--subscribers 1000]
 """
 
 from __future__ import annotations
@@ -29,9 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import environment, percentile, seed, unthrottled
-from models import bindings, tokens
-from models.engine import create_engine
+from bench.measure import environment, percentile, seed, token, unthrottled
 from models.tokens import Permission
 from tests.live_server import Server, serve_process, token_client
 from tests.postgres_server import postgres_server
@@ -57,15 +44,7 @@ def _report(name: str, nodes: int = 10) -> dict[str, Any]:
 
 async def _seeded(url: str) -> tuple[str, str]:
     """A small fleet at `url`; an Admin token's secret and a Controller token's (bound to `*`)."""
-    admin = await seed(url, 100, 10)
-    engine = create_engine(url)
-    try:
-        controller = await tokens.issue(
-            engine, "live-controller", [Permission.CONTROLLER], binding=bindings.binding(["*"])
-        )
-        return admin, controller
-    finally:
-        await engine.dispose()
+    return await seed(url, 100, 10), await token(url, Permission.CONTROLLER, ["*"])
 
 
 async def _latencies(report_to: str, listen_to: str, admin: str, controller: str, n: int) -> Any:

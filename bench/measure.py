@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterql.fleet import plausible_fleet
-from models import migrations, tokens
+from models import bindings, migrations, tokens
 from models.engine import create_engine, write_transaction
 from models.seeding import insert_clusters
 from models.tokens import Permission
@@ -50,6 +50,17 @@ async def seed(url: str, clusters: int, nodes: int | tuple[int, int], chunk: int
             async with write_transaction(engine) as conn:
                 await insert_clusters(conn, states, now)
         return await tokens.issue(engine, "bench-admin", [Permission.ADMIN], now=now)
+    finally:
+        await engine.dispose()
+
+
+async def token(url: str, permission: Permission, patterns: Sequence[str] = ()) -> str:
+    """A new token of `permission` at `url` (a Controller's bound to the name `patterns`)."""
+    engine = create_engine(url)
+    try:
+        name = f"bench-{permission.value.lower()}-{os.urandom(4).hex()}"
+        binding = bindings.binding(list(patterns))
+        return await tokens.issue(engine, name, [permission], binding=binding)
     finally:
         await engine.dispose()
 

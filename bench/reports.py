@@ -1,19 +1,7 @@
 """Controller reports (SPEC §8) over HTTP, on SQLite: what one big report costs, how many reports
-a server takes, and what they do to reads (bench/README.md).
+a server takes, and what they do to reads (bench/README.md says how).
 
-    .venv/bin/python -m bench.reports [--out figures.json]   # 2 to 3 minutes on 2 cores
-    .venv/bin/python -m bench.reports --quick                # that it still runs: seconds
-
-One `clusterql serve` on a temporary SQLite file of 2,000 plausible clusters x 20 nodes, then:
-
-1. one 5,000-node report (a plausible cluster, `clusterql.fleet`) in five scenarios, each
-   repetition in this order: `register` a new name (removed afterwards, untimed), `replace` every
-   node name, `update5` (5% of the nodes change state), `same` (the very same report again),
-   `update5+nodes` (the answer selects all 5,000 nodes); every answer's counts are checked;
-2. write throughput: `clusterql simulate` (its own process) with 8 fake controllers reporting back
-   to back;
-3. reads of `{"limit": 100, "return_nodes": true}`, one at a time, in phases idle and loaded (the
-   same simulation running meanwhile), alternating.
+    .venv/bin/python -m bench.reports [--quick] [--out figures.json]
 """
 
 from __future__ import annotations
@@ -35,12 +23,9 @@ from typing import Any
 
 import httpx
 
-from bench.measure import environment, load_average, percentile, seed, unthrottled
+from bench.measure import environment, load_average, percentile, seed, token, unthrottled
 from clusterql.fleet import changed, plausible_cluster
 from clusterql.simulate import as_report
-from models import tokens
-from models.bindings import binding
-from models.engine import create_engine
 from models.records import ClusterState, NodeStatus
 from models.tokens import Permission
 from tests.live_server import Server, serve_process, token_client
@@ -170,24 +155,13 @@ async def reads_under_load(
     return figures
 
 
-async def _controller_token(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        # bound to the names its reports and simulations use (big-main, big-new-N, loadNNN-K)
-        fleet = binding(["big-*", "load*"])
-        return await tokens.issue(
-            engine, "bench-controller", [Permission.CONTROLLER], binding=fleet
-        )
-    finally:
-        await engine.dispose()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"environment": environment(), "parameters": vars(args).copy()}
     with tempfile.TemporaryDirectory(prefix="clusterql-bench-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         admin = asyncio.run(seed(url, args.clusters, 20))
-        controller = asyncio.run(_controller_token(url))
+        # bound to the names its reports and simulations use (big-main, big-new-N, loadNNN-K)
+        controller = asyncio.run(token(url, Permission.CONTROLLER, ["big-*", "load*"]))
         with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url})) as server:
             times = asyncio.run(big_reports(server, admin, controller, args.big_nodes, args.reps))
             figures["big"] = {
@@ -203,25 +177,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
     figures["load_after"] = load_average()
     return figures
-
-
-def print_report(figures: dict[str, Any]) -> None:
-    env = figures["environment"]
-    print(
-        f"{env['date']}: {env['cpus']} CPUs ({env['cpu']}), load {env['load_average']} before, "
-        f"{figures['load_after']} after"
-    )
-    print(f"{figures['parameters']['big_nodes']}-node report over HTTP, median / p90:")
-    for scenario, t in figures["big"].items():
-        print(f"  {scenario:<14} {t['median_ms']:8.1f} ms {t['p90_ms']:8.1f} ms")
-    w = figures["throughput"]
-    print(f"8 simulated controllers: {w['reports_per_s']:.1f} reports/s, p50 {w['p50_ms']:.1f} ms")
-    r = figures["reads"]
-    print(
-        f"reads p50 idle {r['idle']['p50_ms']:.1f} ms, loaded {r['loaded']['p50_ms']:.1f} ms "
-        f"({r['loaded_over_idle_p50']:.2f}x); p90 {r['idle']['p90_ms']:.1f} / "
-        f"{r['loaded']['p90_ms']:.1f} ms"
-    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -243,10 +198,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    figures = run(args)
-    print_report(figures)
+    text = json.dumps(run(args), indent=2) + "\n"
+    print(text, end="")
     if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":
