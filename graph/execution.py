@@ -58,10 +58,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
+from models.records import NodeRows, RowCodec
+
 log = logging.getLogger("clusterql.graph")
 
 _MISSING: Any = object()  # an attribute that could not be read
 PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
+COMBINED_VALUES_KEPT = 16_384  # per scalar and conversion: distinct stored values' wire values
 _new_path = tuple.__new__  # Path is a NamedTuple, whose own __new__ is a Python lambda
 _GRAPHQL_INT = (-(2**31), 2**31 - 1)
 Completer = Callable[["PlannedExecutor", "_Call", Path, Any], Any]
@@ -228,7 +231,12 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
             raise v
         if v is None or v is Undefined:
             return None
-        if v.__class__ is not list and v.__class__ is not tuple:
+        if v.__class__ is NodeRows and items_are_objects:
+            done = _from_rows(ex, bare, call, v)
+            if done is not None:
+                return done
+            v = list(v)  # records, completed the usual way (which reports what is wrong)
+        elif v.__class__ is not list and v.__class__ is not tuple:
             # async iterables, generators, non-iterables: graphql-core's own way
             return StrawberryGraphQLCoreExecutionContext.complete_value(
                 ex, list_type, call.fdl, call.resolve_info(ex), path, v, None
@@ -354,6 +362,97 @@ def _completer(type_: GraphQLOutputType) -> Completer | None:
         made = _object_completer(type_)
     _COMPLETERS[type_] = made
     return made
+
+
+# --- objects straight from driver rows --------------------------------------------------------
+
+
+def _from_rows(
+    ex: PlannedExecutor, object_type: GraphQLObjectType, call: _Call, rows: NodeRows
+) -> list[dict[str, Any]] | None:
+    """The result dicts of `rows` (driver rows that `rows.codec` says how to read), made by code
+    generated for this selection set and codec; None when a field is not a plain column or a
+    value is not one the fast path takes as it is (then the records take the usual way)."""
+    fields = ex.shape(object_type, call.fdl)
+    made = _rows_factory(object_type, fields, rows.codec)
+    return None if made is None else made(rows.rows)
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _combined(coerce: Callable[[Any], Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A stored value's wire value (its conversion, then its scalar's coercion), kept per
+    distinct value: the same as coercing the record's attribute, computed once."""
+    return functools.lru_cache(maxsize=COMBINED_VALUES_KEPT)(lambda v: coerce(convert(v)))
+
+
+def _column_lines(
+    i: int, key: str, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
+) -> tuple[list[str], dict[str, Any]] | None:
+    type_ = field.type
+    leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+        return None
+    stored = f"d[{key!r}]"
+    builtin = leaf in (GraphQLString, GraphQLID, GraphQLInt, GraphQLBoolean)
+    if builtin or isinstance(leaf, CustomGraphQLEnumType):
+        checks, names = _leaf_lines(leaf, str(i), stored)
+        if convert is not None:
+            checks = [f"v = V{i}(v)", *checks]
+            names[f"V{i}"] = convert
+        checks += ["else:", "    return None"]
+    else:  # a scalar of its own (DateTime): coerced per distinct stored value
+        coerce = leaf.coerce_output_value
+        names = {f"C{i}": coerce if convert is None else _combined(coerce, convert)}
+        checks = [f"x = C{i}(v)", "if x is None or x is Undefined:", "    return None"]
+        checks += [f"{stored} = x"]
+    if isinstance(type_, GraphQLNonNull):
+        lines = ["if v is None:", "    return None", *checks]
+    else:
+        lines = ["if v is None:", f"    {stored} = None", "else:", *("    " + x for x in checks)]
+    return [f"v = r[{index}]", *lines], names
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _rows_factory(
+    parent_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...], codec: RowCodec
+) -> Callable[[list[Any]], list[dict[str, Any]] | None] | None:
+    """Generate the code that makes a selection set's dicts from rows of `codec`'s layout, or
+    None when a field is not a plain attribute of a scalar or enum type read from a column."""
+    body: list[str] = []
+    names: dict[str, Any] = {}
+    for i, (response_key, field_name) in enumerate(fields):
+        if field_name == "__typename":
+            body.append(f"d[{response_key!r}] = {parent_type.name!r}")
+            continue
+        field = parent_type.fields.get(field_name)
+        attribute = None if field is None else _basic_attribute(field)
+        column = None if attribute is None else codec.columns.get(attribute)
+        made = (
+            None
+            if field is None or column is None
+            else _column_lines(i, response_key, field, *column)
+        )
+        if made is None:
+            return None
+        body += made[0]
+        names.update(made[1])
+    indented = "\n".join("            " + line for line in body)
+    source = f"""
+def from_rows(rows):
+    out = []
+    append = out.append
+    try:
+        for r in rows:
+            d = {{}}
+{indented}
+            append(d)
+    except Exception:
+        return None
+    return out
+"""
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "Undefined": Undefined, **names}
+    exec(compile(source, f"<rows {parent_type.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["from_rows"]  # type: ignore[no-any-return]
 
 
 # --- selection sets --------------------------------------------------------------------------
@@ -699,6 +798,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         self._planning = not (manager and manager.middlewares)
         self._sites: dict[int, tuple[Any, _Site]] = {}  # id(grouped field set) -> its site
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
+        self._shapes: dict[int, tuple[tuple[str, str], ...]] = {}  # id(grouped field set) ->
         self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> kwargs
         self.keep_alive: list[Any] = []  # what the ids above name, alive while they are used
 
@@ -718,6 +818,16 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         )
         self._sites[id(grouped_field_set)] = (grouped_field_set, made)  # keeps the id valid
         return made
+
+    def shape(self, object_type: GraphQLObjectType, fdl: Any) -> tuple[tuple[str, str], ...]:
+        """The response keys and field names of a field's selection set on `object_type`."""
+        grouped_field_set = self.collect_subfields(object_type, fdl)[0]
+        found = self._shapes.get(id(grouped_field_set))
+        if found is None:
+            found = tuple((k, f[0].node.name.value) for k, f in grouped_field_set.items())
+            self._shapes[id(grouped_field_set)] = found
+            self.keep_alive.append(grouped_field_set)
+        return found
 
     def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]

@@ -23,13 +23,13 @@ class NodesKey(NamedTuple):
     first: int | None
 
 
-def _nodes_by_cluster_id(snapshot: Snapshot) -> DataLoader[NodesKey, list[NodeRecord]]:
-    async def load(keys: Sequence[NodesKey]) -> list[list[NodeRecord]]:
+def _nodes_by_cluster_id(snapshot: Snapshot) -> DataLoader[NodesKey, Sequence[NodeRecord]]:
+    async def load(keys: Sequence[NodesKey]) -> list[Sequence[NodeRecord]]:
         # One statement per distinct (statuses, first): one for a whole page in practice.
         groups: dict[tuple[tuple[str, ...] | None, int | None], set[int]] = defaultdict(set)
         for key in keys:
             groups[key.statuses, key.first].add(key.cluster_id)
-        found: dict[NodesKey, list[NodeRecord]] = {}
+        found: dict[NodesKey, Sequence[NodeRecord]] = {}
         for (statuses, first), ids in groups.items():
             by_cluster = await snapshot.run(
                 partial(nodes_of, cluster_ids=ids, statuses=statuses, first=first)
@@ -54,7 +54,7 @@ class Loaders:
     """The request's loaders, named by what they return and by what."""
 
     snapshot: Snapshot
-    nodes_by_cluster_id: DataLoader[NodesKey, list[NodeRecord]] = field(init=False)
+    nodes_by_cluster_id: DataLoader[NodesKey, Sequence[NodeRecord]] = field(init=False)
     cluster_by_id: DataLoader[int, ClusterRecord | None] = field(init=False)
 
     def __post_init__(self) -> None:

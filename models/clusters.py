@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.records import ClusterRecord, NodeRecord
+from models.records import ClusterRecord, NodeRecord, NodeRows, RowCodec
 from models.tables import clusters, nodes
 
 fromisoformat = datetime.fromisoformat
+INSTANTS_KEPT = 16_384  # distinct stored timestamps whose datetime is kept
+_CLUSTER_ID = itemgetter(1)
 
 CLUSTER_COLUMNS = (
     clusters.c.id,
@@ -66,7 +71,7 @@ async def nodes_of(
     cluster_ids: Collection[int],
     statuses: Sequence[str] | None = None,
     first: int | None = None,
-) -> dict[int, list[NodeRecord]]:
+) -> Mapping[int, Sequence[NodeRecord]]:
     """Nodes of many clusters in one statement, each cluster's in id order.
 
     `statuses` keeps only nodes in those states; `first` keeps each cluster's first `first`
@@ -101,9 +106,10 @@ async def nodes_of(
 
 
 # Every node of a page's clusters, the heaviest read of a request (2,000 rows for a page of 100
-# clusters): run by the driver itself, in the caller's transaction, with the rows made into
-# records here. SQLAlchemy's result machinery (several thread hops per statement with
-# aiosqlite, a Row and type processors per row) costs more than the rest of the statement.
+# clusters): run by the driver itself, in the caller's transaction, its rows kept as they came
+# (`NodeRows`, made records only when read). SQLAlchemy's result machinery (several thread hops
+# per statement with aiosqlite, a Row and type processors per row) costs more than the rest of
+# the statement.
 _NODE_SELECT = ", ".join(c.name for c in NODE_COLUMNS)
 _ALL_NODES_SQLITE = (
     f"SELECT {_NODE_SELECT} FROM nodes WHERE cluster_id IN (SELECT value FROM json_each(?)) "
@@ -116,7 +122,7 @@ _ALL_NODES_POSTGRESQL = (
 
 async def _all_nodes_by_driver(
     conn: AsyncConnection, cluster_ids: Collection[int]
-) -> dict[int, list[NodeRecord]] | None:
+) -> dict[int, NodeRows] | None:
     """`nodes_of` without filters through the driver; None when it cannot be used here (no
     transaction begun at the driver's level yet: the statement would not see the snapshot) or
     when the driver failed: SQLAlchemy's way then runs it again, and fails the same way with
@@ -144,41 +150,42 @@ async def _all_nodes_by_driver(
         if dialect == "postgresql":
             driver.terminate()
         raise
-    return _node_records(rows, dialect)
+    return _node_rows(rows, dialect)
 
 
-def _node_records(rows: Any, dialect: str) -> dict[int, list[NodeRecord]]:
-    """Driver rows as records. Timestamps repeat (every node a report registered shares its
-    `monitored_at`): each distinct one is converted once (`instants`), and equal values are
-    then one object, whose hash the formatting cache computes once."""
-    by_cluster: dict[int, list[NodeRecord]] = defaultdict(list)
-    new, record = tuple.__new__, NodeRecord  # a namedtuple's own __new__ is a Python lambda
-    instants: dict[Any, datetime] = {}
-    if dialect == "sqlite":
+@functools.lru_cache(maxsize=INSTANTS_KEPT)
+def _sqlite_instant(stored: str) -> datetime:
+    return fromisoformat(stored + "+00:00")  # SQLAlchemy's text: 2024-12-31 11:32:10.367653
 
-        def utc(stored: Any) -> datetime:  # SQLAlchemy's text: 2024-12-31 11:32:10.367653
-            instant = instants[stored] = fromisoformat(stored + "+00:00")
-            return instant
 
-    else:
+@functools.lru_cache(maxsize=INSTANTS_KEPT)
+def _naive_utc(stored: datetime) -> datetime:
+    return stored.replace(tzinfo=UTC)
 
-        def utc(stored: Any) -> datetime:  # a naive UTC datetime
-            instant: datetime = stored.replace(tzinfo=UTC)
-            instants[stored] = instant
-            return instant
 
-    get = instants.get
-    for r in rows:
-        updated = r[5]
-        by_cluster[r[1]].append(
-            new(record, (
-                r[0], r[1], get(r[2]) or utc(r[2]), r[3], r[4] if r[4].__class__ is bool
-                else bool(r[4]),
-                None if updated is None else get(updated) or utc(updated),
-                r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-            ))
-        )  # fmt: skip
-    return by_cluster
+def _codec(name: str, converts: dict[str, Callable[[Any], Any]]) -> RowCodec:
+    columns = {c.name: (i, converts.get(c.name)) for i, c in enumerate(NODE_COLUMNS)}
+    return RowCodec(name, columns)
+
+
+# Timestamps repeat (every node a report registered shares its `monitored_at`): each distinct
+# stored value is converted once and kept, and equal values are then one object.
+ROW_CODECS = {
+    "sqlite": _codec(
+        "sqlite",
+        {"monitored_at": _sqlite_instant, "sensor_last_updated": _sqlite_instant,
+         "sensor_installed": bool},
+    ),
+    "postgresql": _codec(
+        "postgresql", {"monitored_at": _naive_utc, "sensor_last_updated": _naive_utc}
+    ),
+}  # fmt: skip
+
+
+def _node_rows(rows: list[Any], dialect: str) -> dict[int, NodeRows]:
+    """Driver rows (in cluster order) as each cluster's `NodeRows`."""
+    codec = ROW_CODECS[dialect]
+    return {key: NodeRows(list(group), codec) for key, group in groupby(rows, _CLUSTER_ID)}
 
 
 async def live_by_id(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 
 class ControllerStatus(StrEnum):
@@ -62,6 +63,62 @@ class NodeRecord(NamedTuple):
     internal_dns: str
     internal_ip: str
     status: str
+
+
+@dataclass(frozen=True, eq=False)
+class RowCodec:
+    """How one driver's node rows become `NodeRecord`s: each attribute's column and the
+    conversion of its stored value (None: stored as the record holds it; a null stays null)."""
+
+    name: str
+    columns: Mapping[str, tuple[int, Callable[[Any], Any] | None]]
+
+    def __post_init__(self) -> None:
+        order = [self.columns[name] for name in NodeRecord._fields]
+        assert [index for index, _ in order] == list(range(len(order)))
+        object.__setattr__(self, "_converts", tuple(convert for _, convert in order))
+
+    def decode(self, row: Sequence[Any]) -> NodeRecord:
+        converts: tuple[Callable[[Any], Any] | None, ...] = self._converts  # type: ignore[attr-defined]
+        return NodeRecord._make(
+            v if c is None or v is None else c(v) for v, c in zip(row, converts, strict=True)
+        )
+
+
+class NodeRows(Sequence[NodeRecord]):
+    """One cluster's nodes as the driver returned them, each made a `NodeRecord` when read.
+
+    A page's nodes are 2,000 rows; a reader that wants only the values a response carries
+    (graph's planned executor) makes them straight from `rows`, through `codec.columns`."""
+
+    __slots__ = ("codec", "rows")
+
+    def __init__(self, rows: list[Any], codec: RowCodec) -> None:
+        self.rows = rows
+        self.codec = codec
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> NodeRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[NodeRecord]: ...
+    def __getitem__(self, index: int | slice) -> NodeRecord | list[NodeRecord]:
+        if isinstance(index, slice):
+            return [self.codec.decode(row) for row in self.rows[index]]
+        return self.codec.decode(self.rows[index])
+
+    def __iter__(self) -> Iterator[NodeRecord]:
+        return map(self.codec.decode, self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NodeRows({list(self)!r})"
 
 
 @dataclass(slots=True, frozen=True)

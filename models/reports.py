@@ -7,6 +7,7 @@ the same transaction, so no reader ever sees them disagree with the node rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -185,13 +186,13 @@ async def report_cluster(
     principal: Principal,
     now: datetime,
     max_clusters: int = CONTROLLER_MAX_CLUSTERS,
-) -> tuple[ClusterRecord, list[NodeRecord]]:
+) -> tuple[ClusterRecord, Sequence[NodeRecord]]:
     """Apply one report in its own write transaction; the cluster and nodes as committed.
 
     A transaction that lost a race with a concurrent one is run again (`retry_conflicts`).
     """
 
-    async def transaction() -> tuple[ClusterRecord, list[NodeRecord]]:
+    async def transaction() -> tuple[ClusterRecord, Sequence[NodeRecord]]:
         async with write_transaction(engine) as conn:
             record = await apply_report(conn, state, principal, now, max_clusters)
             stored = await nodes_of(conn, [record.id])
