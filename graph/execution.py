@@ -789,6 +789,11 @@ async def _gather_fields(r: dict[str, Any], pending: list[str]) -> dict[str, Any
     return r
 
 
+def _shape_of(grouped_field_set: Any) -> tuple[tuple[str, str], ...]:
+    """A collected selection set's response keys and field names: what its plans depend on."""
+    return tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
+
+
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with selection sets completed by plans made once (see above)."""
 
@@ -812,7 +817,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         found = self._sites.get(id(grouped_field_set))
         if found is not None:
             return found[1]
-        fields = tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
+        fields = _shape_of(grouped_field_set)
         made = _site_factory(parent_type, fields)(
             tuple(key for key, _ in fields), tuple(grouped_field_set.values())
         )
@@ -824,7 +829,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]
         found = self._shapes.get(id(grouped_field_set))
         if found is None:
-            found = tuple((k, f[0].node.name.value) for k, f in grouped_field_set.items())
+            found = _shape_of(grouped_field_set)
             self._shapes[id(grouped_field_set)] = found
             self.keep_alive.append(grouped_field_set)
         return found

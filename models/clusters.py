@@ -163,22 +163,19 @@ def _naive_utc(stored: datetime) -> datetime:
     return stored.replace(tzinfo=UTC)
 
 
-def _codec(name: str, converts: dict[str, Callable[[Any], Any]]) -> RowCodec:
-    columns = {c.name: (i, converts.get(c.name)) for i, c in enumerate(NODE_COLUMNS)}
-    return RowCodec(name, columns)
+def _codec(converts: dict[str, Callable[[Any], Any]]) -> RowCodec:
+    assert [c.name for c in NODE_COLUMNS] == list(NodeRecord._fields)  # the rows' order
+    return RowCodec([converts.get(c.name) for c in NODE_COLUMNS])
 
 
 # Timestamps repeat (every node a report registered shares its `monitored_at`): each distinct
 # stored value is converted once and kept, and equal values are then one object.
 ROW_CODECS = {
     "sqlite": _codec(
-        "sqlite",
         {"monitored_at": _sqlite_instant, "sensor_last_updated": _sqlite_instant,
          "sensor_installed": bool},
     ),
-    "postgresql": _codec(
-        "postgresql", {"monitored_at": _naive_utc, "sensor_last_updated": _naive_utc}
-    ),
+    "postgresql": _codec({"monitored_at": _naive_utc, "sensor_last_updated": _naive_utc}),
 }  # fmt: skip
 
 

@@ -65,23 +65,23 @@ class NodeRecord(NamedTuple):
     status: str
 
 
-@dataclass(frozen=True, eq=False)
 class RowCodec:
-    """How one driver's node rows become `NodeRecord`s: each attribute's column and the
-    conversion of its stored value (None: stored as the record holds it; a null stays null)."""
+    """How one driver's node rows become `NodeRecord`s: the conversion of each stored value, in
+    the record's order (None: stored as the record holds it; a null stays null). `columns`
+    gives each attribute its column and conversion."""
 
-    name: str
-    columns: Mapping[str, tuple[int, Callable[[Any], Any] | None]]
+    __slots__ = ("columns", "converts")
 
-    def __post_init__(self) -> None:
-        order = [self.columns[name] for name in NodeRecord._fields]
-        assert [index for index, _ in order] == list(range(len(order)))
-        object.__setattr__(self, "_converts", tuple(convert for _, convert in order))
+    def __init__(self, converts: Sequence[Callable[[Any], Any] | None]) -> None:
+        self.converts = tuple(converts)
+        self.columns: Mapping[str, tuple[int, Callable[[Any], Any] | None]] = {
+            name: (i, c)
+            for i, (name, c) in enumerate(zip(NodeRecord._fields, self.converts, strict=True))
+        }
 
     def decode(self, row: Sequence[Any]) -> NodeRecord:
-        converts: tuple[Callable[[Any], Any] | None, ...] = self._converts  # type: ignore[attr-defined]
         return NodeRecord._make(
-            v if c is None or v is None else c(v) for v, c in zip(row, converts, strict=True)
+            v if c is None or v is None else c(v) for v, c in zip(row, self.converts, strict=True)
         )
 
 
