@@ -32,6 +32,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from models import sqlite_driver
+
 _WRITE = "clusterql_write"
 _AFTER_COMMIT = "clusterql_after_commit"
 
@@ -59,6 +61,8 @@ def create_engine(url: str, options: EngineOptions | None = None, **kwargs: Any)
         _create_private(parsed.database)
     if parsed.get_backend_name() == "postgresql":
         kwargs = {**_postgresql_options(options), **kwargs}
+    elif parsed.get_driver_name() == "aiosqlite" and (one_trip := sqlite_driver.module()):
+        kwargs = {"module": one_trip, **kwargs}
     # JSON columns (a cluster's regions, on every row of a page) decoded by orjson, in an
     # eighth of the time `json.loads` takes on such short lists. Their texts passed the text rules
     # (no lone surrogate, which orjson would refuse).

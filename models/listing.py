@@ -8,6 +8,7 @@ direction as the order, so every order is total.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -30,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from models.clusters import CLUSTER_COLUMNS
@@ -238,6 +239,7 @@ def _after(
     dialect: str, order: Order, after: Position, *, inclusive: bool = False
 ) -> list[ColumnElement[bool]]:
     """Where a walk in `order` goes on after `after` (or from it): alternatives, each a range.
+    The position's values may be named bind parameters (`_statement`'s, given per execution).
 
     PostgreSQL seeks a B-tree straight to a row value, `(value, id) > (:value, :id)`. SQLite
     seeks such a row value on its first column only (the second, id, is the rowid), then steps
@@ -247,19 +249,19 @@ def _after(
     """
     column = clusters.c[str(order.field)]
     ascending = order.direction is Direction.ASC
+    value, id_ = _bound(after.value, column), _bound(after.id, clusters.c.id)
     if order.field is OrderField.ID:
-        return [_later(clusters.c.id, after.id, ascending, inclusive)]
+        return [_later(clusters.c.id, id_, ascending, inclusive)]
     if dialect == "sqlite":
         return [
-            (column == after.value) & _later(clusters.c.id, after.id, ascending, inclusive),
-            _later(column, after.value, ascending, inclusive=False),
+            (column == value) & _later(clusters.c.id, id_, ascending, inclusive),
+            _later(column, value, ascending, inclusive=False),
         ]
-    key = tuple_(column, clusters.c.id)
-    bound = tuple_(
-        bindparam(None, after.value, type_=column.type),
-        bindparam(None, after.id, type_=clusters.c.id.type),
-    )
-    return [_later(key, bound, ascending, inclusive)]
+    return [_later(tuple_(column, clusters.c.id), tuple_(value, id_), ascending, inclusive)]
+
+
+def _bound(value: Any, column: ColumnElement[Any]) -> BindParameter[Any]:
+    return value if isinstance(value, BindParameter) else bindparam(None, value, type_=column.type)
 
 
 def _later(column: Any, bound: Any, ascending: bool, inclusive: bool) -> ColumnElement[bool]:
@@ -273,9 +275,19 @@ async def _selected(
 ) -> Select[Any] | CompoundSelect[Any]:
     """The matching clusters after `after` in `order`: one SELECT, or a UNION ALL of ranges."""
     conditions = await _page_conditions(conn, where, order)
+    return _ranges(conn.dialect.name, conditions, order, after, columns)
+
+
+def _ranges(
+    dialect: str,
+    conditions: list[ColumnElement[bool]],
+    order: Order,
+    after: Position | None,
+    columns: Sequence[Any],
+) -> Select[Any] | CompoundSelect[Any]:
     if after is None:
         return select(*columns).where(*conditions)
-    arms = [select(*columns).where(*conditions, c) for c in _after(conn.dialect.name, order, after)]
+    arms = [select(*columns).where(*conditions, c) for c in _after(dialect, order, after)]
     return arms[0] if len(arms) == 1 else union_all(*arms)
 
 
@@ -291,9 +303,47 @@ def _ordered(
     return query.order_by(column.desc(), id_.desc())
 
 
+# A page's statement, made once per filter, order, limit and dialect when the filter's SQL
+# depends on nothing but itself (building it costs about 0.3 ms of Python, a tenth of a small
+# page); a continued page gives its position as `after_value` and `after_id`.
+STATEMENTS_KEPT = 256
+
+
+def _statement_is_fixed(dialect: str, where: ClusterFilter, order: Order) -> bool:
+    """Whether the SQL of `where` in `order` is always the same: no instant of staleness in it,
+    and no choice of index that SQLite's page makes by counting first (`_page_conditions`)."""
+    if where.stale is not None:
+        return False
+    return dialect != "sqlite" or where.providers is None or order.field is OrderField.ID
+
+
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)
+def _statement(
+    dialect: str, where: ClusterFilter, order: Order, continued: bool, limit: int
+) -> Select[Any] | CompoundSelect[Any]:
+    after = None
+    if continued:
+        column = clusters.c[str(order.field)]
+        after = Position(
+            value=bindparam("after_value", type_=column.type),  # type: ignore[arg-type]
+            id=bindparam("after_id", type_=clusters.c.id.type),  # type: ignore[arg-type]
+        )
+    query = _ranges(dialect, _conditions(dialect, where), order, after, CLUSTER_COLUMNS)
+    return _ordered(query, order).limit(limit + 1)
+
+
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)
+def _count_statement(dialect: str, where: ClusterFilter) -> Select[int]:
+    return select(func.count()).select_from(clusters).where(*_conditions(dialect, where))
+
+
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
-    query = select(func.count()).select_from(clusters).where(*_conditions(conn.dialect.name, where))
+    dialect = conn.dialect.name
+    if where.stale is None:
+        query = _count_statement(dialect, where)
+    else:
+        query = select(func.count()).select_from(clusters).where(*_conditions(dialect, where))
     return (await conn.execute(query)).scalar_one()
 
 
@@ -305,8 +355,15 @@ async def page(
     limit: int,
 ) -> tuple[list[ClusterRecord], bool]:
     """Up to `limit` matching clusters after `after` in `order`, and whether more follow."""
-    query = _ordered(await _selected(conn, where, order, after, *CLUSTER_COLUMNS), order)
-    records = [ClusterRecord._make(row) for row in await conn.execute(query.limit(limit + 1))]
+    dialect = conn.dialect.name
+    if _statement_is_fixed(dialect, where, order):
+        query = _statement(dialect, where, order, after is not None, limit)
+        position = {} if after is None else {"after_value": after.value, "after_id": after.id}
+        rows = await conn.execute(query, position)
+    else:
+        query = _ordered(await _selected(conn, where, order, after, *CLUSTER_COLUMNS), order)
+        rows = await conn.execute(query.limit(limit + 1))
+    records = [ClusterRecord._make(row) for row in rows]
     return records[:limit], len(records) > limit
 
 

@@ -97,3 +97,56 @@ async def test_both_ways_walk_every_match_once_in_order_and_look_behind_alike(
                 want = any(k >= at if direction is Direction.ASC else k <= at for k in keys)
                 async with read_transaction(engine) as conn:
                     assert await listing.any_from(conn, where, order, start) is want
+
+
+FIXED = [
+    ClusterFilter(),
+    ClusterFilter(name="a"),
+    ClusterFilter(has_unhealthy_nodes=False),
+    ClusterFilter(providers=("aws", "gcp")),  # in the id order only, on SQLite
+]
+
+
+@pytest.mark.parametrize("field", list(OrderField))
+async def test_walks_on_made_once_statements_give_every_match_once_in_order(
+    engine: AsyncEngine, field: OrderField
+) -> None:
+    """A page whose filter's SQL is fixed reuses the statement made for its filter, order and
+    limit, its position given as parameters: a walk is the same as sorting the matches."""
+    everything = await _fleet(engine)
+    dialect = engine.dialect.name
+    for direction in Direction:
+        order = Order(field, direction)
+        for where in FIXED:
+            if not listing._statement_is_fixed(dialect, where, order):
+                continue
+            listing._statement.cache_clear()
+            chosen = [
+                r
+                for r in everything
+                if (where.name is None or where.name.lower() in r.name.lower())
+                and (where.providers is None or r.provider in where.providers)
+                and (
+                    where.has_unhealthy_nodes is None
+                    or r.failed_nodes_count
+                    + r.failed_to_install_nodes_count
+                    + r.disabled_nodes_count
+                    == 0
+                )
+            ]
+            chosen.sort(key=lambda r: (getattr(r, str(field)), r.id), reverse=direction == "desc")
+            seen: list[int] = []
+            after: Position | None = None
+            pages = 0
+            while True:
+                async with read_transaction(engine) as conn:
+                    records, more = await listing.page(conn, where, order, after, 3)
+                seen += [r.id for r in records]
+                pages += 1
+                if not more:
+                    break
+                after = position_of(records[-1], field)
+            assert seen == [r.id for r in chosen], (where, order)
+            made = listing._statement.cache_info()
+            assert made.misses <= 2  # the first page's statement, and the continued pages'
+            assert made.hits == pages - made.misses
