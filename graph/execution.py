@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import keyword
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from graphql import (
@@ -58,7 +58,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
-from models.records import NodeRows, RowCodec
+from models.records import RowCodec, Rows
 
 log = logging.getLogger("clusterql.graph")
 
@@ -138,13 +138,7 @@ def _leaf_lines(
     if leaf is GraphQLBoolean:
         return ["if v is True or v is False:", f"    {stored} = v"], {}
     if isinstance(leaf, CustomGraphQLEnumType):
-        by_member: dict[Any, str] = {}
-        member: Any
-        for member in leaf.wrapped_cls:
-            try:
-                by_member[member] = leaf.coerce_output_value(member)
-            except Exception:  # noqa: S112 (left to the general path)
-                continue
+        by_member = _enum_members(leaf)
         # A plain string is looked up as graphql-core looks it up (a StrEnum's member equals
         # its value), so records may carry the database's text.
         members, wrapped, lookup = f"E{suffix}", f"W{suffix}", f"L{suffix}"
@@ -173,6 +167,18 @@ def _leaf_lines(
         ]
         names = {f"C{suffix}": leaf.coerce_output_value}
     return [*lines, "if x is not _MISSING:", f"    {stored} = x"], names
+
+
+def _enum_members(leaf: CustomGraphQLEnumType) -> dict[Any, str]:
+    """Each member of an enum's Python class, and its wire value (those that have one)."""
+    by_member: dict[Any, str] = {}
+    member: Any
+    for member in leaf.wrapped_cls:
+        try:
+            by_member[member] = leaf.coerce_output_value(member)
+        except Exception:  # noqa: S112 (left to the general path)
+            continue
+    return by_member
 
 
 def _leaf_completer(leaf: GraphQLScalarType | GraphQLEnumType) -> Completer:
@@ -231,11 +237,12 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
             raise v
         if v is None or v is Undefined:
             return None
-        if v.__class__ is NodeRows and items_are_objects:
+        if v.__class__ is Rows and items_are_objects:
             done = _from_rows(ex, bare, call, v)
             if done is not None:
                 return done
-            v = list(v)  # records, completed the usual way (which reports what is wrong)
+            # Completed the usual way, which reports what is wrong: each item is made when
+            # reached, as graphql-core reads an iterable (the first error met is the one told).
         elif v.__class__ is not list and v.__class__ is not tuple:
             # async iterables, generators, non-iterables: graphql-core's own way
             return StrawberryGraphQLCoreExecutionContext.complete_value(
@@ -250,7 +257,8 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
             # as graphql-core does: what is pending, and the awaitables not reached, are
             # settled in the background so that their errors are observed
             awaitables = [out[i] for i in pending]
-            awaitables += [value for value in v[len(out) + 1 :] if ex.is_awaitable(value)]
+            if v.__class__ is not Rows:  # (made items are never awaitable)
+                awaitables += [value for value in v[len(out) + 1 :] if ex.is_awaitable(value)]
             if awaitables:
                 ex.settle_in_background(awaitables)
             raise
@@ -368,7 +376,7 @@ def _completer(type_: GraphQLOutputType) -> Completer | None:
 
 
 def _from_rows(
-    ex: PlannedExecutor, object_type: GraphQLObjectType, call: _Call, rows: NodeRows
+    ex: PlannedExecutor, object_type: GraphQLObjectType, call: _Call, rows: Rows[Any]
 ) -> list[dict[str, Any]] | None:
     """The result dicts of `rows` (driver rows that `rows.codec` says how to read), made by code
     generated for this selection set and codec; None when a field is not a plain column or a
@@ -378,79 +386,135 @@ def _from_rows(
     return None if made is None else made(rows.rows)
 
 
+class _NotTaken(Exception):
+    """A stored value the fast path does not take as it is (the records' way decides)."""
+
+
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
-def _combined(coerce: Callable[[Any], Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _wire(
+    coerce: Callable[[Any], Any], convert: Callable[[Any], Any] | None
+) -> Callable[[Any], Any]:
     """A stored value's wire value (its conversion, then its scalar's coercion), kept per
-    distinct value: the same as coercing the record's attribute, computed once."""
-    return functools.lru_cache(maxsize=COMBINED_VALUES_KEPT)(lambda v: coerce(convert(v)))
+    distinct value: the same as coercing the record's attribute, computed once. A value the
+    scalar gives nothing for raises `_NotTaken`."""
+
+    def wire(v: Any) -> Any:
+        x = coerce(v if convert is None else convert(v))
+        if x is None or x is Undefined:
+            raise _NotTaken
+        return x
+
+    return functools.lru_cache(maxsize=COMBINED_VALUES_KEPT)(wire)
 
 
-def _column_lines(
-    i: int, key: str, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
-) -> tuple[list[str], dict[str, Any]] | None:
+_PLAIN_ITEM_CHECKS: dict[Any, str] = {
+    GraphQLString: "e.__class__ is str",
+    GraphQLInt: f"(e.__class__ is int and {_GRAPHQL_INT[0]} <= e <= {_GRAPHQL_INT[1]})",
+    GraphQLBoolean: "(e is True or e is False)",
+}
+
+
+def _column_code(
+    i: int, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
+) -> tuple[list[str], str | None, str, dict[str, Any]] | None:
+    """Field `i` read from column `index` of a row unpacked into `c0, c1, ...`: the statements
+    it needs first, the check its value must pass (None: none), the expression of its wire
+    value, and the names they use. The checks accept exactly what `_leaf_lines` accepts."""
     type_ = field.type
+    non_null = isinstance(type_, GraphQLNonNull)
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    x, first, names = f"c{index}", list[str](), dict[str, Any]()
+    if isinstance(leaf, GraphQLList):
+        # a list of strings, integers or booleans (a cluster's regions): taken whole, copied
+        item = leaf.of_type
+        bare = item.of_type if isinstance(item, GraphQLNonNull) else item
+        item_check = _PLAIN_ITEM_CHECKS.get(bare)
+        if convert is not None or item_check is None:
+            return None
+        if not isinstance(item, GraphQLNonNull):
+            item_check = f"(e is None or {item_check})"
+        check, value = f"({x}.__class__ is list and all({item_check} for e in {x}))", f"[*{x}]"
+        if not non_null:
+            check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
+        return first, check, value, names
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
-    stored = f"d[{key!r}]"
     builtin = leaf in (GraphQLString, GraphQLID, GraphQLInt, GraphQLBoolean)
-    if builtin or isinstance(leaf, CustomGraphQLEnumType):
-        checks, names = _leaf_lines(leaf, str(i), stored)
-        if convert is not None:
-            checks = [f"v = V{i}(v)", *checks]
-            names[f"V{i}"] = convert
-        checks += ["else:", "    return None"]
-    else:  # a scalar of its own (DateTime): coerced per distinct stored value
-        coerce = leaf.coerce_output_value
-        names = {f"C{i}": coerce if convert is None else _combined(coerce, convert)}
-        checks = [f"x = C{i}(v)", "if x is None or x is Undefined:", "    return None"]
-        checks += [f"{stored} = x"]
-    if isinstance(type_, GraphQLNonNull):
-        lines = ["if v is None:", "    return None", *checks]
+    if not builtin and not isinstance(leaf, CustomGraphQLEnumType):
+        # a scalar of its own (DateTime): coerced once per distinct stored value
+        names[f"C{i}"] = _wire(leaf.coerce_output_value, convert)
+        if non_null:
+            return first, f"{x} is not None", f"C{i}({x})", names
+        return first, None, f"(None if {x} is None else C{i}({x}))", names
+    if convert is not None:
+        first, names[f"V{i}"] = [f"v{i} = None if {x} is None else V{i}({x})"], convert
+        x = f"v{i}"
+    value = x
+    if leaf is GraphQLString:
+        check = f"{x}.__class__ is str"
+    elif leaf is GraphQLID:
+        check, value = f"({x}.__class__ is str or {x}.__class__ is int)", f"str({x})"
+    elif leaf is GraphQLInt:
+        low, high = _GRAPHQL_INT
+        check = f"({x}.__class__ is int and {low} <= {x} <= {high})"
+    elif leaf is GraphQLBoolean:
+        check = f"({x} is True or {x} is False)"
     else:
-        lines = ["if v is None:", f"    {stored} = None", "else:", *("    " + x for x in checks)]
-    return [f"v = r[{index}]", *lines], names
+        assert isinstance(leaf, CustomGraphQLEnumType)
+        members, wrapped, lookup = f"E{i}", f"W{i}", f"L{i}"
+        check = f"({x}.__class__ is str or {x}.__class__ is {wrapped})"
+        value = f"({members}[{x}] if {x}.__class__ is {wrapped} else {lookup}[{x}])"  # KeyError
+        names[members] = _enum_members(leaf)
+        names[wrapped] = leaf.wrapped_cls
+        names[lookup] = leaf._value_lookup
+    if not non_null:
+        check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
+    return first, check, value, names
 
 
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _rows_factory(
-    parent_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...], codec: RowCodec
-) -> Callable[[list[Any]], list[dict[str, Any]] | None] | None:
-    """Generate the code that makes a selection set's dicts from rows of `codec`'s layout, or
-    None when a field is not a plain attribute of a scalar or enum type read from a column."""
-    body: list[str] = []
+    parent_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...], codec: RowCodec[Any]
+) -> Callable[[Sequence[Any]], list[dict[str, Any]] | None] | None:
+    """Generate the code that makes a selection set's dicts from rows of `codec`'s layout (one
+    dict display per row, after one check of every value), or None when a field is not a plain
+    attribute of a scalar or enum type read from a column."""
+    first: list[str] = []
+    checks: list[str] = []
+    items: list[str] = []
     names: dict[str, Any] = {}
     for i, (response_key, field_name) in enumerate(fields):
         if field_name == "__typename":
-            body.append(f"d[{response_key!r}] = {parent_type.name!r}")
+            items.append(f"{response_key!r}: {parent_type.name!r}")
             continue
         field = parent_type.fields.get(field_name)
         attribute = None if field is None else _basic_attribute(field)
         column = None if attribute is None else codec.columns.get(attribute)
-        made = (
-            None
-            if field is None or column is None
-            else _column_lines(i, response_key, field, *column)
-        )
+        made = None if field is None or column is None else _column_code(i, field, *column)
         if made is None:
             return None
-        body += made[0]
-        names.update(made[1])
-    indented = "\n".join("            " + line for line in body)
+        first += made[0]
+        checks += [] if made[1] is None else [made[1]]
+        items.append(f"{response_key!r}: {made[2]}")
+        names.update(made[3])
+    columns = ", ".join(f"c{k}" for k in range(len(codec.converts)))
+    lines = [f"{columns}, = r", *first]
+    if checks:
+        lines += [f"if not ({' and '.join(checks)}):", "    return None"]
+    lines.append(f"append({{{', '.join(items)}}})")
+    indented = "\n".join("            " + line for line in lines)
     source = f"""
 def from_rows(rows):
     out = []
     append = out.append
     try:
         for r in rows:
-            d = {{}}
 {indented}
-            append(d)
     except Exception:
         return None
     return out
 """
-    namespace: dict[str, Any] = {"_MISSING": _MISSING, "Undefined": Undefined, **names}
+    namespace: dict[str, Any] = {**names}
     exec(compile(source, f"<rows {parent_type.name}>", "exec"), namespace)  # noqa: S102
     return namespace["from_rows"]  # type: ignore[no-any-return]
 

@@ -13,13 +13,13 @@ import strawberry
 
 from graph.context import Context, Info
 from graph.scalars import parse_cluster_id
-from graph.types import Cluster
+from graph.types import CLUSTER_ROWS, Cluster
 from models import listing
 from models.clusters import id_assigned
 from models.errors import InvalidInput, NotFound
 from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order, Position, position_of
-from models.records import ClusterRecord
+from models.records import ClusterRecord, Rows
 
 
 @strawberry.type(description="Key-based pagination of a clusters page.")
@@ -119,7 +119,7 @@ async def clusters_page(
     next_key_out = key_after(context, records[-1], where, order) if more else None
     return ClusterPage(
         pagination=Pagination(limit=limit, next_key=next_key_out),
-        clusters=[Cluster.from_record(r) for r in records],
+        clusters=Rows(records, CLUSTER_ROWS),  # type: ignore[arg-type]  # a Sequence[Cluster]
         matching=where,
     )
 

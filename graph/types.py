@@ -13,7 +13,7 @@ from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_FIRST
-from models.records import ClusterRecord, NodeRecord
+from models.records import ClusterRecord, NodeRecord, RowCodec
 
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
@@ -120,13 +120,16 @@ class Cluster:
 
     @classmethod
     def from_record(cls, r: ClusterRecord) -> Cluster:
+        """The cluster of a record, whose stored texts it keeps: the controller status as
+        stored (a `ControllerStatus` equals its text), so that a value no member has fails
+        where it is read, in its field, and not the whole page (as a node's status does)."""
         return cls(
             pk=r.id,
             id=strawberry.ID(str(r.id)),
             name=r.name,
             monitored_at=r.monitored_at,
             controller_version=r.controller_version,
-            controller_status=ControllerStatus(r.controller_status),
+            controller_status=cast("ControllerStatus", r.controller_status),
             controller_last_updated=r.controller_last_updated,
             provider=r.provider,
             regions=r.regions,
@@ -136,3 +139,13 @@ class Cluster:
             failed_to_install_nodes_count=r.failed_to_install_nodes_count,
             disabled_nodes_count=r.disabled_nodes_count,
         )
+
+
+# A page's clusters as `models.listing` read them (`ClusterRecord`s, converted already), for
+# `Rows`: each made a `Cluster` when read, or completed from the record's columns by the
+# planned executor when every field selected is one (`pk` and `id` both read the id).
+CLUSTER_ROWS: RowCodec[Cluster] = RowCodec(
+    [None] * len(ClusterRecord._fields),
+    Cluster.from_record,  # type: ignore[arg-type]  # a plain codec hands the record itself
+    {"pk": 0, **{name: i for i, name in enumerate(ClusterRecord._fields)}},
+)

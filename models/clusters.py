@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.records import ClusterRecord, NodeRecord, NodeRows, RowCodec
+from models.records import ClusterRecord, NodeRecord, RowCodec, Rows
 from models.tables import clusters, nodes
 
 fromisoformat = datetime.fromisoformat
@@ -107,9 +107,8 @@ async def nodes_of(
 
 # Every node of a page's clusters, the heaviest read of a request (2,000 rows for a page of 100
 # clusters): run by the driver itself, in the caller's transaction, its rows kept as they came
-# (`NodeRows`, made records only when read). SQLAlchemy's result machinery (several thread hops
-# per statement with aiosqlite, a Row and type processors per row) costs more than the rest of
-# the statement.
+# (`Rows`, made `NodeRecord`s only when read). SQLAlchemy's result machinery (a Row and type
+# processors per row) costs more than the rest of the statement.
 _NODE_SELECT = ", ".join(c.name for c in NODE_COLUMNS)
 _ALL_NODES_SQLITE = (
     f"SELECT {_NODE_SELECT} FROM nodes WHERE cluster_id IN (SELECT value FROM json_each(?)) "
@@ -122,7 +121,7 @@ _ALL_NODES_POSTGRESQL = (
 
 async def _all_nodes_by_driver(
     conn: AsyncConnection, cluster_ids: Collection[int]
-) -> dict[int, NodeRows] | None:
+) -> dict[int, Rows[NodeRecord]] | None:
     """`nodes_of` without filters through the driver; None when it cannot be used here (no
     transaction begun at the driver's level yet: the statement would not see the snapshot) or
     when the driver failed: SQLAlchemy's way then runs it again, and fails the same way with
@@ -163,9 +162,10 @@ def _naive_utc(stored: datetime) -> datetime:
     return stored.replace(tzinfo=UTC)
 
 
-def _codec(converts: dict[str, Callable[[Any], Any]]) -> RowCodec:
+def _codec(converts: dict[str, Callable[[Any], Any]]) -> RowCodec[NodeRecord]:
     assert [c.name for c in NODE_COLUMNS] == list(NodeRecord._fields)  # the rows' order
-    return RowCodec([converts.get(c.name) for c in NODE_COLUMNS])
+    converted = [converts.get(c.name) for c in NODE_COLUMNS]
+    return RowCodec(converted, NodeRecord._make, NodeRecord._fields)
 
 
 # Timestamps repeat (every node a report registered shares its `monitored_at`): each distinct
@@ -179,10 +179,10 @@ ROW_CODECS = {
 }  # fmt: skip
 
 
-def _node_rows(rows: list[Any], dialect: str) -> dict[int, NodeRows]:
-    """Driver rows (in cluster order) as each cluster's `NodeRows`."""
+def _node_rows(rows: list[Any], dialect: str) -> dict[int, Rows[NodeRecord]]:
+    """Driver rows (in cluster order) as each cluster's nodes."""
     codec = ROW_CODECS[dialect]
-    return {key: NodeRows(list(group), codec) for key, group in groupby(rows, _CLUSTER_ID)}
+    return {key: Rows(list(group), codec) for key, group in groupby(rows, _CLUSTER_ID)}
 
 
 async def live_by_id(

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
+
+T = TypeVar("T")
 
 
 class ControllerStatus(StrEnum):
@@ -65,35 +67,54 @@ class NodeRecord(NamedTuple):
     status: str
 
 
-class RowCodec:
-    """How one driver's node rows become `NodeRecord`s: the conversion of each stored value, in
-    the record's order (None: stored as the record holds it; a null stays null). `columns`
-    gives each attribute its column and conversion."""
+class RowCodec(Generic[T]):
+    """How one driver's rows become items: the conversion of each stored value, in the row's
+    order (None: stored as the item holds it; a null stays null), then `make` (the converted
+    values' tuple -> the item). `columns` gives each of the item's attributes its column and
+    that column's conversion; `attributes` names them, in the row's order (one column may feed
+    several attributes: `{"id": 0, "pk": 0}`)."""
 
-    __slots__ = ("columns", "converts")
+    __slots__ = ("_plain", "columns", "converts", "make")
 
-    def __init__(self, converts: Sequence[Callable[[Any], Any] | None]) -> None:
+    def __init__(
+        self,
+        converts: Sequence[Callable[[Any], Any] | None],
+        make: Callable[[Sequence[Any]], T],
+        attributes: Sequence[str] | Mapping[str, int],
+    ) -> None:
         self.converts = tuple(converts)
+        self.make = make
+        self._plain = all(c is None for c in self.converts)
+        indexes = (
+            attributes
+            if isinstance(attributes, Mapping)
+            else {name: i for i, name in enumerate(attributes)}
+        )
+        assert sorted(set(indexes.values())) == list(range(len(self.converts)))
         self.columns: Mapping[str, tuple[int, Callable[[Any], Any] | None]] = {
-            name: (i, c)
-            for i, (name, c) in enumerate(zip(NodeRecord._fields, self.converts, strict=True))
+            name: (i, self.converts[i]) for name, i in indexes.items()
         }
 
-    def decode(self, row: Sequence[Any]) -> NodeRecord:
-        return NodeRecord._make(
-            v if c is None or v is None else c(v) for v, c in zip(row, self.converts, strict=True)
+    def decode(self, row: Sequence[Any]) -> T:
+        if self._plain:
+            return self.make(row)
+        return self.make(
+            tuple(
+                v if c is None or v is None else c(v)
+                for v, c in zip(row, self.converts, strict=True)
+            )
         )
 
 
-class NodeRows(Sequence[NodeRecord]):
-    """One cluster's nodes as the driver returned them, each made a `NodeRecord` when read.
+class Rows(Sequence[T]):
+    """Items as the driver returned their rows, each made an item (`codec.decode`) when read.
 
     A page's nodes are 2,000 rows; a reader that wants only the values a response carries
     (graph's planned executor) makes them straight from `rows`, through `codec.columns`."""
 
     __slots__ = ("codec", "rows")
 
-    def __init__(self, rows: list[Any], codec: RowCodec) -> None:
+    def __init__(self, rows: Sequence[Any], codec: RowCodec[T]) -> None:
         self.rows = rows
         self.codec = codec
 
@@ -101,15 +122,15 @@ class NodeRows(Sequence[NodeRecord]):
         return len(self.rows)
 
     @overload
-    def __getitem__(self, index: int) -> NodeRecord: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[NodeRecord]: ...
-    def __getitem__(self, index: int | slice) -> NodeRecord | list[NodeRecord]:
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
             return [self.codec.decode(row) for row in self.rows[index]]
         return self.codec.decode(self.rows[index])
 
-    def __iter__(self) -> Iterator[NodeRecord]:
+    def __iter__(self) -> Iterator[T]:
         return map(self.codec.decode, self.rows)
 
     def __eq__(self, other: object) -> bool:
@@ -118,7 +139,7 @@ class NodeRows(Sequence[NodeRecord]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"NodeRows({list(self)!r})"
+        return f"Rows({list(self)!r})"
 
 
 @dataclass(slots=True, frozen=True)
