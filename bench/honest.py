@@ -321,9 +321,9 @@ def latency(
     rounds: int, offset: int,
 ) -> dict[Variant, list[float]]:  # fmt: skip
     """Milliseconds per request: each round sends every variant once, in an order shuffled per
-    round (seeded by the repetition and round). A rotation kept every variant's neighbours: a
-    request that always followed the same process's heaviest one paid what that one left
-    behind (its garbage, a cold cache), which made REST look 1 ms slower than /graphql."""
+    round (seeded by the repetition and round). A rotation kept every variant's neighbours:
+    REST was always its process's first request after its heaviest one, and measured 1 ms
+    slower than /graphql, which it equals when shuffled."""
     samples: dict[Variant, list[float]] = {v: [] for v in variants}
     for v in variants:  # untimed: connections left idle meanwhile are reopened here
         clients[v].send()

@@ -123,20 +123,10 @@ def _leaf_lines(
     they need (suffixed, so that several can share a namespace). Each accepts only values the
     stock coercion returns unchanged (or as written here), so that the fast path and
     graphql-core agree on every value."""
-    if leaf is GraphQLString:
-        return ["if v.__class__ is str:", f"    {stored} = v"], {}
-    if leaf is GraphQLID:
-        return [
-            "if v.__class__ is str:",
-            f"    {stored} = v",
-            "elif v.__class__ is int:",
-            f"    {stored} = str(v)",
-        ], {}
-    if leaf is GraphQLInt:
-        low, high = _GRAPHQL_INT
-        return [f"if v.__class__ is int and {low} <= v <= {high}:", f"    {stored} = v"], {}
-    if leaf is GraphQLBoolean:
-        return ["if v is True or v is False:", f"    {stored} = v"], {}
+    builtin = _builtin_leaf(leaf, "v")
+    if builtin is not None:
+        check, value = builtin
+        return [f"if {check}:", f"    {stored} = {value}"], {}
     if isinstance(leaf, CustomGraphQLEnumType):
         by_member = _enum_members(leaf)
         # A plain string is looked up as graphql-core looks it up (a StrEnum's member equals
@@ -167,6 +157,21 @@ def _leaf_lines(
         ]
         names = {f"C{suffix}": leaf.coerce_output_value}
     return [*lines, "if x is not _MISSING:", f"    {stored} = x"], names
+
+
+def _builtin_leaf(leaf: Any, x: str) -> tuple[str, str] | None:
+    """For a built-in scalar: the check a value `x` must pass to be coerced here, and the
+    expression of its wire value (graphql-core's coercion of what passes); None for others."""
+    if leaf is GraphQLString:
+        return f"{x}.__class__ is str", x
+    if leaf is GraphQLID:
+        return f"({x}.__class__ is str or {x}.__class__ is int)", f"str({x})"
+    if leaf is GraphQLInt:
+        low, high = _GRAPHQL_INT
+        return f"({x}.__class__ is int and {low} <= {x} <= {high})", x
+    if leaf is GraphQLBoolean:
+        return f"({x} is True or {x} is False)", x
+    return None
 
 
 def _enum_members(leaf: CustomGraphQLEnumType) -> dict[Any, str]:
@@ -407,13 +412,6 @@ def _wire(
     return functools.lru_cache(maxsize=COMBINED_VALUES_KEPT)(wire)
 
 
-_PLAIN_ITEM_CHECKS: dict[Any, str] = {
-    GraphQLString: "e.__class__ is str",
-    GraphQLInt: f"(e.__class__ is int and {_GRAPHQL_INT[0]} <= e <= {_GRAPHQL_INT[1]})",
-    GraphQLBoolean: "(e is True or e is False)",
-}
-
-
 def _column_code(
     i: int, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
 ) -> tuple[list[str], str | None, str, dict[str, Any]] | None:
@@ -428,9 +426,10 @@ def _column_code(
         # a list of strings, integers or booleans (a cluster's regions): taken whole, copied
         item = leaf.of_type
         bare = item.of_type if isinstance(item, GraphQLNonNull) else item
-        item_check = _PLAIN_ITEM_CHECKS.get(bare)
-        if convert is not None or item_check is None:
+        made = _builtin_leaf(bare, "e")
+        if convert is not None or made is None or made[1] != "e":  # items taken as they are
             return None
+        item_check = made[0]
         if not isinstance(item, GraphQLNonNull):
             item_check = f"(e is None or {item_check})"
         check, value = f"({x}.__class__ is list and all({item_check} for e in {x}))", f"[*{x}]"
@@ -439,8 +438,7 @@ def _column_code(
         return first, check, value, names
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
-    builtin = leaf in (GraphQLString, GraphQLID, GraphQLInt, GraphQLBoolean)
-    if not builtin and not isinstance(leaf, CustomGraphQLEnumType):
+    if _builtin_leaf(leaf, x) is None and not isinstance(leaf, CustomGraphQLEnumType):
         # a scalar of its own (DateTime): coerced once per distinct stored value
         names[f"C{i}"] = _wire(leaf.coerce_output_value, convert)
         if non_null:
@@ -449,16 +447,9 @@ def _column_code(
     if convert is not None:
         first, names[f"V{i}"] = [f"v{i} = None if {x} is None else V{i}({x})"], convert
         x = f"v{i}"
-    value = x
-    if leaf is GraphQLString:
-        check = f"{x}.__class__ is str"
-    elif leaf is GraphQLID:
-        check, value = f"({x}.__class__ is str or {x}.__class__ is int)", f"str({x})"
-    elif leaf is GraphQLInt:
-        low, high = _GRAPHQL_INT
-        check = f"({x}.__class__ is int and {low} <= {x} <= {high})"
-    elif leaf is GraphQLBoolean:
-        check = f"({x} is True or {x} is False)"
+    builtin = _builtin_leaf(leaf, x)
+    if builtin is not None:
+        check, value = builtin
     else:
         assert isinstance(leaf, CustomGraphQLEnumType)
         members, wrapped, lookup = f"E{i}", f"W{i}", f"L{i}"

@@ -339,12 +339,9 @@ def _count_statement(dialect: str, where: ClusterFilter) -> Select[int]:
 
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
-    dialect = conn.dialect.name
-    if where.stale is None:
-        query = _count_statement(dialect, where)
-    else:
-        query = select(func.count()).select_from(clusters).where(*_conditions(dialect, where))
-    return (await conn.execute(query)).scalar_one()
+    # a stale filter's SQL holds the instant it is judged at: made anew each time
+    made = _count_statement if where.stale is None else _count_statement.__wrapped__
+    return (await conn.execute(made(conn.dialect.name, where))).scalar_one()
 
 
 async def page(
