@@ -37,6 +37,7 @@ from graphql import (
     GraphQLSyntaxError,
     OperationDefinitionNode,
     get_operation_ast,
+    specified_rules,
 )
 from graphql.language.parser import Parser, nested_too_deeply_error
 from graphql.validation.validate import ValidationAbortedError
@@ -65,6 +66,7 @@ overlapping.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET
 CACHE_ENTRIES = 256
 CACHE_WEIGHT = 32 * 1024 * 1024
 BYTES_PER_TOKEN = 500  # what a parsed token costs with its AST nodes (measured: 350 to 620)
+DEFAULT_RULES = tuple(specified_rules)  # what Strawberry validates with, unless told otherwise
 
 
 def limits_of(context: Any) -> OperationLimits:
@@ -150,6 +152,16 @@ class DocumentCache:
         self._keep(query, found)
         return found
 
+    def kept(self, query: str, limits: OperationLimits) -> Prepared | None:
+        """`query` parsed when it is kept and within `limits`, else None (nothing parsed)."""
+        if len(query) > limits.max_characters:
+            return None
+        found = self._kept.get(query)
+        if found is None or found.tokens > limits.max_tokens:
+            return None
+        self._kept.move_to_end(query)
+        return found
+
     def _keep(self, query: str, prepared: Prepared) -> None:
         if prepared.weight > self.max_weight // 8:
             return  # too heavy to keep: parsed again if it comes back
@@ -180,6 +192,39 @@ def _parse(query: str, limits: OperationLimits) -> Prepared:
 DOCUMENTS = DocumentCache()
 
 
+def _note(context_value: Any, operation: OperationDefinitionNode) -> None:
+    """Tell the request's outcome (its access line, its metrics) which operation it runs."""
+    outcome = getattr(context_value, "outcome", None)
+    if outcome is not None:
+        outcome.operation(operation)
+
+
+def admitted(
+    schema: GraphQLSchema,
+    query: str | None,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context_value: Any,
+) -> tuple[DocumentNode, OperationDefinitionNode] | None:
+    """The document and operation of `query` when `OperationGate` would let it through as it
+    is: kept parsed, within its limits and valid under Strawberry's default rules. None
+    otherwise (not kept yet, too long, no such operation, refused or invalid): then
+    Strawberry's own pipeline runs with the gate, which gives the errors."""
+    if not isinstance(query, str):
+        return None
+    limits = limits_of(context_value)
+    prepared = DOCUMENTS.kept(query, limits)
+    if prepared is None:
+        return None
+    operation = get_operation_ast(prepared.document, operation_name)
+    if operation is None or prepared.validated.get((schema, DEFAULT_RULES)) != []:
+        return None
+    if refusals(prepared.measure(schema, operation), variables, limits):
+        return None
+    _note(context_value, operation)
+    return prepared.document, operation
+
+
 class OperationGate(SchemaExtension):
     """Parse (cached, token-limited), check the cost limits, validate (cached)."""
 
@@ -200,9 +245,7 @@ class OperationGate(SchemaExtension):
         schema = context.schema._schema
         operation = get_operation_ast(prepared.document, context.operation_name)
         if operation is not None:
-            outcome = getattr(context.context, "outcome", None)
-            if outcome is not None:
-                outcome.operation(operation)
+            _note(context.context, operation)
             limits = limits_of(context.context)
             errors = refusals(prepared.measure(schema, operation), context.variables, limits)
             if errors:

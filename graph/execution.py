@@ -423,12 +423,16 @@ def _column_code(
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     x, first, names = f"c{index}", list[str](), dict[str, Any]()
     if isinstance(leaf, GraphQLList):
-        # a list of strings, integers or booleans (a cluster's regions): taken whole, copied
+        # a list of strings, integers or booleans (a cluster's regions, converted from its
+        # stored JSON text if need be): taken whole, copied
         item = leaf.of_type
         bare = item.of_type if isinstance(item, GraphQLNonNull) else item
         made = _builtin_leaf(bare, "e")
-        if convert is not None or made is None or made[1] != "e":  # items taken as they are
+        if made is None or made[1] != "e":  # items taken as they are
             return None
+        if convert is not None:
+            first, names[f"V{i}"] = [f"v{i} = None if {x} is None else V{i}({x})"], convert
+            x = f"v{i}"
         item_check = made[0]
         if not isinstance(item, GraphQLNonNull):
             item_check = f"(e is None or {item_check})"

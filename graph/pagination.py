@@ -13,13 +13,13 @@ import strawberry
 
 from graph.context import Context, Info
 from graph.scalars import parse_cluster_id
-from graph.types import CLUSTER_ROWS, Cluster
+from graph.types import Cluster, cluster_rows
 from models import listing
 from models.clusters import id_assigned
 from models.errors import InvalidInput, NotFound
 from models.limits import DEFAULT_PAGE, MAX_PAGE
 from models.listing import ClusterFilter, Order, Position, position_of
-from models.records import ClusterRecord, Rows
+from models.records import ClusterRecord
 
 
 @strawberry.type(description="Key-based pagination of a clusters page.")
@@ -119,7 +119,7 @@ async def clusters_page(
     next_key_out = key_after(context, records[-1], where, order) if more else None
     return ClusterPage(
         pagination=Pagination(limit=limit, next_key=next_key_out),
-        clusters=Rows(records, CLUSTER_ROWS),  # type: ignore[arg-type]  # a Sequence[Cluster]
+        clusters=cluster_rows(records),  # type: ignore[arg-type]  # a Sequence[Cluster]
         matching=where,
     )
 
@@ -182,6 +182,7 @@ async def connection(
         lambda conn: listing.page(conn, where, walk, start, size)
     )
     behind = await _any_behind(context, where, walk, start)
+    records = list(records)
     if backward:
         records.reverse()
     edges = [

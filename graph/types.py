@@ -3,6 +3,8 @@ pages' types are in `graph.pagination`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, cast
 
@@ -13,7 +15,7 @@ from graph.enums import ControllerStatus, NodeStatus
 from graph.loaders import NodesKey
 from models.errors import InvalidInput
 from models.limits import MAX_NODES_FIRST
-from models.records import ClusterRecord, NodeRecord, RowCodec
+from models.records import ClusterRecord, NodeRecord, RowCodec, Rows
 
 
 @strawberry.type(description="A node of a cluster (the vendor's Get Cluster node object).")
@@ -141,11 +143,28 @@ class Cluster:
         )
 
 
-# A page's clusters as `models.listing` read them (`ClusterRecord`s, converted already), for
-# `Rows`: each made a `Cluster` when read, or completed from the record's columns by the
-# planned executor when every field selected is one (`pk` and `id` both read the id).
+# A page's clusters as `models.listing` read them, for `Rows`: each made a `Cluster` when read,
+# or completed from the record's columns by the planned executor when every field selected is
+# one (`pk` and `id` both read the id). Records that are driver rows still to decode keep their
+# codec's conversions, and are made records, then clusters.
+_CLUSTER_ATTRIBUTES = {"pk": 0, **{name: i for i, name in enumerate(ClusterRecord._fields)}}
 CLUSTER_ROWS: RowCodec[Cluster] = RowCodec(
     [None] * len(ClusterRecord._fields),
     Cluster.from_record,  # type: ignore[arg-type]  # a plain codec hands the record itself
-    {"pk": 0, **{name: i for i, name in enumerate(ClusterRecord._fields)}},
+    _CLUSTER_ATTRIBUTES,
 )
+
+
+@functools.cache
+def _clusters_of(records: RowCodec[ClusterRecord]) -> RowCodec[Cluster]:
+    make = records.make
+    return RowCodec(
+        records.converts, lambda values: Cluster.from_record(make(values)), _CLUSTER_ATTRIBUTES
+    )
+
+
+def cluster_rows(records: Sequence[ClusterRecord]) -> Rows[Cluster]:
+    """`records` as the clusters a page holds, each made when read."""
+    if isinstance(records, Rows):
+        return Rows(records.rows, _clusters_of(records.codec))
+    return Rows(records, CLUSTER_ROWS)

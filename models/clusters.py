@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -13,11 +11,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.records import ClusterRecord, NodeRecord, RowCodec, Rows
+from models.driver_statements import codec, fetch
+from models.records import ClusterRecord, NodeRecord, Rows
 from models.tables import clusters, nodes
 
-fromisoformat = datetime.fromisoformat
-INSTANTS_KEPT = 16_384  # distinct stored timestamps whose datetime is kept
 _CLUSTER_ID = itemgetter(1)
 
 CLUSTER_COLUMNS = (
@@ -50,6 +47,7 @@ NODE_COLUMNS = (
     nodes.c.internal_ip,
     nodes.c.status,
 )
+assert [c.name for c in CLUSTER_COLUMNS] == list(ClusterRecord._fields)  # the rows' order
 _live = clusters.c.removed_at.is_(None)
 _ONE_LIVE = select(*CLUSTER_COLUMNS).where(_live, clusters.c.id == bindparam("id"))
 _ID_ASSIGNED = select(clusters.c.id).where(clusters.c.id == bindparam("id"))
@@ -122,61 +120,29 @@ _ALL_NODES_POSTGRESQL = (
 async def _all_nodes_by_driver(
     conn: AsyncConnection, cluster_ids: Collection[int]
 ) -> dict[int, Rows[NodeRecord]] | None:
-    """`nodes_of` without filters through the driver; None when it cannot be used here (no
-    transaction begun at the driver's level yet: the statement would not see the snapshot) or
-    when the driver failed: SQLAlchemy's way then runs it again, and fails the same way with
-    SQLAlchemy's translation of the error (an unavailable database stays a 503)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None:
-        return None
+    """`nodes_of` without filters through the driver (`models.driver_statements`), or None."""
     dialect = conn.dialect.name
-    if dialect == "sqlite" and driver.in_transaction:
-        text = "[" + ",".join(map(str, sorted(cluster_ids))) + "]"
-        fetch = driver.execute_fetchall(_ALL_NODES_SQLITE, (text,))
-    elif dialect == "postgresql" and driver.is_in_transaction():
-        fetch = driver.fetch(_ALL_NODES_POSTGRESQL, sorted(cluster_ids))
+    ids = sorted(cluster_ids)
+    if dialect == "sqlite":
+        rows = await fetch(conn, _ALL_NODES_SQLITE, ("[" + ",".join(map(str, ids)) + "]",))
     else:
-        return None
-    try:
-        rows = await fetch
-    except Exception:
-        return None
-    except BaseException:
-        # Cancelled mid-statement (a sibling field failed): SQLAlchemy would invalidate its
-        # connection here, so must we, or the pool hands out one still busy with it.
-        raw.invalidate(soft=True)
-        if dialect == "postgresql":
-            driver.terminate()
-        raise
-    return _node_rows(rows, dialect)
-
-
-@functools.lru_cache(maxsize=INSTANTS_KEPT)
-def _sqlite_instant(stored: str) -> datetime:
-    return fromisoformat(stored + "+00:00")  # SQLAlchemy's text: 2024-12-31 11:32:10.367653
-
-
-@functools.lru_cache(maxsize=INSTANTS_KEPT)
-def _naive_utc(stored: datetime) -> datetime:
-    return stored.replace(tzinfo=UTC)
-
-
-def _codec(converts: dict[str, Callable[[Any], Any]]) -> RowCodec[NodeRecord]:
-    assert [c.name for c in NODE_COLUMNS] == list(NodeRecord._fields)  # the rows' order
-    converted = [converts.get(c.name) for c in NODE_COLUMNS]
-    return RowCodec(converted, NodeRecord._make, NodeRecord._fields)
+        rows = await fetch(conn, _ALL_NODES_POSTGRESQL, (ids,))
+    return None if rows is None else _node_rows(rows, dialect)
 
 
 # Timestamps repeat (every node a report registered shares its `monitored_at`): each distinct
 # stored value is converted once and kept, and equal values are then one object.
 ROW_CODECS = {
-    "sqlite": _codec(
-        {"monitored_at": _sqlite_instant, "sensor_last_updated": _sqlite_instant,
-         "sensor_installed": bool},
-    ),
-    "postgresql": _codec({"monitored_at": _naive_utc, "sensor_last_updated": _naive_utc}),
-}  # fmt: skip
+    dialect: codec(
+        dialect,
+        NodeRecord._make,
+        [c.name for c in NODE_COLUMNS],
+        ("monitored_at", "sensor_last_updated"),
+        {"sensor_installed": bool} if dialect == "sqlite" else None,
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+assert [c.name for c in NODE_COLUMNS] == list(NodeRecord._fields)  # the rows' order
 
 
 def _node_rows(rows: list[Any], dialect: str) -> dict[int, Rows[NodeRecord]]:

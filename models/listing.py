@@ -35,7 +35,8 @@ from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from models.clusters import CLUSTER_COLUMNS
-from models.records import ClusterRecord
+from models.driver_statements import CLUSTER_CODECS, driver_form, fetch_form
+from models.records import ClusterRecord, Rows
 from models.tables import clusters
 
 SortValue = int | str | datetime
@@ -339,9 +340,15 @@ def _count_statement(dialect: str, where: ClusterFilter) -> Select[int]:
 
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
-    # a stale filter's SQL holds the instant it is judged at: made anew each time
-    made = _count_statement if where.stale is None else _count_statement.__wrapped__
-    return (await conn.execute(made(conn.dialect.name, where))).scalar_one()
+    if where.stale is None:
+        query = _count_statement(conn.dialect.name, where)
+        rows = await fetch_form(conn, driver_form(query, conn.dialect), {})
+        if rows is not None:
+            return int(rows[0][0])
+    else:
+        # a stale filter's SQL holds the instant it is judged at: made anew each time
+        query = _count_statement.__wrapped__(conn.dialect.name, where)
+    return (await conn.execute(query)).scalar_one()
 
 
 async def page(
@@ -350,12 +357,18 @@ async def page(
     order: Order,
     after: Position | None,
     limit: int,
-) -> tuple[list[ClusterRecord], bool]:
-    """Up to `limit` matching clusters after `after` in `order`, and whether more follow."""
+) -> tuple[Sequence[ClusterRecord], bool]:
+    """Up to `limit` matching clusters after `after` in `order`, and whether more follow.
+
+    A fixed statement (`_statement_is_fixed`) runs through the driver when it can, and its
+    records are its driver rows (`Rows`), each decoded when read."""
     dialect = conn.dialect.name
     if _statement_is_fixed(dialect, where, order):
         query = _statement(dialect, where, order, after is not None, limit)
         position = {} if after is None else {"after_value": after.value, "after_id": after.id}
+        found = await fetch_form(conn, driver_form(query, conn.dialect, tuple(position)), position)
+        if found is not None:
+            return Rows(found[:limit], CLUSTER_CODECS[dialect]), len(found) > limit
         rows = await conn.execute(query, position)
     else:
         query = _ordered(await _selected(conn, where, order, after, *CLUSTER_COLUMNS), order)

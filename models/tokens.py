@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import orjson
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.bindings import NOTHING, Binding
+from models.driver_statements import INSTANTS, codec, driver_form, fetch_form
 from models.engine import write_transaction
 from models.errors import Conflict, InvalidInput, NotFound
 from models.limits import MAX_TOKEN_NAME
@@ -123,6 +125,16 @@ _BY_DIGEST = select(
     api_tokens.c.revoked_at.is_(None),
     or_(api_tokens.c.expires_at.is_(None), api_tokens.c.expires_at > bindparam("now")),
 )
+_TOKEN_CODECS = {
+    dialect: codec(
+        dialect,
+        tuple,
+        ("id", "name", "permissions", "last_used_at", "binding"),
+        ("last_used_at",),
+        {"permissions": orjson.loads, "binding": orjson.loads} if dialect == "sqlite" else None,
+    )
+    for dialect in INSTANTS
+}
 _TOUCH = (
     update(api_tokens)
     .where(api_tokens.c.id == bindparam("token_id"))
@@ -256,8 +268,15 @@ async def revoke(conn: AsyncConnection, name: str, now: datetime) -> None:
 async def find_active(
     conn: AsyncConnection, secret_digest: str, now: datetime
 ) -> tuple[Principal, bool] | None:
-    """The caller behind a digest if its token is live, and whether `last_used_at` is stale."""
-    row = (await conn.execute(_BY_DIGEST, {"digest": secret_digest, "now": now})).first()
+    """The caller behind a digest if its token is live, and whether `last_used_at` is stale.
+    The first read of a request: by the driver when SQLAlchemy began its transaction already
+    (SQLite's BEGIN), else through SQLAlchemy (asyncpg's begins with its first statement)."""
+    given = {"digest": secret_digest, "now": now}
+    found = await fetch_form(conn, driver_form(_BY_DIGEST, conn.dialect, tuple(given)), given)
+    if found is None:
+        row = (await conn.execute(_BY_DIGEST, given)).first()
+    else:
+        row = _TOKEN_CODECS[conn.dialect.name].decode(found[0]) if found else None
     if row is None:
         return None
     token_id, name, permissions, last_used_at, patterns = row

@@ -111,4 +111,4 @@ async def live_clusters(engine: AsyncEngine) -> tuple[list[ClusterRecord], dict[
         assert not more
         nodes = await nodes_of(conn, [r.id for r in records])
         assert await listing.count_matching(conn, ClusterFilter()) == len(records)
-    return records, {r.id: len(nodes.get(r.id, [])) for r in records}
+    return list(records), {r.id: len(nodes.get(r.id, [])) for r in records}

@@ -45,7 +45,7 @@ async def _fleet(engine: AsyncEngine) -> list[ClusterRecord]:
     async with read_transaction(engine) as conn:
         records, more = await listing.page(conn, ClusterFilter(), Order(), None, 100)
     assert not more
-    return records
+    return list(records)
 
 
 def _expected(records: list[ClusterRecord], where: ClusterFilter, order: Order) -> list[int]:

@@ -78,6 +78,17 @@ READ = re.compile(
 )
 
 
+@pytest.fixture(autouse=True)
+def _through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's statement takes SQLAlchemy's way, whose events these tests read it from: the
+    driver runs the very SQL and arguments SQLAlchemy compiles (test_driver_statements.py)."""
+
+    async def not_by_driver(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(listing, "fetch_form", not_by_driver)
+
+
 Run = Callable[[AsyncConnection], Awaitable[object]]
 
 

@@ -73,6 +73,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's statement takes SQLAlchemy's way, whose events these tests read it from: the
+    driver runs the very SQL and arguments SQLAlchemy compiles (test_driver_statements.py)."""
+
+    async def not_by_driver(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(listing, "fetch_form", not_by_driver)
+
+
 async def _plans(engine: AsyncEngine, where: ClusterFilter, order: Order) -> list[Any]:
     """PostgreSQL's plan of each SELECT of a deep page, as `models.listing` runs it."""
     caught: list[tuple[str, Any]] = []

@@ -1,0 +1,181 @@
+"""Statements the driver runs itself, in the caller's transaction, for the reads every page makes.
+
+SQLAlchemy's execution of one statement (a greenlet, an execution context, a result, a Row and
+type processors per row) costs about 90 us of Python on this hardware, where the driver's own
+call costs about 25 us (aiosqlite's or asyncpg's). A page without nodes makes four statements,
+so the reads of every page (its clusters, their count, their nodes) go to the driver when they
+can:
+
+- the SQL is SQLAlchemy's own, compiled once per statement and dialect (`driver_form`), with
+  its parameters' values processed by their types' own bind processors; a statement whose
+  parameters SQLAlchemy expands per call (`IN` lists) is not taken;
+- rows come back as the driver made them; a `RowCodec` (`cluster_codec`, and the nodes' own in
+  `models.clusters`) says how each stored value becomes what SQLAlchemy's result processing
+  would have made of it;
+- the driver runs it only inside the transaction SQLAlchemy began on that connection (the
+  request's snapshot); otherwise, or when the driver fails, `fetch` answers None and the caller
+  runs the statement through SQLAlchemy, which then fails the same way with its own translation
+  of the error (an unavailable database stays a 503).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from models.records import ClusterRecord, RowCodec
+
+FORMS_KEPT = 512  # compiled statements kept, per statement object and dialect
+INSTANTS_KEPT = 16_384  # distinct stored timestamps whose datetime is kept
+fromisoformat = datetime.fromisoformat
+
+
+@dataclass(frozen=True, slots=True)
+class DriverForm:
+    """A statement as its driver takes it: SQL, its positional parameters' names, the values
+    the statement holds (processed) and the processors of those given per call."""
+
+    sql: str
+    names: tuple[str, ...]
+    values: Mapping[str, Any]
+    processors: Mapping[str, Callable[[Any], Any] | None]
+
+    def arguments(self, given: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments with `given`'s values (named as in the statement)."""
+        values = dict(self.values)
+        for name, value in given.items():
+            if name in self.processors:  # the others are not in this statement
+                values[name] = _processed(self.processors[name], value)
+        return [values[name] for name in self.names]
+
+
+def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if process is None or value is None else process(value)
+
+
+@functools.lru_cache(maxsize=FORMS_KEPT)
+def driver_form(
+    statement: ClauseElement, dialect: Dialect, given: tuple[str, ...] = ()
+) -> DriverForm | None:
+    """`statement` compiled for `dialect` with the parameters named `given` left to each call,
+    or None when the driver cannot run it as it is (parameters expanded per call, or a
+    dialect whose parameters are not positional). `statement` must be one object per SQL
+    (cached by its maker): forms are kept by identity."""
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if (
+        not compiled.positional
+        or compiled.positiontup is None
+        or compiled.post_compile_params
+        or compiled.literal_execute_params
+    ):
+        return None
+    names = tuple(compiled.positiontup)
+    processors = {
+        name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in set(names)
+    }
+    held = compiled.construct_params(dict.fromkeys(given)) or {}
+    values = {
+        name: _processed(processors[name], value)
+        for name, value in held.items()
+        if name not in given
+    }
+    per_call = {name: processors[name] for name in given if name in processors}
+    return DriverForm(compiled.string, names, values, per_call)
+
+
+async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
+    """The rows of `sql` run by `conn`'s driver in `conn`'s transaction; None when there is
+    none begun at the driver's level yet (the statement would not see the snapshot), when the
+    dialect is neither SQLite's nor PostgreSQL's, or when the driver failed."""
+    try:
+        raw = conn.sync_connection.connection  # type: ignore[union-attr]
+    except Exception:
+        return None  # not connected, or invalidated: SQLAlchemy's way reconnects or says why
+    driver = raw.driver_connection
+    if driver is None:
+        return None
+    dialect = conn.dialect.name
+    if dialect == "sqlite" and driver.in_transaction:
+        rows = driver.execute_fetchall(sql, arguments)
+    elif dialect == "postgresql" and driver.is_in_transaction():
+        rows = driver.fetch(sql, *arguments)
+    else:
+        return None
+    try:
+        return list(await rows)
+    except Exception:
+        return None
+    except BaseException:
+        # Cancelled mid-statement (a sibling field failed): SQLAlchemy would invalidate its
+        # connection here, so must we, or the pool hands out one still busy with it.
+        raw.invalidate(soft=True)
+        if dialect == "postgresql":
+            driver.terminate()
+        raise
+
+
+async def fetch_form(
+    conn: AsyncConnection, form: DriverForm | None, given: Mapping[str, Any]
+) -> list[Any] | None:
+    """`fetch` of a compiled form (None: not one the driver takes)."""
+    return None if form is None else await fetch(conn, form.sql, form.arguments(given))
+
+
+# --- what SQLAlchemy's result processing makes of stored values -----------------------------
+
+
+@functools.lru_cache(maxsize=INSTANTS_KEPT)
+def sqlite_instant(stored: str) -> datetime:
+    """SQLAlchemy's text of a UTC instant (`2024-12-31 11:32:10.367653`), aware."""
+    return fromisoformat(stored + "+00:00")
+
+
+@functools.lru_cache(maxsize=INSTANTS_KEPT)
+def naive_utc(stored: datetime) -> datetime:
+    """asyncpg's naive UTC timestamp, aware."""
+    return stored.replace(tzinfo=UTC)
+
+
+INSTANTS: Mapping[str, Callable[[Any], datetime]] = {
+    "sqlite": sqlite_instant,
+    "postgresql": naive_utc,
+}
+
+
+def codec(
+    dialect: str,
+    make: Callable[[Sequence[Any]], Any],
+    columns: Iterable[str],
+    instants: Iterable[str],
+    others: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> RowCodec[Any]:
+    """The codec of driver rows with `columns` (in order) of `dialect`: `instants` timestamps,
+    `others` converted as they say, the rest as they are."""
+    converts = {**dict.fromkeys(instants, INSTANTS[dialect]), **(others or {})}
+    names = list(columns)
+    return RowCodec([converts.get(name) for name in names], make, names)
+
+
+def _cluster_codec(dialect: str) -> RowCodec[ClusterRecord]:
+    # JSON: SQLite's is text, decoded by orjson as the engine's json_deserializer does
+    # (`models.engine`); asyncpg decodes JSONB itself, with the codec SQLAlchemy's dialect
+    # registers on each connection, which calls that same deserializer.
+    json = {"regions": orjson.loads} if dialect == "sqlite" else {}
+    instants = ("monitored_at", "controller_last_updated")
+    return codec(dialect, ClusterRecord._make, ClusterRecord._fields, instants, json)
+
+
+CLUSTER_CODECS: Mapping[str, RowCodec[ClusterRecord]] = {
+    dialect: _cluster_codec(dialect) for dialect in INSTANTS
+}

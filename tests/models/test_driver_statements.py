@@ -1,0 +1,221 @@
+"""Reads the driver runs itself (`models.driver_statements`) say what SQLAlchemy's way says.
+
+Every fixed page statement (each order both ways, first and continued pages, filters) runs
+through the driver with the very SQL and arguments SQLAlchemy sends for it, and its records and
+counts equal those SQLAlchemy's way reads; outside a transaction, and when the driver fails,
+the caller takes SQLAlchemy's way. Runs on the pass's database (SQLite, or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from models import bindings, driver_statements, listing, tokens
+from models.engine import read_transaction
+from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
+from models.records import ClusterRecord, Rows
+from models.tokens import Permission
+from tests import factories
+
+FILTERS = [
+    ClusterFilter(),
+    ClusterFilter(name="A%_/"),  # LIKE's own characters, escaped as parameters
+    ClusterFilter(controller_statuses=("stopped",), has_unhealthy_nodes=True),
+    ClusterFilter(regions=("eu-west-1",)),
+]
+ORDERS = [Order(field, direction) for field in OrderField for direction in Direction]
+
+
+async def _fleet(engine: AsyncEngine) -> list[ClusterRecord]:
+    rng = random.Random(7)
+    for batch in range(3):
+        await factories.insert(
+            engine,
+            [
+                factories.cluster(
+                    f"{rng.choice(['a', 'A%_/', 'b'])}-{batch}-{i}",
+                    node_count=rng.choice([0, 1, 2]),
+                    provider=rng.choice(["aws", "gcp"]),
+                )
+                for i in range(8)
+            ],
+        )
+    async with read_transaction(engine) as conn:
+        records, more = await listing.page(conn, ClusterFilter(), Order(), None, 1000)
+    assert not more
+    assert len(records) == 24
+    return list(records)
+
+
+async def _not_by_driver(*_: object) -> None:
+    return None
+
+
+class _SqlAlchemyWay:
+    """Sends every page and count through SQLAlchemy, recording what it sends."""
+
+    def __init__(self, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[tuple[str, Any]] = []
+        self._engine = engine
+        self._monkeypatch = monkeypatch
+
+    def __enter__(self) -> _SqlAlchemyWay:
+        self._monkeypatch.setattr(listing, "fetch_form", _not_by_driver)
+        event.listen(self._engine.sync_engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self._engine.sync_engine, "before_cursor_execute", self._record)
+        self._monkeypatch.undo()
+
+    def _record(
+        self, _c: object, _cur: object, statement: str, parameters: Any, *_: object
+    ) -> None:
+        self.sent.append((statement, tuple(parameters)))
+
+
+async def _walk(conn: AsyncConnection, where: ClusterFilter, order: Order) -> list[Any]:
+    """Pages of 5 in `order`, each with its count, as one list to compare."""
+    out: list[Any] = [await listing.count_matching(conn, where)]
+    after: Position | None = None
+    while True:
+        records, more = await listing.page(conn, where, order, after, 5)
+        out.append([tuple(r) for r in records])
+        if not more:
+            return out
+        after = position_of(records[-1], order.field)
+
+
+async def test_pages_and_counts_by_driver_equal_sqlalchemys(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _fleet(engine)
+    await factories.remove(engine, 3)  # a tombstone to step over
+    for where in FILTERS:
+        for order in ORDERS:
+            async with read_transaction(engine) as conn:
+                by_driver = await _walk(conn, where, order)
+            with _SqlAlchemyWay(engine, monkeypatch):
+                async with read_transaction(engine) as conn:
+                    by_sqlalchemy = await _walk(conn, where, order)
+            assert by_driver == by_sqlalchemy, (where, order)
+            assert sum(len(page) for page in by_driver[1:]) == by_driver[0]
+
+
+async def test_the_driver_gets_the_sql_and_arguments_sqlalchemy_sends(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = await _fleet(engine)
+    middle = records[10]
+    taken = 0
+    for where in FILTERS:
+        for order in ORDERS:
+            after = position_of(middle, order.field)
+            async with read_transaction(engine) as conn:
+                dialect = conn.dialect
+                for position in (None, after):
+                    query = listing._statement(dialect.name, where, order, position is not None, 5)
+                    given = (
+                        {}
+                        if position is None
+                        else {"after_value": after.value, "after_id": after.id}
+                    )
+                    form = driver_statements.driver_form(query, dialect, tuple(given))
+                    if form is None:  # IN lists: SQLAlchemy expands their parameters per call
+                        assert query.compile(dialect=dialect).post_compile_params, where
+                        continue
+                    taken += 1
+                    with _SqlAlchemyWay(engine, monkeypatch) as way:
+                        await listing.page(conn, where, order, position, 5)
+                    [(statement, parameters)] = way.sent
+                    assert (form.sql, tuple(form.arguments(given))) == (statement, parameters)
+    assert taken >= len(ORDERS) * 2 * 2  # no filter and a name filter at least, everywhere
+
+
+async def test_driver_rows_are_records_decoded_when_read(engine: AsyncEngine) -> None:
+    records = await _fleet(engine)
+    async with read_transaction(engine) as conn:
+        # SQLAlchemy's asyncpg adapter begins its transaction with its first statement: before
+        # that, the driver is not asked (a request's first is its token's lookup)
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
+        page, more = await listing.page(conn, ClusterFilter(), Order(), None, 10)
+    assert isinstance(page, Rows)
+    assert more
+    assert list(page) == records[:10]
+    assert all(r.monitored_at.tzinfo is not None and isinstance(r.regions, list) for r in page)
+
+
+async def test_outside_a_transaction_or_when_the_driver_fails_sqlalchemy_reads(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = await _fleet(engine)
+    async with engine.connect() as conn:  # no transaction begun: the driver is not asked
+        query = listing._count_statement(conn.dialect.name, ClusterFilter())
+        form = driver_statements.driver_form(query, conn.dialect)
+        assert await driver_statements.fetch_form(conn, form, {}) is None
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
+
+    async def failing(*_: object) -> list[Any]:
+        raise RuntimeError("the driver failed")
+
+    async with read_transaction(engine) as conn:
+        driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        name = "execute_fetchall" if conn.dialect.name == "sqlite" else "fetch"
+        monkeypatch.setattr(type(driver), name, failing)
+        page, _ = await listing.page(conn, ClusterFilter(), Order(), None, 100)
+        assert not isinstance(page, Rows)
+        assert list(page) == records
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
+
+
+def test_a_statement_with_parameters_expanded_per_call_is_not_taken() -> None:
+    from sqlalchemy.dialects.sqlite.aiosqlite import dialect
+
+    query = listing._statement("sqlite", ClusterFilter(ids=(1, 2)), Order(), False, 5)
+    assert driver_statements.driver_form(query, dialect()) is None
+
+
+async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    admin = await tokens.issue(engine, "admin", [Permission.ADMIN], now=now)
+    bound = bindings.binding(["prod-*", "edge-1"])
+    controller = await tokens.issue(
+        engine, "ctl", [Permission.CONTROLLER], binding=bound, now=now - timedelta(hours=1)
+    )
+    expired = await tokens.issue(
+        engine, "old", [Permission.ADMIN], expires_at=now + timedelta(seconds=1)
+    )
+    later = now + timedelta(minutes=5)
+
+    async def look_up(secret: str) -> Any:
+        async with read_transaction(engine) as conn:
+            return await tokens.find_active(conn, tokens.digest(secret), later)
+
+    answered: list[bool] = []
+    real = tokens.fetch_form
+
+    async def spy(*args: Any) -> Any:
+        found = await real(*args)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(tokens, "fetch_form", spy)
+    by_driver = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
+    # SQLite's BEGIN is sent first; asyncpg's transaction begins with SQLAlchemy's statement
+    assert answered == [engine.dialect.name == "sqlite"] * 4
+    monkeypatch.setattr(tokens, "fetch_form", _not_by_driver)
+    by_sqlalchemy = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
+    assert by_driver == by_sqlalchemy
+    assert by_driver[2:] == [None, None]
+    (principal, stale), (bound_principal, _) = by_driver[0], by_driver[1]
+    assert principal.may(Permission.ADMIN)
+    assert stale  # never used
+    assert bound_principal.binding == bound
