@@ -28,12 +28,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes
-        refusal = self.boundary.refuse(
-            413, f"the body is too large: the limit is {limit // 1024} KiB"
-        )
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await refusal(scope, receive, send)
+            await self._refusal()(scope, receive, send)
             return
         received = 0
         started = False
@@ -57,4 +54,8 @@ class BodyLimit:
         except _TooLarge:
             if started:
                 raise
-            await refusal(scope, receive, send)
+            await self._refusal()(scope, receive, send)
+
+    def _refusal(self) -> ASGIApp:
+        message = f"the body is too large: the limit is {self.max_bytes // 1024} KiB"
+        return self.boundary.refuse(413, message)

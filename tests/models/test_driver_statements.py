@@ -200,7 +200,7 @@ async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
             return await tokens.find_active(conn, tokens.digest(secret), later)
 
     answered: list[bool] = []
-    real = tokens.fetch_form
+    real = driver_statements.fetch_form
 
     async def spy(*args: Any) -> Any:
         found = await real(*args)
