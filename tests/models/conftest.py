@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import listing
 from models.engine import create_engine
 from tests.databases import NewEngine, fresh_database_url
 
@@ -25,3 +26,16 @@ async def new_engine(tmp_path: Path) -> AsyncIterator[NewEngine]:
     yield open_engine
     for engine in engines:
         await engine.dispose()
+
+
+async def not_by_driver(*_: object) -> None:
+    """`models.driver_statements.fetch_form` declining: the caller takes SQLAlchemy's way."""
+    return
+
+
+@pytest.fixture
+def pages_through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages and counts take SQLAlchemy's way, whose events the plan tests read statements
+    from: the driver runs the very SQL and arguments SQLAlchemy compiles for them
+    (test_driver_statements.py)."""
+    monkeypatch.setattr(listing, "fetch_form", not_by_driver)

@@ -22,6 +22,7 @@ from models.listing import ClusterFilter, Direction, Order, OrderField, Position
 from models.records import ClusterRecord, Rows
 from models.tokens import Permission
 from tests import factories
+from tests.models.conftest import not_by_driver
 
 FILTERS = [
     ClusterFilter(),
@@ -53,10 +54,6 @@ async def _fleet(engine: AsyncEngine) -> list[ClusterRecord]:
     return list(records)
 
 
-async def _not_by_driver(*_: object) -> None:
-    return None
-
-
 class _SqlAlchemyWay:
     """Sends every page and count through SQLAlchemy, recording what it sends."""
 
@@ -66,7 +63,7 @@ class _SqlAlchemyWay:
         self._monkeypatch = monkeypatch
 
     def __enter__(self) -> _SqlAlchemyWay:
-        self._monkeypatch.setattr(listing, "fetch_form", _not_by_driver)
+        self._monkeypatch.setattr(listing, "fetch_form", not_by_driver)
         event.listen(self._engine.sync_engine, "before_cursor_execute", self._record)
         return self
 
@@ -211,7 +208,7 @@ async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
     by_driver = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
     # SQLite's BEGIN is sent first; asyncpg's transaction begins with SQLAlchemy's statement
     assert answered == [engine.dialect.name == "sqlite"] * 4
-    monkeypatch.setattr(tokens, "fetch_form", _not_by_driver)
+    monkeypatch.setattr(tokens, "fetch_form", not_by_driver)
     by_sqlalchemy = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
     assert by_driver == by_sqlalchemy
     assert by_driver[2:] == [None, None]

@@ -27,11 +27,14 @@ from models.listing import ClusterFilter, Direction, Order, OrderField, Position
 from tests import factories
 from tests.databases import postgres_server_url
 
-pytestmark = pytest.mark.skipif(
-    postgres_server_url() is not None,
-    reason="reads SQLite's own plans (EXPLAIN QUERY PLAN): runs in the SQLite pass; "
-    "PostgreSQL's plans are checked in test_listing_plans_postgres.py",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        postgres_server_url() is not None,
+        reason="reads SQLite's own plans (EXPLAIN QUERY PLAN): runs in the SQLite pass; "
+        "PostgreSQL's plans are checked in test_listing_plans_postgres.py",
+    ),
+    pytest.mark.usefixtures("pages_through_sqlalchemy"),
+]
 
 # The indexes a page in each order may read. SQLite ends every index with the rowid (our id), so
 # the unique index on live names is (name, id) too.
@@ -76,17 +79,6 @@ READ = re.compile(
     r"(?: USING (?:COVERING )?INDEX (\w+)| USING (INTEGER PRIMARY KEY))?"
     r"(?: \((.*)\))?"
 )
-
-
-@pytest.fixture(autouse=True)
-def _through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page's statement takes SQLAlchemy's way, whose events these tests read it from: the
-    driver runs the very SQL and arguments SQLAlchemy compiles (test_driver_statements.py)."""
-
-    async def not_by_driver(*_: object) -> None:
-        return None
-
-    monkeypatch.setattr(listing, "fetch_form", not_by_driver)
 
 
 Run = Callable[[AsyncConnection], Awaitable[object]]

@@ -28,6 +28,7 @@ from tests import factories
 from tests.databases import migrated_database_on
 from tests.postgres_server import PostgresServer
 
+pytestmark = pytest.mark.usefixtures("pages_through_sqlalchemy")
 CLUSTERS = 20_000
 PROVIDERS = ("aws", "gcp", "azure", "kubernetes")
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
@@ -71,17 +72,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture(autouse=True)
-def _through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page's statement takes SQLAlchemy's way, whose events these tests read it from: the
-    driver runs the very SQL and arguments SQLAlchemy compiles (test_driver_statements.py)."""
-
-    async def not_by_driver(*_: object) -> None:
-        return None
-
-    monkeypatch.setattr(listing, "fetch_form", not_by_driver)
 
 
 async def _plans(engine: AsyncEngine, where: ClusterFilter, order: Order) -> list[Any]:
