@@ -333,6 +333,9 @@ async def _until_cut_off(live: Live, big: Any, times: int, within: float = 60.0)
             assert "errors" not in (await client.post("/graphql", json=body)).json()
 
 
+ROUND_S = 8.0  # each round of the stalled-subscriber test, alone and stalled
+
+
 async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pace(
     live: Live,
 ) -> None:
@@ -344,14 +347,15 @@ async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pa
     # acknowledged report, in interleaved rounds, medians compared. (Reports a second on this
     # shared machine swing 2x between identical rounds; CPU time per report does not.) Before it
     # is cut off, the subscriber gets its first big events made and sent, about 0.15 s of CPU:
-    # 5 s rounds keep that fixed cost well inside the 10%.
+    # 8 s rounds keep that fixed cost well inside the 10% (with 5 s rounds it came close to the
+    # bound: one CI run measured 1.11x).
     cost: dict[str, list[float]] = {"alone": [], "stalled": []}
     for round_ in range(4):
-        cost["alone"].append(await _cpu_per_report(live, 5.0, f"alone-{round_}", big))
+        cost["alone"].append(await _cpu_per_report(live, ROUND_S, f"alone-{round_}", big))
         stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
         try:
             await asyncio.sleep(0.3)
-            cost["stalled"].append(await _cpu_per_report(live, 5.0, f"stalled-{round_}", big))
+            cost["stalled"].append(await _cpu_per_report(live, ROUND_S, f"stalled-{round_}", big))
             await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short
             # Now read: what was buffered, then the end of a connection the server closed.
             messages, code = await asyncio.to_thread(stalled.drain, 30.0)
