@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
@@ -13,6 +14,7 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, execute
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.extensions import SchemaExtension
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StreamResult
@@ -33,6 +35,12 @@ log = logging.getLogger("clusterql.graph")
 
 
 class ClusterqlSchema(strawberry.Schema):
+    @functools.cached_property
+    def _only_the_gate(self) -> bool:
+        """Whether `OperationGate` is all the pipeline would run around an operation (no other
+        extension, no custom directive): only then may an admitted one skip it."""
+        return list(self.extensions) == [OperationGate] and not self.directives
+
     async def execute(
         self,
         query: str | None,
@@ -54,7 +62,11 @@ class ClusterqlSchema(strawberry.Schema):
         # Subscriptions run over the websocket only (`stream`), never as one answer.
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
         allowed.discard(OperationType.SUBSCRIPTION)
-        ready = admitted(self._schema, query, operation_name, variable_values, context_value)
+        ready = (
+            admitted(self._schema, query, operation_name, variable_values, context_value)
+            if self._only_the_gate
+            else None
+        )
         if ready is not None and OperationType(ready[1].operation.value) in allowed:
             run = self._execute_admitted(
                 ready[0], variable_values, context_value, root_value, operation_name,
@@ -199,13 +211,16 @@ def _timed_out(timeout_s: float, request_id: str | None) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[error])
 
 
-def build_schema(execution_context_class: type[Any] | None) -> ClusterqlSchema:
-    """The schema, run by `execution_context_class` (None: Strawberry's stock executor)."""
+def build_schema(
+    execution_context_class: type[Any] | None, *more: type[SchemaExtension]
+) -> ClusterqlSchema:
+    """The schema, run by `execution_context_class` (None: Strawberry's stock executor), with
+    `more` extensions after the gate (tests)."""
     return ClusterqlSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[OperationGate],
+        extensions=[OperationGate, *more],
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
         execution_context_class=execution_context_class,
     )

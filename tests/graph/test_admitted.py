@@ -5,13 +5,14 @@ invalid, refused by their cost, no such operation) still take the pipeline, whic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from strawberry.extensions import SchemaExtension
 
 import graph.schema
-from graph.schema import schema
+from graph.schema import build_schema, schema
 from models.tokens import Permission, Principal
 from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS
 from tests.graph import test_executor_cases as cases
@@ -128,3 +129,31 @@ async def test_an_operation_over_its_cost_limits_is_refused_each_time(
     assert huge.data is None
     assert [e["extensions"]["code"] for e in huge.errors] == ["BAD_USER_INPUT"]
     assert "nodes" in huge.errors[0]["message"]
+
+
+class _Watching(SchemaExtension):
+    """An extension with hooks of its own: what the pipeline must keep running."""
+
+    executed = 0
+
+    def on_execute(self) -> Iterator[None]:
+        _Watching.executed += 1
+        yield
+
+
+async def test_a_schema_with_another_extension_runs_every_operation_in_the_pipeline(
+    seeded: Seeded,
+) -> None:
+    # given: the schema with one more extension than the gate
+    watched = build_schema(PRODUCT_EXECUTOR, _Watching)
+    document, variables = LIST_CLUSTERS, {**REST_PAGE, "nextKey": None}
+    # when: the same page three times
+    for _ in range(3):
+        async with cleaned_up() as contexts:
+            contexts.append(seeded.context())
+            got = await answer(
+                watched, PRODUCT_EXECUTOR, document, variables=variables, context=contexts[-1]
+            )
+        assert got.raised is None  # the awkward fleet answers with errors of its own
+    # then: the extension saw every one of them
+    assert _Watching.executed == 3
