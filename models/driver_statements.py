@@ -97,7 +97,8 @@ def driver_form(
 async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
     """The rows of `sql` run by `conn`'s driver in `conn`'s transaction; None when there is
     none begun at the driver's level yet (the statement would not see the snapshot), when the
-    dialect is neither SQLite's nor PostgreSQL's, or when the driver failed."""
+    dialect is neither SQLite's nor PostgreSQL's, or when the driver failed (but for a
+    statement past its timeout, which is raised)."""
     try:
         raw = conn.sync_connection.connection  # type: ignore[union-attr]
     except Exception:
@@ -114,6 +115,10 @@ async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> li
         return None
     try:
         return list(await rows)
+    except TimeoutError:
+        # asyncpg's statement timeout (it cancelled the statement): the caller's answer is a
+        # 503, as through SQLAlchemy. Run again there, it would fail in an aborted transaction.
+        raise
     except Exception:
         return None
     except BaseException:

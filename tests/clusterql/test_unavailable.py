@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from clusterql.database import resources
 from clusterql.settings import Settings
 from models.engine import EngineOptions, create_engine
-from tests.databases import migrated_database_url
+from tests.databases import migrated_database_url, postgres_server_url
 from tests.documents import COUNT, REPORT
 
 MESSAGE = "the database is unavailable right now: try again in a few seconds"
@@ -146,3 +146,24 @@ async def test_readyz_follows_the_database_and_healthz_does_not(
         _assert_rest_503(await client.get("/readyz"))
         assert (await client.get("/healthz")).status_code == 200  # the process itself is fine
     assert (await client.get("/readyz")).text == "ready\n"
+
+
+@pytest.mark.skipif(
+    postgres_server_url() is None,
+    reason="SQLite's readers never wait (WAL): runs in the PostgreSQL pass",
+)
+async def test_a_page_whose_read_waits_past_its_timeout_is_503_then_answers(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    # given: another session holds a lock that even a page's SELECT waits for
+    async with engine.connect() as conn:
+        await conn.begin()
+        await conn.execute(text("LOCK TABLE clusters IN ACCESS EXCLUSIVE MODE"))
+        # when: a page is asked for (the token lookup reads api_tokens, which is free)
+        blocked = await admin.post("/runtime/api/v1/clusters", json={})
+        graphql = await admin.post("/graphql", json={"query": COUNT})
+        await conn.rollback()
+    # then: both are 503, as a database that cannot answer in time
+    _assert_rest_503(blocked)
+    _assert_graphql_503(graphql)
+    assert (await admin.post("/runtime/api/v1/clusters", json={})).status_code == 200
