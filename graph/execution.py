@@ -412,6 +412,18 @@ def _wire(
     return functools.lru_cache(maxsize=COMBINED_VALUES_KEPT)(wire)
 
 
+def _converted_first(
+    i: int, x: str, convert: Callable[[Any], Any] | None, first: list[str], names: dict[str, Any]
+) -> str:
+    """The expression of column `x` once `convert` (if any) has made it what the record holds:
+    a first statement `v{i} = ...` and the name `V{i}` it calls."""
+    if convert is None:
+        return x
+    first.append(f"v{i} = None if {x} is None else V{i}({x})")
+    names[f"V{i}"] = convert
+    return f"v{i}"
+
+
 def _column_code(
     i: int, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
 ) -> tuple[list[str], str | None, str, dict[str, Any]] | None:
@@ -430,9 +442,7 @@ def _column_code(
         made = _builtin_leaf(bare, "e")
         if made is None or made[1] != "e":  # items taken as they are
             return None
-        if convert is not None:
-            first, names[f"V{i}"] = [f"v{i} = None if {x} is None else V{i}({x})"], convert
-            x = f"v{i}"
+        x = _converted_first(i, x, convert, first, names)
         item_check = made[0]
         if not isinstance(item, GraphQLNonNull):
             item_check = f"(e is None or {item_check})"
@@ -448,9 +458,7 @@ def _column_code(
         if non_null:
             return first, f"{x} is not None", f"C{i}({x})", names
         return first, None, f"(None if {x} is None else C{i}({x}))", names
-    if convert is not None:
-        first, names[f"V{i}"] = [f"v{i} = None if {x} is None else V{i}({x})"], convert
-        x = f"v{i}"
+    x = _converted_first(i, x, convert, first, names)
     builtin = _builtin_leaf(leaf, x)
     if builtin is not None:
         check, value = builtin

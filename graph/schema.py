@@ -116,9 +116,10 @@ class ClusterqlSchema(strawberry.Schema):
         """Run an operation the gate admits as it is (`admitted`) the way Strawberry's
         `execute` would with our one extension, whose parse and validate hooks would change
         nothing: graphql-core's `execute` with our executor, its errors handed to
-        `process_errors`. Strawberry's pipeline around it (an execution context, an extension
-        runner and four async context managers per operation) cost about a tenth of a small
-        REST page; operations not yet admitted take that pipeline, where the gate answers."""
+        `process_errors`. Strawberry's pipeline around it is an execution context, an extension
+        runner and four async context managers per operation: measured in-process, skipping it
+        saved about 25 us of a REST page's 1.8 ms of Python. Operations not yet admitted take
+        that pipeline, where the gate answers."""
         try:
             result = execute(
                 self._schema,

@@ -130,10 +130,13 @@ async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> li
         raise
 
 
-async def fetch_form(
-    conn: AsyncConnection, form: DriverForm | None, given: Mapping[str, Any]
+async def fetch_statement(
+    conn: AsyncConnection, statement: ClauseElement, given: Mapping[str, Any] | None = None
 ) -> list[Any] | None:
-    """`fetch` of a compiled form (None: not one the driver takes)."""
+    """`fetch` of `statement` (its `driver_form`) with the parameters `given`; None when the
+    driver does not take it, as `fetch` says."""
+    given = given or {}
+    form = driver_form(statement, conn.dialect, tuple(given))
     return None if form is None else await fetch(conn, form.sql, form.arguments(given))
 
 

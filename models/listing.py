@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from models.clusters import CLUSTER_COLUMNS
-from models.driver_statements import CLUSTER_CODECS, driver_form, fetch_form
+from models.driver_statements import CLUSTER_CODECS, fetch_statement
 from models.records import ClusterRecord, Rows
 from models.tables import clusters
 
@@ -342,7 +342,7 @@ async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
     if where.stale is None:
         query = _count_statement(conn.dialect.name, where)
-        rows = await fetch_form(conn, driver_form(query, conn.dialect), {})
+        rows = await fetch_statement(conn, query)
         if rows is not None:
             return int(rows[0][0])
     else:
@@ -366,7 +366,7 @@ async def page(
     if _statement_is_fixed(dialect, where, order):
         query = _statement(dialect, where, order, after is not None, limit)
         position = {} if after is None else {"after_value": after.value, "after_id": after.id}
-        found = await fetch_form(conn, driver_form(query, conn.dialect, tuple(position)), position)
+        found = await fetch_statement(conn, query, position)
         if found is not None:
             return Rows(found[:limit], CLUSTER_CODECS[dialect]), len(found) > limit
         rows = await conn.execute(query, position)

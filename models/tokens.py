@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.bindings import NOTHING, Binding
-from models.driver_statements import INSTANTS, codec, driver_form, fetch_form
+from models.driver_statements import INSTANTS, codec, fetch_statement
 from models.engine import write_transaction
 from models.errors import Conflict, InvalidInput, NotFound
 from models.limits import MAX_TOKEN_NAME
@@ -272,7 +272,7 @@ async def find_active(
     The first read of a request: by the driver when SQLAlchemy began its transaction already
     (SQLite's BEGIN), else through SQLAlchemy (asyncpg's begins with its first statement)."""
     given = {"digest": secret_digest, "now": now}
-    found = await fetch_form(conn, driver_form(_BY_DIGEST, conn.dialect, tuple(given)), given)
+    found = await fetch_statement(conn, _BY_DIGEST, given)
     if found is None:
         row = (await conn.execute(_BY_DIGEST, given)).first()
     else:

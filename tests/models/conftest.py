@@ -29,7 +29,7 @@ async def new_engine(tmp_path: Path) -> AsyncIterator[NewEngine]:
 
 
 async def not_by_driver(*_: object) -> None:
-    """`models.driver_statements.fetch_form` declining: the caller takes SQLAlchemy's way."""
+    """`models.driver_statements.fetch_statement` declining: the caller takes SQLAlchemy's way."""
     return
 
 
@@ -38,4 +38,4 @@ def pages_through_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages and counts take SQLAlchemy's way, whose events the plan tests read statements
     from: the driver runs the very SQL and arguments SQLAlchemy compiles for them
     (test_driver_statements.py)."""
-    monkeypatch.setattr(listing, "fetch_form", not_by_driver)
+    monkeypatch.setattr(listing, "fetch_statement", not_by_driver)

@@ -63,7 +63,7 @@ class _SqlAlchemyWay:
         self._monkeypatch = monkeypatch
 
     def __enter__(self) -> _SqlAlchemyWay:
-        self._monkeypatch.setattr(listing, "fetch_form", not_by_driver)
+        self._monkeypatch.setattr(listing, "fetch_statement", not_by_driver)
         event.listen(self._engine.sync_engine, "before_cursor_execute", self._record)
         return self
 
@@ -154,8 +154,7 @@ async def test_outside_a_transaction_or_when_the_driver_fails_sqlalchemy_reads(
     records = await _fleet(engine)
     async with engine.connect() as conn:  # no transaction begun: the driver is not asked
         query = listing._count_statement(conn.dialect.name, ClusterFilter())
-        form = driver_statements.driver_form(query, conn.dialect)
-        assert await driver_statements.fetch_form(conn, form, {}) is None
+        assert await driver_statements.fetch_statement(conn, query) is None
         assert await listing.count_matching(conn, ClusterFilter()) == len(records)
 
     async def failing(*_: object) -> list[Any]:
@@ -197,18 +196,18 @@ async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
             return await tokens.find_active(conn, tokens.digest(secret), later)
 
     answered: list[bool] = []
-    real = driver_statements.fetch_form
+    real = driver_statements.fetch_statement
 
     async def spy(*args: Any) -> Any:
         found = await real(*args)
         answered.append(found is not None)
         return found
 
-    monkeypatch.setattr(tokens, "fetch_form", spy)
+    monkeypatch.setattr(tokens, "fetch_statement", spy)
     by_driver = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
     # SQLite's BEGIN is sent first; asyncpg's transaction begins with SQLAlchemy's statement
     assert answered == [engine.dialect.name == "sqlite"] * 4
-    monkeypatch.setattr(tokens, "fetch_form", not_by_driver)
+    monkeypatch.setattr(tokens, "fetch_statement", not_by_driver)
     by_sqlalchemy = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
     assert by_driver == by_sqlalchemy
     assert by_driver[2:] == [None, None]
