@@ -1,5 +1,6 @@
 """Live updates (SPEC §11) over real websockets: how soon an event follows its report, what an
-idle subscriber costs the server, and what subscribers cost writers (bench/README.md says how).
+idle subscriber costs the server, and what subscribers (many, or one that never reads) cost
+writers (bench/README.md says how).
 
     .venv/bin/python -m bench.live [--quick] [--subscribers 1000]
 """
@@ -20,9 +21,9 @@ from typing import Any
 
 from bench.measure import environment, percentile, seed, token, unthrottled
 from models.tokens import Permission
-from tests.live_server import Server, serve_process, token_client
+from tests.live_server import Server, cpu_seconds, serve_process, token_client
 from tests.postgres_server import postgres_server
-from tests.subscriptions import Live, Refused, connected
+from tests.subscriptions import BIG_EVENTS, Live, Refused, Stalled, big_report, connected
 
 SMALL = "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind clusterId cluster { name nodesCount } } }"  # noqa: E501
 REPORT = "mutation R($input: ClusterReport!) { reportCluster(input: $input) { id } }"
@@ -108,7 +109,11 @@ async def _subscribers(
                 task.cancel()
 
 
-async def _throughput(server: Server, controller: str, seconds: float) -> float:
+async def _throughput(
+    server: Server, controller: str, seconds: float, big: dict[str, Any] | None = None
+) -> float:
+    """Reports acknowledged a second from 4 controllers reporting back to back; with `big`, one
+    more reports that state ten times a second (not counted)."""
     deadline = time.monotonic() + seconds
     acked = 0
 
@@ -121,9 +126,66 @@ async def _throughput(server: Server, controller: str, seconds: float) -> float:
                 assert "errors" not in answer, answer
                 acked, i = acked + 1, i + 1
 
+    async def big_one(state: dict[str, Any]) -> None:  # at a steady pace, the same every round
+        async with token_client(server.url, controller) as client:
+            due = time.monotonic()
+            while time.monotonic() < deadline:
+                body = {"query": REPORT, "variables": {"input": state}}
+                assert "errors" not in (await client.post("/graphql", json=body)).json()
+                due += 0.1
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+
     started = time.monotonic()
-    await asyncio.gather(*(one(c) for c in range(4)))
+    await asyncio.gather(*(one(c) for c in range(4)), *([big_one(big)] if big else []))
     return acked / (time.monotonic() - started)
+
+
+def _cut_off(log: Path) -> int:
+    """How many subscribers the server has cut off as too slow, from its log (a small file)."""
+    return log.read_text().count("too slow")
+
+
+async def _stalled(
+    server: Server, log: Path, admin: str, controller: str, args: Any
+) -> dict[str, Any]:
+    """The server's CPU per acknowledged report with no subscriber, and with one subscriber of a
+    cluster whose events are big (about 1.5 MB) that never reads: rounds interleaved, medians
+    compared. After each round with it, the big cluster is reported until the server (its log at
+    `log`) has cut the subscriber off, and the subscriber reads what it was sent."""
+    big = big_report("big-events")
+    async with token_client(server.url, controller) as client:
+        body = {"query": REPORT, "variables": {"input": big}}
+        big_id = (await client.post("/graphql", json=body)).json()["data"]["reportCluster"]["id"]
+    pid = server.process.pid
+
+    async def cpu_per_report() -> float:
+        before = cpu_seconds(pid)
+        rate = await _throughput(server, controller, args.seconds, big)
+        after = cpu_seconds(pid)
+        assert before is not None, "the server's CPU time is not readable"
+        assert after is not None, "the server's CPU time is not readable"
+        return (after - before) / (rate * args.seconds)
+
+    cost: dict[str, list[float]] = {"alone": [], "stalled": []}
+    cut_off: list[int | None] = []
+    for _ in range(args.rounds):
+        cost["alone"].append(await cpu_per_report())
+        stalled = Stalled(server.url, admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
+        try:
+            await asyncio.sleep(0.3)
+            cost["stalled"].append(await cpu_per_report())
+            async with token_client(server.url, controller) as client:
+                while _cut_off(log) <= len(cut_off):
+                    await client.post("/graphql", json=body)
+            cut_off.append((await asyncio.to_thread(stalled.drain, 60.0))[1])
+        finally:
+            stalled.sock.close()
+    alone = statistics.median(cost["alone"])
+    return {
+        "cpu_ms_per_report": {k: [round(c * 1000, 2) for c in v] for k, v in cost.items()},
+        "cpu_ratio": round(statistics.median(cost["stalled"]) / alone, 3),
+        "close_codes": cut_off,  # 4413: too slow; None: cut before its close frame got out
+    }
 
 
 async def _on_sqlite(server: Server, admin: str, controller: str, args: Any) -> dict[str, Any]:
@@ -177,6 +239,11 @@ def main() -> None:
         admin, controller = asyncio.run(_seeded(url))
         with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url, **ENV})) as server:
             figures["sqlite"] = asyncio.run(_on_sqlite(server, admin, controller, args))
+        log = Path(scratch) / "server.log"
+        with serve_process(unthrottled({"CLUSTERQL_DATABASE_URL": url}), output=log) as server:
+            figures["sqlite"]["stalled"] = asyncio.run(
+                _stalled(server, log, admin, controller, args)
+            )
     with postgres_server() as pg:
         url = pg.url
         admin, controller = asyncio.run(_seeded(url))

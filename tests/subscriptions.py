@@ -26,6 +26,28 @@ CHANGES = (
 )
 _ids = itertools.count(1)
 
+# Twenty copies of two 253-character fields per node: about 1.5 MB an event for 300 nodes, cheap
+# to complete, so that a stalled reader's buffers (the kernel's hold megabytes) fill after a few.
+_COPIES = " ".join(f"h{i}: hostname d{i}: internalDns" for i in range(10))
+BIG_EVENTS = (
+    "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind cluster "
+    f"{{ id nodes {{ name {_COPIES} }} }} }} }}"
+)
+
+
+def big_report(name: str) -> dict[str, Any]:
+    """A controller's report of a 300-node cluster with the longest hostnames and DNS names
+    allowed: what `BIG_EVENTS` makes big events of."""
+    node = {"status": "MONITORED", "sensorInstalled": False}
+    nodes = [
+        {"name": f"n{i}", "hostname": f"{i:04}" + "h" * 249, "internalDns": f"{i:04}" + "d" * 249}
+        for i in range(300)
+    ]
+    return {
+        "name": name, "provider": "aws", "regions": ["eu-west-1"], "controllerVersion": "1.0.0",
+        "controllerStatus": "RUNNING", "nodes": [{**n, **node} for n in nodes],
+    }  # fmt: skip
+
 
 def ws_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1) + "/graphql"

@@ -10,7 +10,6 @@ token, and end when their token is revoked.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url
 from tests.documents import REMOVE, REPORT
-from tests.live_server import Server, cpu_seconds, serve_process, token_client
-from tests.subscriptions import CHANGES, Stalled, connected
+from tests.live_server import Server, serve_process, token_client
+from tests.subscriptions import BIG_EVENTS, CHANGES, Stalled, big_report, connected
 
 DELIVERY_S = 1.0
 
@@ -260,110 +259,72 @@ async def test_connections_are_bounded_per_token(live: Live) -> None:
         await again.subscribe(CHANGES)
 
 
-# Twenty copies of two 253-character fields per node: about 1.5 MB an event for 300 nodes, cheap
-# to complete, so that a stalled reader's buffers (the kernel's hold megabytes) fill after a few.
-_COPIES = " ".join(f"h{i}: hostname d{i}: internalDns" for i in range(10))
-BIG_EVENTS = (
-    "subscription S($filter: ClusterFilter) { clusterChanges(filter: $filter) { kind cluster "
-    f"{{ id nodes {{ name {_COPIES} }} }} }} }}"
-)
-
-
 BIG_REPORT_EVERY_S = 0.1
+WRITER_WAIT_S = 10.0  # ten times the slowest answer seen here; a writer held by a reader gets none
 
 
-def big_report(name: str) -> Any:
-    state = report(name, nodes=300)
-    for i, node in enumerate(state["nodes"]):
-        node["hostname"] = f"{i:04}" + "h" * 249
-        node["internalDns"] = f"{i:04}" + "d" * 249
-    return state
+async def _reports_until_cut_off(live: Live, big: Any, within: float = 60.0) -> list[float]:
+    """Seconds each report took to be acknowledged: 3 controllers report 10-node clusters back
+    to back and a fourth reports the big cluster ten times a second, until the server has logged
+    a subscriber as too slow, and for one second after."""
+    cut_before = live.output.read_text().count("too slow")
+    deadline = time.monotonic() + within
+    ends: list[float] = []  # when to stop: a second after the cut-off
+    taken: list[float] = []
 
+    def going() -> bool:
+        now = time.monotonic()
+        if not ends and live.output.read_text().count("too slow") > cut_before:
+            ends.append(now + 1.0)
+        assert now < deadline, "the stalled subscriber was never cut off"
+        return not ends or now < ends[0]
 
-async def _cpu_per_report(live: Live, seconds: float, prefix: str, big: Any) -> float:
-    """The server's CPU seconds per report acknowledged in `_throughput`."""
-    pid = live.server.process.pid
-    before = cpu_seconds(pid)
-    rate = await _throughput(live, seconds, prefix, big)
-    after = cpu_seconds(pid)
-    assert before is not None, "the server's CPU time is not readable"
-    assert after is not None, "the server's CPU time is not readable"
-    return (after - before) / (rate * seconds)
-
-
-async def _throughput(live: Live, seconds: float, prefix: str, big: Any) -> float:
-    """Reports acknowledged a second by 3 controllers reporting 10-node clusters, while a
-    fourth reports one big cluster (whose events are big) ten times a second."""
-    deadline = time.monotonic() + seconds
-    acked = 0
+    async def post(client: httpx.AsyncClient, state: Any) -> None:
+        started = time.monotonic()
+        body = {"query": REPORT, "variables": {"input": state}}
+        response = await client.post("/graphql", json=body, timeout=WRITER_WAIT_S * 2)
+        assert "errors" not in response.json(), response.text
+        taken.append(time.monotonic() - started)
 
     async def controller(c: int) -> None:
-        nonlocal acked
         async with live.client() as client:
             i = 0
-            while time.monotonic() < deadline:
-                state = report(f"{prefix}-{c}-{i % 5}", nodes=10)
-                body = {"query": REPORT, "variables": {"input": state}}
-                response = await client.post("/graphql", json=body)
-                assert "errors" not in response.json(), response.text
-                acked += 1
+            while going():
+                await post(client, report(f"writer-{c}-{i % 5}", nodes=10))
                 i += 1
 
-    async def big_one() -> None:  # at a steady pace, so that every round does the same
+    async def big_one() -> None:
         async with live.client() as client:
-            due = time.monotonic()
-            while time.monotonic() < deadline:
-                body = {"query": REPORT, "variables": {"input": big}}
-                assert "errors" not in (await client.post("/graphql", json=body)).json()
-                due += BIG_REPORT_EVERY_S
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            while going():
+                await post(client, big)
+                await asyncio.sleep(BIG_REPORT_EVERY_S)
 
-    started = time.monotonic()
     await asyncio.gather(big_one(), *(controller(c) for c in range(3)))
-    return acked / (time.monotonic() - started)
+    return taken
 
 
-async def _until_cut_off(live: Live, big: Any, times: int, within: float = 60.0) -> None:
-    """Report the big cluster until the server has logged `times` slow subscribers."""
-    deadline = time.monotonic() + within
-    async with live.client() as client:
-        while live.output.read_text().count("too slow") < times:
-            assert time.monotonic() < deadline, "the stalled subscriber was never cut off"
-            body = {"query": REPORT, "variables": {"input": big}}
-            assert "errors" not in (await client.post("/graphql", json=body)).json()
-
-
-ROUND_S = 8.0  # each round of the stalled-subscriber test, alone and stalled
-
-
-async def test_a_subscriber_that_never_reads_is_closed_and_writers_keep_their_pace(
+async def test_a_subscriber_that_never_reads_is_cut_off_and_writers_never_wait_for_it(
     live: Live,
 ) -> None:
+    # given: a subscriber of a cluster whose events are big, that never reads what it is sent
     big = big_report("big-events")
     answer, _ = await live.report(big)
     big_id = answer["data"]["reportCluster"]["id"]
-    await _throughput(live, 2.0, "warm-up", big)
-    # What a stalled subscriber costs writers is what it costs the server: its CPU seconds per
-    # acknowledged report, in interleaved rounds, medians compared. (Reports a second on this
-    # shared machine swing 2x between identical rounds; CPU time per report does not.) Before it
-    # is cut off, the subscriber gets its first big events made and sent, about 0.15 s of CPU:
-    # 8 s rounds keep that fixed cost well inside the 10% (with 5 s rounds it came close to the
-    # bound: one CI run measured 1.11x).
-    cost: dict[str, list[float]] = {"alone": [], "stalled": []}
-    for round_ in range(4):
-        cost["alone"].append(await _cpu_per_report(live, ROUND_S, f"alone-{round_}", big))
-        stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
-        try:
-            await asyncio.sleep(0.3)
-            cost["stalled"].append(await _cpu_per_report(live, ROUND_S, f"stalled-{round_}", big))
-            await _until_cut_off(live, big, times=round_ + 1)  # if the window was too short
-            # Now read: what was buffered, then the end of a connection the server closed.
-            messages, code = await asyncio.to_thread(stalled.drain, 30.0)
-        finally:
-            stalled.sock.close()  # closed by drain already, unless the round failed
-        assert code in (4413, None), code  # None: cut before its close frame got out
-        assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
-    assert statistics.median(cost["stalled"]) <= 1.1 * statistics.median(cost["alone"]), cost
+    stalled = Stalled(live.server.url, live.admin, BIG_EVENTS, {"filter": {"ids": [big_id]}})
+    try:
+        await asyncio.sleep(0.3)
+        # when: controllers keep reporting, that cluster among them
+        taken = await _reports_until_cut_off(live, big)
+        # then: read what was buffered, then the end of a connection the server closed
+        messages, code = await asyncio.to_thread(stalled.drain, 30.0)
+    finally:
+        stalled.sock.close()  # closed by drain already, unless the test failed
+    assert code in (4413, None), code  # None: cut before its close frame got out
+    assert messages < 40  # ack + what the buffers held + its queue, then it was cut off
+    # and no report waited for it: each was acknowledged, before and after the cut-off. What a
+    # stalled subscriber costs writers in CPU is measured by `bench.live` ("stalled").
+    assert len(taken) > 10
+    assert max(taken) < WRITER_WAIT_S, max(taken)
 
 
 async def test_a_subscription_posted_over_http_is_refused_with_a_clear_message(live: Live) -> None:
