@@ -3,8 +3,8 @@
 SQLAlchemy's execution of one statement (a greenlet, an execution context, a result, a Row and
 type processors per row) costs about 90 us of Python on this hardware, where the driver's own
 call costs about 25 us (aiosqlite's or asyncpg's). A page without nodes makes four statements,
-so the reads of every page (its clusters, their count, their nodes) go to the driver when they
-can:
+so the reads of every page (the token lookup, its clusters, their count, their nodes) go to
+the driver when they can:
 
 - the SQL is SQLAlchemy's own, compiled once per statement and dialect (`driver_form`), with
   its parameters' values processed by their types' own bind processors; a statement whose
@@ -13,9 +13,12 @@ can:
   `models.clusters`) says how each stored value becomes what SQLAlchemy's result processing
   would have made of it;
 - the driver runs it only inside the transaction SQLAlchemy began on that connection (the
-  request's snapshot); otherwise, or when the driver fails, `fetch` answers None and the caller
-  runs the statement through SQLAlchemy, which then fails the same way with its own translation
-  of the error (an unavailable database stays a 503).
+  request's snapshot), sending that transaction's BEGIN first when the adapter has deferred it
+  to the first statement (on SQLite with it, in one trip: `models.sqlite_driver`; asyncpg's,
+  as SQLAlchemy's adapter would have sent it); otherwise, or when the driver fails, `fetch`
+  answers None and the caller runs the statement through SQLAlchemy, which then fails the same
+  way with its own translation of the error (an unavailable database stays a 503, a dead pooled
+  connection is replaced).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from models.records import ClusterRecord, RowCodec
+from models.sqlite_driver import OneTripConnection
 
 FORMS_KEPT = 512  # compiled statements kept, per statement object and dialect
 INSTANTS_KEPT = 16_384  # distinct stored timestamps whose datetime is kept
 fromisoformat = datetime.fromisoformat
+_ABSENT = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,8 @@ def driver_form(
 
 async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
     """The rows of `sql` run by `conn`'s driver in `conn`'s transaction; None when there is
-    none begun at the driver's level yet (the statement would not see the snapshot), when the
+    none begun at the driver's level yet (the statement would not see the snapshot; on SQLite
+    our adapter's deferred `BEGIN` counts as begun, and goes with this statement), when the
     dialect is neither SQLite's nor PostgreSQL's, or when the driver failed (but for a
     statement past its timeout, which is raised)."""
     try:
@@ -107,14 +113,18 @@ async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> li
     if driver is None:
         return None
     dialect = conn.dialect.name
-    if dialect == "sqlite" and driver.in_transaction:
-        rows = driver.execute_fetchall(sql, arguments)
-    elif dialect == "postgresql" and driver.is_in_transaction():
-        rows = driver.fetch(sql, *arguments)
-    else:
-        return None
     try:
-        return list(await rows)
+        if isinstance(raw.dbapi_connection, OneTripConnection):
+            found = await raw.dbapi_connection.fetch_rows(sql, arguments)  # None: no transaction
+        elif dialect == "sqlite" and driver.in_transaction:
+            found = await driver.execute_fetchall(sql, arguments)
+        elif dialect == "postgresql" and (
+            driver.is_in_transaction() or await _asyncpg_begun(conn, raw.dbapi_connection)
+        ):
+            found = await driver.fetch(sql, *arguments)
+        else:
+            return None
+        return None if found is None else list(found)
     except TimeoutError:
         # asyncpg's statement timeout (it cancelled the statement): the caller's answer is a
         # 503, as through SQLAlchemy. Run again there, it would fail in an aborted transaction.
@@ -122,12 +132,35 @@ async def fetch(conn: AsyncConnection, sql: str, arguments: Sequence[Any]) -> li
     except Exception:
         return None
     except BaseException:
-        # Cancelled mid-statement (a sibling field failed): SQLAlchemy would invalidate its
-        # connection here, so must we, or the pool hands out one still busy with it.
+        # Cancelled mid-statement or mid-BEGIN (a sibling field failed): SQLAlchemy would
+        # invalidate its connection here, so must we, or the pool hands out one still busy.
         raw.invalidate(soft=True)
         if dialect == "postgresql":
             driver.terminate()
         raise
+
+
+async def _asyncpg_begun(conn: AsyncConnection, adapted: Any) -> bool:
+    """Whether SQLAlchemy's asyncpg adapter has begun `conn`'s transaction now: it begins it
+    with the transaction's first statement, so when SQLAlchemy has begun one and the adapter
+    has not sent its `BEGIN` yet, this sends it, as that statement would have (the isolation
+    level and read-only mode are the adapter's). False when there is no transaction to begin,
+    or when the adapter is not the one this was written against, or the BEGIN failed (then
+    SQLAlchemy's own execution begins it and fails with its own translation: a dead pooled
+    connection is found there and replaced)."""
+    if not conn.in_transaction() or getattr(adapted, "_transaction", _ABSENT) is not None:
+        return False
+    start = getattr(adapted, "_start_transaction", None)
+    mutex = getattr(adapted, "_execute_mutex", None)
+    if start is None or mutex is None:
+        return False
+    async with mutex:
+        if adapted._transaction is None:
+            try:
+                await start()
+            except Exception:
+                return False
+    return adapted._transaction is not None
 
 
 async def fetch_statement(

@@ -148,10 +148,16 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         if conn.get_execution_options().get(_WRITE, False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # may wait for the lock, and say why not
             return
-        # A deferred BEGIN takes no lock and cannot fail on a live connection: the driver's
-        # cursor sends it, without SQLAlchemy's execution around it (one measurement: BEGIN's
-        # share of a snapshot's checkout went from about 150 us of Python to about 50).
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # A deferred BEGIN takes no lock and cannot fail on a live connection: our adapter
+        # sends it with the transaction's first statement, in that statement's trip to
+        # aiosqlite's thread (`models.sqlite_driver`); SQLAlchemy's own adapter gets it from
+        # the driver's cursor, without SQLAlchemy's execution around it (one measurement:
+        # BEGIN's share of a snapshot's checkout went from about 150 us of Python to about 50).
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
+            dbapi_connection.defer_begin()
+            return
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute("BEGIN")
         finally:

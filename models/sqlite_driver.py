@@ -8,6 +8,13 @@ page. This adapter runs the four as one function in aiosqlite's thread; what SQL
 afterwards (the rows, the description, the row count, the last row id) is what that function
 kept. Server-side cursors, commits and rollbacks are SQLAlchemy's own.
 
+A read transaction's deferred `BEGIN` takes no trip of its own either: the engine's begin event
+(`models.engine`) asks the connection to `defer_begin()`, and the transaction's first statement
+sends `BEGIN` in its own trip, just before it runs. SQLite takes a deferred transaction's
+snapshot at its first read anyway, so what the transaction sees is the same; a write
+transaction's `BEGIN IMMEDIATE` is sent at once, as it may wait for the lock. `fetch_rows` is
+the driver-level read of `models.driver_statements`, on the same terms.
+
 It reads two internals of aiosqlite (`Connection._conn`, the sqlite3 connection, and
 `Connection._execute`, which queues a function for the thread), as SQLAlchemy's adapter does
 (`_tx`, `_thread`). `module()` checks that they are there and gives None otherwise: the engine
@@ -19,21 +26,25 @@ from __future__ import annotations
 import collections
 import inspect
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
-from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util import EMPTY_DICT, await_
 
 _Outcome = tuple[Any, list[Any] | None, int, int | None]
+T = TypeVar("T")
 
 
-def _run(raw: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
-    """In aiosqlite's thread: the statement run on a new sqlite3 cursor, and what it left."""
+def _run(raw: Any, begin: bool, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """In aiosqlite's thread: the statement run on a new sqlite3 cursor (after a `BEGIN` if
+    `begin`), and what it left."""
+    if begin:
+        raw.execute("BEGIN")
     cursor = raw.cursor()
     try:
         if many:
@@ -78,9 +89,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return self._lastrowid
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
-            raw = self._connection._conn
-            outcome = await self._connection._execute(_run, raw, operation, parameters, many)
+        adapted = self._adapt_connection
+        assert isinstance(adapted, OneTripConnection)
+        outcome = await adapted.in_trip(_run, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows or ())
 
@@ -97,9 +108,66 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
 
+def _begin(raw: Any, begin: bool) -> None:
+    """In aiosqlite's thread: the deferred `BEGIN`, if it is still to send."""
+    if begin:
+        raw.execute("BEGIN")
+
+
+def _fetch(raw: Any, begin: bool, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
+    """In aiosqlite's thread: the rows of `sql` (after a `BEGIN` if `begin`); None outside a
+    transaction, where they would not be the snapshot's."""
+    if begin:
+        raw.execute("BEGIN")
+    elif not raw.in_transaction:
+        return None
+    return raw.execute(sql, arguments).fetchall()  # type: ignore[no-any-return]
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin_deferred",)
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # (a subclass of it)
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin_deferred = False
+
+    def defer_begin(self) -> None:
+        """Begin a deferred transaction with the next statement, in its trip."""
+        self._begin_deferred = True
+
+    async def in_trip(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(sqlite3 connection, begin, *args)` in aiosqlite's thread, one at a time; `begin`
+        says to send the deferred `BEGIN` first (then it is no longer deferred)."""
+        async with self._execute_mutex:
+            raw = self._connection._conn
+            begin, self._begin_deferred = self._begin_deferred, False
+            try:
+                done: T = await self._connection._execute(fn, raw, begin, *args)
+                return done
+            except BaseException:
+                if begin and not raw.in_transaction:
+                    self._begin_deferred = True  # BEGIN itself did not run: still to send
+                raise
+
+    async def fetch_rows(self, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
+        """The rows of `sql` in this connection's transaction (begun now if deferred), by
+        sqlite3 itself; None when no transaction is begun or deferred."""
+        return await self.in_trip(_fetch, sql, arguments)
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self._begin_deferred:
+            # a server-side cursor's statement is aiosqlite's own, not a trip of ours
+            await_(self.in_trip(_begin))
+        return super().cursor(server_side)
+
+    def rollback(self) -> None:
+        self._begin_deferred = False
+        super().rollback()
+
+    def commit(self) -> None:
+        self._begin_deferred = False
+        super().commit()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -269,8 +269,9 @@ async def find_active(
     conn: AsyncConnection, secret_digest: str, now: datetime
 ) -> tuple[Principal, bool] | None:
     """The caller behind a digest if its token is live, and whether `last_used_at` is stale.
-    The first read of a request: by the driver when SQLAlchemy began its transaction already
-    (SQLite's BEGIN), else through SQLAlchemy (asyncpg's begins with its first statement)."""
+    The first read of a request, by the driver in the transaction SQLAlchemy began (its BEGIN
+    sent with this statement on SQLite, just before it on PostgreSQL), else through SQLAlchemy
+    (`models.driver_statements.fetch` says when)."""
     given = {"digest": secret_digest, "now": now}
     found = await fetch_statement(conn, _BY_DIGEST, given)
     if found is None:

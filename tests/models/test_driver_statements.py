@@ -138,8 +138,8 @@ async def test_the_driver_gets_the_sql_and_arguments_sqlalchemy_sends(
 async def test_driver_rows_are_records_decoded_when_read(engine: AsyncEngine) -> None:
     records = await _fleet(engine)
     async with read_transaction(engine) as conn:
-        # SQLAlchemy's asyncpg adapter begins its transaction with its first statement: before
-        # that, the driver is not asked (a request's first is its token's lookup)
+        # the transaction's first statement, by the driver: SQLite's deferred BEGIN goes with
+        # it, and asyncpg's is sent first as SQLAlchemy's adapter would have
         assert await listing.count_matching(conn, ClusterFilter()) == len(records)
         page, more = await listing.page(conn, ClusterFilter(), Order(), None, 10)
     assert isinstance(page, Rows)
@@ -161,9 +161,11 @@ async def test_outside_a_transaction_or_when_the_driver_fails_sqlalchemy_reads(
         raise RuntimeError("the driver failed")
 
     async with read_transaction(engine) as conn:
-        driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        name = "execute_fetchall" if conn.dialect.name == "sqlite" else "fetch"
-        monkeypatch.setattr(type(driver), name, failing)
+        raw = conn.sync_connection.connection  # type: ignore[union-attr]
+        if conn.dialect.name == "sqlite":  # our adapter's read (models.sqlite_driver)
+            monkeypatch.setattr(type(raw.dbapi_connection), "fetch_rows", failing)
+        else:
+            monkeypatch.setattr(type(raw.driver_connection), "fetch", failing)
         page, _ = await listing.page(conn, ClusterFilter(), Order(), None, 100)
         assert not isinstance(page, Rows)
         assert list(page) == records
@@ -205,8 +207,8 @@ async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
 
     monkeypatch.setattr(tokens, "fetch_statement", spy)
     by_driver = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
-    # SQLite's BEGIN is sent first; asyncpg's transaction begins with SQLAlchemy's statement
-    assert answered == [engine.dialect.name == "sqlite"] * 4
+    # the first statement of each transaction, taken by the driver on both databases
+    assert answered == [True] * 4
     monkeypatch.setattr(tokens, "fetch_statement", not_by_driver)
     by_sqlalchemy = [await look_up(s) for s in (admin, controller, expired, "cql_" + "x" * 43)]
     assert by_driver == by_sqlalchemy
@@ -215,3 +217,18 @@ async def test_a_token_looked_up_by_driver_is_the_one_sqlalchemy_reads(
     assert principal.may(Permission.ADMIN)
     assert stale  # never used
     assert bound_principal.binding == bound
+
+
+async def test_a_first_read_by_the_driver_is_in_the_snapshot(engine: AsyncEngine) -> None:
+    records = await _fleet(engine)
+    async with read_transaction(engine) as conn:
+        query = listing._count_statement(conn.dialect.name, ClusterFilter())
+        assert await driver_statements.fetch_statement(conn, query) == [(len(records),)]
+        if conn.dialect.name == "postgresql":  # the adapter's BEGIN, with its isolation level
+            level = await driver_statements.fetch(conn, "SHOW transaction_isolation", [])
+            assert level == [("repeatable read",)]
+        # a cluster added meanwhile is not counted: the first read took the snapshot
+        await factories.insert(engine, [factories.cluster("meanwhile")])
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records)
+    async with read_transaction(engine) as conn:
+        assert await listing.count_matching(conn, ClusterFilter()) == len(records) + 1

@@ -105,3 +105,72 @@ async def test_other_aiosqlite_internals_fall_back_to_sqlalchemys_adapter(
         assert not isinstance(made.dialect.dbapi, sqlite_driver.OneTripDBAPI)
     finally:
         await made.dispose()
+
+
+async def _in_transaction(conn: Any) -> bool:
+    raw = await conn.get_raw_connection()
+    return bool(raw.driver_connection._conn.in_transaction)
+
+
+async def test_a_read_transactions_begin_goes_with_its_first_statement(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
+    async with write_transaction(engine) as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('before')"))
+    async with read_transaction(engine) as conn:
+        assert not await _in_transaction(conn)  # begun by SQLAlchemy, not yet by SQLite
+        before = len(trips)
+        first = (await conn.execute(text("SELECT v FROM t"))).scalars().all()
+        assert len(trips) - before == 1  # BEGIN and the statement, in one trip
+        assert await _in_transaction(conn)
+        # a write committed meanwhile is not seen: the first statement read in the transaction
+        async with write_transaction(engine) as other:
+            await other.execute(text("INSERT INTO t (v) VALUES ('meanwhile')"))
+        assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == first
+    assert first == ["before"]
+
+
+async def test_a_driver_read_begins_the_deferred_transaction_and_none_outside_one(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
+    async with engine.connect() as conn:  # no transaction: the driver's read would not see one
+        raw = await conn.get_raw_connection()
+        adapted = raw.dbapi_connection
+        assert isinstance(adapted, sqlite_driver.OneTripConnection)
+        assert await adapted.fetch_rows("SELECT count(*) FROM t", []) is None
+    async with read_transaction(engine) as conn:
+        raw = await conn.get_raw_connection()
+        adapted = raw.dbapi_connection
+        assert isinstance(adapted, sqlite_driver.OneTripConnection)
+        before = len(trips)
+        assert await adapted.fetch_rows("SELECT count(*) FROM t", []) == [(0,)]
+        assert len(trips) - before == 1
+        assert await _in_transaction(conn)
+        async with write_transaction(engine) as other:
+            await other.execute(text("INSERT INTO t (v) VALUES ('meanwhile')"))
+        assert await adapted.fetch_rows("SELECT count(*) FROM t", []) == [(0,)]
+
+
+async def test_a_server_side_cursor_first_reads_in_the_transaction(engine: AsyncEngine) -> None:
+    async with write_transaction(engine) as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('a'), ('b')"))
+    async with read_transaction(engine) as conn:
+        result = await conn.stream(text("SELECT v FROM t ORDER BY id"))
+        assert await _in_transaction(conn)
+        async with write_transaction(engine) as other:
+            await other.execute(text("INSERT INTO t (v) VALUES ('meanwhile')"))
+        assert [v async for v in result.scalars()] == ["a", "b"]
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+
+
+async def test_a_read_transaction_with_no_statement_leaves_nothing_deferred(
+    engine: AsyncEngine,
+) -> None:
+    for _ in range(2):
+        async with read_transaction(engine):
+            pass  # rolled back before any statement: BEGIN was never sent
+        # the pooled connection's next transaction is a write: BEGIN IMMEDIATE, and only it
+        async with write_transaction(engine) as conn:
+            await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": f"w{_}"})
+    async with read_transaction(engine) as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
