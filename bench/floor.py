@@ -50,8 +50,13 @@ _LIVE_TOKEN = (
     "SELECT id, permissions, last_used_at FROM api_tokens WHERE secret_digest = {digest} "
     "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {now})"
 )
-_PAGE = f"SELECT {_CLUSTER} FROM clusters WHERE removed_at IS NULL ORDER BY id LIMIT {{limit}}"
 _COUNT = "SELECT count(*) FROM clusters WHERE removed_at IS NULL"
+# The page with the count of all live clusters as one more column (computed once), as clusterql
+# reads them; an empty page carries no count, which `_COUNT` then gives.
+_PAGE = (
+    f"SELECT {_CLUSTER}, ({_COUNT}) FROM clusters WHERE removed_at IS NULL "
+    "ORDER BY id LIMIT {limit}"
+)
 _NODES = f"SELECT {_NODE} FROM nodes WHERE cluster_id {{ids}} ORDER BY cluster_id, id"
 _TOUCH = "UPDATE api_tokens SET last_used_at = {now} WHERE id = {id}"
 
@@ -87,7 +92,7 @@ class Postgres:
             if token is None:
                 return Read(None, [], 0, [])
             clusters = await conn.fetch(_PAGE.format(limit="$1"), limit + 1)
-            total = await conn.fetchval(_COUNT)
+            total = clusters[0][-1] if clusters else await conn.fetchval(_COUNT)
             nodes = []
             if with_nodes and clusters:
                 ids = [row[0] for row in clusters[:limit]]
@@ -141,7 +146,7 @@ class Sqlite:
             if token is None:
                 return Read(None, [], 0, [])
             clusters = conn.execute(_PAGE.format(limit="?"), (limit + 1,)).fetchall()
-            (total,) = conn.execute(_COUNT).fetchone()
+            total = clusters[0][-1] if clusters else conn.execute(_COUNT).fetchone()[0]
             nodes = []
             if with_nodes and clusters:
                 ids = [row[0] for row in clusters[:limit]]

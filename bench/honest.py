@@ -250,13 +250,16 @@ _STATEMENT = re.compile(r"LOG:\s+(?:statement|execute [^:]*): (.*)", re.DOTALL)
 
 def _label(sql: str) -> str:
     """A statement in a few words: `BEGIN ...`, `select api_tokens`, `select count clusters`,
-    `select clusters+nodes` (every table it reads, in order)."""
+    `select clusters+nodes` (every table it reads, in order), `select page+count clusters` (a
+    page, by its LIMIT, that also counts)."""
     text = " ".join(sql.split()).rstrip(";")
     verb = text.split(" ", 1)[0].lower()
     if verb in ("begin", "commit", "rollback"):
         return text.upper()
     tables = re.findall(r'\b(?:from|join)\s+(?:"?public"?\.)?"?(\w+)', text, re.IGNORECASE)
     counted = " count" if re.search(r"\bcount\(", text, re.IGNORECASE) else ""
+    if counted and re.search(r"\blimit\b", text, re.IGNORECASE):
+        counted = " page+count"
     return f"{verb}{counted} {'+'.join(dict.fromkeys(tables)) or '?'}"
 
 

@@ -10,6 +10,7 @@ signed cursor (`graph.cursors`), as every Relay cursor is.
 from __future__ import annotations
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from graph.context import Context, Info
 from graph.scalars import parse_cluster_id
@@ -35,9 +36,12 @@ class ClusterPage:
     pagination: Pagination = strawberry.field(description="How to get the next page.")
     clusters: list[Cluster] = strawberry.field(description="The clusters of this page, in order.")
     matching: strawberry.Private[ClusterFilter]
+    counted: strawberry.Private[int | None] = None  # read with the page, when asked for
 
     @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
     async def total_count(self, info: Info) -> int:
+        if self.counted is not None:
+            return self.counted
         return await _count_matching(info, self.matching)
 
 
@@ -108,20 +112,60 @@ def key_after(context: Context, record: ClusterRecord, where: ClusterFilter, ord
 
 
 async def clusters_page(
-    context: Context, limit: int, next_key: str | None, where: ClusterFilter, order: Order
+    context: Context,
+    limit: int,
+    next_key: str | None,
+    where: ClusterFilter,
+    order: Order,
+    *,
+    counted: bool = False,
 ) -> ClusterPage:
-    """`limit` clusters after `next_key` (the previous page's `nextKey`)."""
+    """`limit` clusters after `next_key` (the previous page's `nextKey`); with `counted` (the
+    operation selects `totalCount`), their count read with them."""
     page_size("limit", limit)
     after = await position_of_key(context, next_key, where, order, name="next key")
-    records, more = await context.snapshot.run(
-        lambda conn: listing.page(conn, where, order, after, limit)
-    )
+    total = None
+    if counted:
+        records, more, total = await context.snapshot.run(
+            lambda conn: listing.page_and_count(conn, where, order, after, limit)
+        )
+    else:
+        records, more = await context.snapshot.run(
+            lambda conn: listing.page(conn, where, order, after, limit)
+        )
     next_key_out = key_after(context, records[-1], where, order) if more else None
     return ClusterPage(
         pagination=Pagination(limit=limit, next_key=next_key_out),
         clusters=cluster_rows(records),  # type: ignore[arg-type]  # a Sequence[Cluster]
         matching=where,
+        counted=total,
     )
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the operation selects the field `name` of this field's value: directly, or in
+    a fragment (whatever its type condition or its directives say: this tells what the answer
+    may need, not what it will hold)."""
+    raw = info._raw_info
+    seen: set[str] = set()
+
+    def within(selection_set: SelectionSetNode | None) -> bool:
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value == name:
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                if within(selection.selection_set):
+                    return True
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = raw.fragments.get(selection.name.value)
+                if fragment is not None and fragment.name.value not in seen:
+                    seen.add(fragment.name.value)
+                    if within(fragment.selection_set):
+                        return True
+        return False
+
+    return any(within(node.selection_set) for node in raw.field_nodes)
 
 
 async def _any_behind(

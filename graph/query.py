@@ -61,7 +61,12 @@ class Query:
     ) -> ClusterPage:
         where = _domain(info, filter)
         return await pagination.clusters_page(
-            info.context, limit, next_key, where, Order(order_by, direction)
+            info.context,
+            limit,
+            next_key,
+            where,
+            Order(order_by, direction),
+            counted=pagination.selects(info, "totalCount"),
         )
 
     @strawberry.field(

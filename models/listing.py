@@ -338,6 +338,20 @@ def _count_statement(dialect: str, where: ClusterFilter) -> Select[int]:
     return select(func.count()).select_from(clusters).where(*_conditions(dialect, where))
 
 
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)
+def _counted_statement(
+    dialect: str, where: ClusterFilter, order: Order, continued: bool, limit: int
+) -> Select[Any] | None:
+    """The page's statement with one more column, the count of every matching cluster (a scalar
+    subquery, not correlated with the page: both databases compute it once); None when the page
+    is a UNION ALL of ranges."""
+    query = _statement(dialect, where, order, continued, limit)
+    if not isinstance(query, Select):
+        return None
+    total = _count_statement(dialect, where).correlate(None).scalar_subquery()
+    return query.add_columns(total.label("matching"))
+
+
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
     if where.stale is None:
@@ -375,6 +389,29 @@ async def page(
         rows = await conn.execute(query.limit(limit + 1))
     records = [ClusterRecord._make(row) for row in rows]
     return records[:limit], len(records) > limit
+
+
+async def page_and_count(
+    conn: AsyncConnection,
+    where: ClusterFilter,
+    order: Order,
+    after: Position | None,
+    limit: int,
+) -> tuple[Sequence[ClusterRecord], bool, int]:
+    """`page`, and `count_matching` of the same filter: in one statement when the page's is
+    fixed, a single SELECT and run by the driver (a statement, and a trip to the database, fewer
+    than reading them apart), else as those two read them."""
+    dialect = conn.dialect.name
+    if _statement_is_fixed(dialect, where, order):
+        query = _counted_statement(dialect, where, order, after is not None, limit)
+        position = {} if after is None else {"after_value": after.value, "after_id": after.id}
+        found = None if query is None else await fetch_statement(conn, query, position)
+        if found:  # an empty page carries no count
+            total = int(found[0][-1])
+            rows = [row[:-1] for row in found[:limit]]
+            return Rows(rows, CLUSTER_CODECS[dialect]), len(found) > limit, total
+    records, more = await page(conn, where, order, after, limit)
+    return records, more, await count_matching(conn, where)
 
 
 async def any_from(

@@ -113,6 +113,8 @@ def _kinds(statements: list[str]) -> list[str]:
             kinds.append(text.split()[0])
         elif "FROM API_TOKENS" in text:
             kinds.append("token")
+        elif "COUNT(" in text and "LIMIT" in text:
+            kinds.append("page+count")  # the page, with the count of all as one more column
         elif "COUNT(" in text:
             kinds.append("count")
         elif "FROM NODES" in text:
@@ -126,13 +128,14 @@ def _kinds(statements: list[str]) -> list[str]:
     return kinds
 
 
-async def test_a_first_page_with_nodes_is_six_statements_in_one_transaction(
+async def test_a_first_page_with_nodes_is_five_statements_in_one_transaction(
     counted: Counted,
 ) -> None:
     response = await counted.client.post(LIST, json={"limit": 100, "return_nodes": True})
     assert response.status_code == 200
     assert len(response.json()["clusters"]) == 100
-    assert _kinds(counted.statements) == ["BEGIN", "token", "page", "count", "nodes", "ROLLBACK"]
+    assert response.json()["total_count"] == 150
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "nodes", "ROLLBACK"]
 
 
 async def test_the_same_page_over_graphql_costs_the_same(counted: Counted) -> None:
@@ -142,7 +145,25 @@ async def test_the_same_page_over_graphql_costs_the_same(counted: Counted) -> No
     )
     assert response.status_code == 200
     assert "errors" not in response.json()
-    assert _kinds(counted.statements) == ["BEGIN", "token", "page", "count", "nodes", "ROLLBACK"]
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "nodes", "ROLLBACK"]
+
+
+async def test_a_page_without_its_total_count_reads_no_count(counted: Counted) -> None:
+    query = "{ clusters(limit: 3) { clusters { name } } }"
+    response = await counted.client.post("/graphql", json={"query": query})
+    assert len(response.json()["data"]["clusters"]["clusters"]) == 3
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page", "ROLLBACK"]
+
+
+async def test_a_total_count_asked_in_fragments_is_read_with_the_page(counted: Counted) -> None:
+    query = (
+        "query { clusters(limit: 3) { ...Page } } "
+        "fragment Page on ClusterPage { ... on ClusterPage { ...Total } clusters { name } } "
+        "fragment Total on ClusterPage { totalCount }"
+    )
+    response = await counted.client.post("/graphql", json={"query": query})
+    assert response.json()["data"]["clusters"]["totalCount"] == 150
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "ROLLBACK"]
 
 
 async def test_a_page_of_2_and_a_page_of_100_with_nodes_cost_the_same_statements(
@@ -182,7 +203,7 @@ async def test_a_later_page_adds_only_the_check_of_its_key(counted: Counted) -> 
     key = first["pagination"]["next_key"]
     response = await counted.client.post(LIST, json={"limit": 10, "next_key": key})
     assert response.status_code == 200
-    assert _kinds(counted.statements) == ["BEGIN", "token", "id check", "page", "count", "ROLLBACK"]
+    assert _kinds(counted.statements) == ["BEGIN", "token", "id check", "page+count", "ROLLBACK"]
 
 
 async def test_a_refused_token_is_one_lookup(counted: Counted) -> None:

@@ -232,3 +232,45 @@ async def test_a_first_read_by_the_driver_is_in_the_snapshot(engine: AsyncEngine
         assert await listing.count_matching(conn, ClusterFilter()) == len(records)
     async with read_transaction(engine) as conn:
         assert await listing.count_matching(conn, ClusterFilter()) == len(records) + 1
+
+
+async def _counted_walk(conn: AsyncConnection, where: ClusterFilter, order: Order) -> list[Any]:
+    """`_walk`'s list, each page read with its count by `page_and_count`: the count is the
+    same for every page (the first, continued ones, the empty one after a last full page)."""
+    out: list[Any] = []
+    after: Position | None = None
+    while True:
+        records, more, total = await listing.page_and_count(conn, where, order, after, 5)
+        if not out:
+            out.append(total)
+        assert total == out[0], (where, order, after)
+        out.append([tuple(r) for r in records])
+        if not more:
+            return out
+        after = position_of(records[-1], order.field)
+
+
+async def test_a_page_read_with_its_count_is_the_page_and_the_count(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _fleet(engine)
+    await factories.remove(engine, 3)
+    stale = ClusterFilter(stale=True, stale_before=datetime.now(UTC) + timedelta(days=1))
+    for where in [*FILTERS, stale, ClusterFilter(name="no such cluster")]:
+        for order in ORDERS:
+            async with read_transaction(engine) as conn:
+                apart = await _walk(conn, where, order)
+                together = await _counted_walk(conn, where, order)
+            assert together == apart, (where, order)
+
+    # one statement for both, when the page's statement is a single fixed SELECT: neither the
+    # page's nor the count's own is read
+    async def read_apart(*_: object) -> Any:
+        raise AssertionError("read apart")
+
+    monkeypatch.setattr(listing, "page", read_apart)
+    monkeypatch.setattr(listing, "count_matching", read_apart)
+    async with read_transaction(engine) as conn:
+        records, more, total = await listing.page_and_count(conn, ClusterFilter(), Order(), None, 5)
+    assert (len(records), more, total) == (5, True, 23)
+    assert isinstance(records, Rows)
