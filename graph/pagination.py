@@ -9,6 +9,8 @@ signed cursor (`graph.cursors`), as every Relay cursor is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
@@ -69,9 +71,12 @@ class ClusterConnection:
     edges: list[ClusterEdge] = strawberry.field(description="The clusters of this page, in order.")
     page_info: PageInfo = strawberry.field(description="Where this page stands in the list.")
     matching: strawberry.Private[ClusterFilter]
+    counted: strawberry.Private[int | None] = None  # read with the page, when asked for
 
     @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
     async def total_count(self, info: Info) -> int:
+        if self.counted is not None:
+            return self.counted
         return await _count_matching(info, self.matching)
 
 
@@ -124,15 +129,7 @@ async def clusters_page(
     operation selects `totalCount`), their count read with them."""
     page_size("limit", limit)
     after = await position_of_key(context, next_key, where, order, name="next key")
-    total = None
-    if counted:
-        records, more, total = await context.snapshot.run(
-            lambda conn: listing.page_and_count(conn, where, order, after, limit)
-        )
-    else:
-        records, more = await context.snapshot.run(
-            lambda conn: listing.page(conn, where, order, after, limit)
-        )
+    records, more, total = await _page(context, where, order, after, limit, counted)
     next_key_out = key_after(context, records[-1], where, order) if more else None
     return ClusterPage(
         pagination=Pagination(limit=limit, next_key=next_key_out),
@@ -140,6 +137,26 @@ async def clusters_page(
         matching=where,
         counted=total,
     )
+
+
+async def _page(
+    context: Context,
+    where: ClusterFilter,
+    order: Order,
+    after: Position | None,
+    limit: int,
+    counted: bool,
+) -> tuple[Sequence[ClusterRecord], bool, int | None]:
+    """A page of `limit` after `after`, whether more follow, and with `counted` the count of
+    all that match (None without), read with the page."""
+    if counted:
+        return await context.snapshot.run(
+            lambda conn: listing.page_and_count(conn, where, order, after, limit)
+        )
+    records, more = await context.snapshot.run(
+        lambda conn: listing.page(conn, where, order, after, limit)
+    )
+    return records, more, None
 
 
 def selects(info: Info, name: str) -> bool:
@@ -213,8 +230,10 @@ async def connection(
     after: str | None,
     last: int | None,
     before: str | None,
+    counted: bool = False,
 ) -> ClusterConnection:
-    """`first` clusters after `after`, or `last` clusters before `before`, with their cursors."""
+    """`first` clusters after `after`, or `last` clusters before `before`, with their cursors;
+    with `counted` (the operation selects `totalCount`), their count read with them."""
     backward, size, cursor = relay_arguments(first, after, last, before)
     walk = Order(order.field, order.direction.reversed()) if backward else order
     start = (
@@ -222,11 +241,9 @@ async def connection(
         if cursor
         else None
     )
-    records, more = await context.snapshot.run(
-        lambda conn: listing.page(conn, where, walk, start, size)
-    )
+    found, more, total = await _page(context, where, walk, start, size, counted)
     behind = await _any_behind(context, where, walk, start)
-    records = list(records)
+    records = list(found)
     if backward:
         records.reverse()
     edges = [
@@ -240,4 +257,5 @@ async def connection(
         edges=edges,
         page_info=page_info([e.cursor for e in edges], more, behind, backward),
         matching=where,
+        counted=total,
     )

@@ -91,7 +91,14 @@ class Query:
         where = _domain(info, filter)
         order = Order(order_by, direction)
         return await pagination.connection(
-            info.context, where, order, first=first, after=after, last=last, before=before
+            info.context,
+            where,
+            order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            counted=pagination.selects(info, "totalCount"),
         )
 
     @strawberry.field(

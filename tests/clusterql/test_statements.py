@@ -166,6 +166,14 @@ async def test_a_total_count_asked_in_fragments_is_read_with_the_page(counted: C
     assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "ROLLBACK"]
 
 
+async def test_a_relay_page_reads_its_total_count_with_it(counted: Counted) -> None:
+    query = "{ clustersConnection(last: 3) { totalCount edges { node { name } } } }"
+    response = await counted.client.post("/graphql", json={"query": query})
+    connection = response.json()["data"]["clustersConnection"]
+    assert (connection["totalCount"], len(connection["edges"])) == (150, 3)
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "ROLLBACK"]
+
+
 async def test_a_page_of_2_and_a_page_of_100_with_nodes_cost_the_same_statements(
     counted: Counted,
 ) -> None:
