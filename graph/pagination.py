@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from graph.context import Context, Info
 from graph.scalars import parse_cluster_id
@@ -157,32 +156,6 @@ async def _page(
         lambda conn: listing.page(conn, where, order, after, limit)
     )
     return records, more, None
-
-
-def selects(info: Info, name: str) -> bool:
-    """Whether the operation selects the field `name` of this field's value: directly, or in
-    a fragment (whatever its type condition or its directives say: this tells what the answer
-    may need, not what it will hold)."""
-    raw = info._raw_info
-    seen: set[str] = set()
-
-    def within(selection_set: SelectionSetNode | None) -> bool:
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                if selection.name.value == name:
-                    return True
-            elif isinstance(selection, InlineFragmentNode):
-                if within(selection.selection_set):
-                    return True
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = raw.fragments.get(selection.name.value)
-                if fragment is not None and fragment.name.value not in seen:
-                    seen.add(fragment.name.value)
-                    if within(fragment.selection_set):
-                        return True
-        return False
-
-    return any(within(node.selection_set) for node in raw.field_nodes)
 
 
 async def _any_behind(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from graph import node_pages, pagination
 from graph.context import Info
@@ -27,6 +28,32 @@ FilterArg = Annotated[
 ]
 OrderByArg = Annotated[OrderField, strawberry.argument(description="Sort key (then id).")]
 DirectionArg = Annotated[Direction, strawberry.argument(description="ASC or DESC.")]
+
+
+def _selects(info: Info, name: str) -> bool:
+    """Whether the operation selects the field `name` of this field's value: directly, or in
+    a fragment (whatever its type condition or its directives say: this tells what the answer
+    may need, not what it will hold)."""
+    raw = info._raw_info
+    seen: set[str] = set()
+
+    def within(selection_set: SelectionSetNode | None) -> bool:
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value == name:
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                if within(selection.selection_set):
+                    return True
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = raw.fragments.get(selection.name.value)
+                if fragment is not None and fragment.name.value not in seen:
+                    seen.add(fragment.name.value)
+                    if within(fragment.selection_set):
+                        return True
+        return False
+
+    return any(within(node.selection_set) for node in raw.field_nodes)
 
 
 def _domain(info: Info, given: ClusterFilterInput | None) -> ClusterFilter:
@@ -66,7 +93,7 @@ class Query:
             next_key,
             where,
             Order(order_by, direction),
-            counted=pagination.selects(info, "totalCount"),
+            counted=_selects(info, "totalCount"),
         )
 
     @strawberry.field(
@@ -98,7 +125,7 @@ class Query:
             after=after,
             last=last,
             before=before,
-            counted=pagination.selects(info, "totalCount"),
+            counted=_selects(info, "totalCount"),
         )
 
     @strawberry.field(

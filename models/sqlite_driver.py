@@ -40,11 +40,16 @@ _Outcome = tuple[Any, list[Any] | None, int, int | None]
 T = TypeVar("T")
 
 
+def _begin(raw: Any, begin: bool) -> None:
+    """In aiosqlite's thread: the deferred `BEGIN`, if it is still to send."""
+    if begin:
+        raw.execute("BEGIN")
+
+
 def _run(raw: Any, begin: bool, operation: str, parameters: Any, many: bool) -> _Outcome:
     """In aiosqlite's thread: the statement run on a new sqlite3 cursor (after a `BEGIN` if
     `begin`), and what it left."""
-    if begin:
-        raw.execute("BEGIN")
+    _begin(raw, begin)
     cursor = raw.cursor()
     try:
         if many:
@@ -108,19 +113,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
 
-def _begin(raw: Any, begin: bool) -> None:
-    """In aiosqlite's thread: the deferred `BEGIN`, if it is still to send."""
-    if begin:
-        raw.execute("BEGIN")
-
-
 def _fetch(raw: Any, begin: bool, sql: str, arguments: Sequence[Any]) -> list[Any] | None:
     """In aiosqlite's thread: the rows of `sql` (after a `BEGIN` if `begin`); None outside a
     transaction, where they would not be the snapshot's."""
-    if begin:
-        raw.execute("BEGIN")
-    elif not raw.in_transaction:
+    if not begin and not raw.in_transaction:
         return None
+    _begin(raw, begin)
     return raw.execute(sql, arguments).fetchall()  # type: ignore[no-any-return]
 
 

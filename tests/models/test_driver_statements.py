@@ -77,12 +77,21 @@ class _SqlAlchemyWay:
         self.sent.append((statement, tuple(parameters)))
 
 
-async def _walk(conn: AsyncConnection, where: ClusterFilter, order: Order) -> list[Any]:
-    """Pages of 5 in `order`, each with its count, as one list to compare."""
-    out: list[Any] = [await listing.count_matching(conn, where)]
+async def _walk(
+    conn: AsyncConnection, where: ClusterFilter, order: Order, *, counted: bool = False
+) -> list[Any]:
+    """Pages of 5 in `order`, after their count, as one list to compare; with `counted` each
+    page is read with its count (`page_and_count`), which must be the same for every page (the
+    first, continued ones, the empty one after a last full page)."""
+    out: list[Any] = [] if counted else [await listing.count_matching(conn, where)]
     after: Position | None = None
     while True:
-        records, more = await listing.page(conn, where, order, after, 5)
+        if counted:
+            records, more, total = await listing.page_and_count(conn, where, order, after, 5)
+            out = out or [total]
+            assert total == out[0], (where, order, after)
+        else:
+            records, more = await listing.page(conn, where, order, after, 5)
         out.append([tuple(r) for r in records])
         if not more:
             return out
@@ -234,22 +243,6 @@ async def test_a_first_read_by_the_driver_is_in_the_snapshot(engine: AsyncEngine
         assert await listing.count_matching(conn, ClusterFilter()) == len(records) + 1
 
 
-async def _counted_walk(conn: AsyncConnection, where: ClusterFilter, order: Order) -> list[Any]:
-    """`_walk`'s list, each page read with its count by `page_and_count`: the count is the
-    same for every page (the first, continued ones, the empty one after a last full page)."""
-    out: list[Any] = []
-    after: Position | None = None
-    while True:
-        records, more, total = await listing.page_and_count(conn, where, order, after, 5)
-        if not out:
-            out.append(total)
-        assert total == out[0], (where, order, after)
-        out.append([tuple(r) for r in records])
-        if not more:
-            return out
-        after = position_of(records[-1], order.field)
-
-
 async def test_a_page_read_with_its_count_is_the_page_and_the_count(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -260,7 +253,7 @@ async def test_a_page_read_with_its_count_is_the_page_and_the_count(
         for order in ORDERS:
             async with read_transaction(engine) as conn:
                 apart = await _walk(conn, where, order)
-                together = await _counted_walk(conn, where, order)
+                together = await _walk(conn, where, order, counted=True)
             assert together == apart, (where, order)
 
     # one statement for both, when the page's statement is a single fixed SELECT: neither the
