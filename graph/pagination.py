@@ -41,13 +41,14 @@ class ClusterPage:
 
     @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
     async def total_count(self, info: Info) -> int:
-        if self.counted is not None:
-            return self.counted
-        return await _count_matching(info, self.matching)
+        return await _count_matching(info, self.matching, self.counted)
 
 
-async def _count_matching(info: Info, where: ClusterFilter) -> int:
-    """Counted only when asked for, in the same snapshot as the page."""
+async def _count_matching(info: Info, where: ClusterFilter, counted: int | None) -> int:
+    """Counted only when asked for, in the same snapshot as the page: `counted` when it was
+    read with the page already."""
+    if counted is not None:
+        return counted
     return await info.context.snapshot.run(lambda conn: listing.count_matching(conn, where))
 
 
@@ -74,9 +75,7 @@ class ClusterConnection:
 
     @strawberry.field(description="Live clusters matching the filter, whatever page this is.")
     async def total_count(self, info: Info) -> int:
-        if self.counted is not None:
-            return self.counted
-        return await _count_matching(info, self.matching)
+        return await _count_matching(info, self.matching, self.counted)
 
 
 def page_size(name: str, value: int) -> int:

@@ -352,6 +352,11 @@ def _counted_statement(
     return query.add_columns(total.label("matching"))
 
 
+def _position_parameters(after: Position | None) -> dict[str, Any]:
+    """The parameters of a fixed statement (`_statement`) that continue after `after`."""
+    return {} if after is None else {"after_value": after.value, "after_id": after.id}
+
+
 async def count_matching(conn: AsyncConnection, where: ClusterFilter) -> int:
     """How many live clusters satisfy `where`."""
     if where.stale is None:
@@ -379,7 +384,7 @@ async def page(
     dialect = conn.dialect.name
     if _statement_is_fixed(dialect, where, order):
         query = _statement(dialect, where, order, after is not None, limit)
-        position = {} if after is None else {"after_value": after.value, "after_id": after.id}
+        position = _position_parameters(after)
         found = await fetch_statement(conn, query, position)
         if found is not None:
             return Rows(found[:limit], CLUSTER_CODECS[dialect]), len(found) > limit
@@ -404,9 +409,11 @@ async def page_and_count(
     dialect = conn.dialect.name
     if _statement_is_fixed(dialect, where, order):
         query = _counted_statement(dialect, where, order, after is not None, limit)
-        position = {} if after is None else {"after_value": after.value, "after_id": after.id}
+        position = _position_parameters(after)
         found = None if query is None else await fetch_statement(conn, query, position)
-        if found:  # an empty page carries no count
+        if found == []:  # an empty page carries no count
+            return Rows(found, CLUSTER_CODECS[dialect]), False, await count_matching(conn, where)
+        if found is not None:
             total = int(found[0][-1])
             rows = [row[:-1] for row in found[:limit]]
             return Rows(rows, CLUSTER_CODECS[dialect]), len(found) > limit, total

@@ -267,17 +267,22 @@ async def _reports_until_cut_off(live: Live, big: Any, within: float = 60.0) -> 
     """Seconds each report took to be acknowledged: 3 controllers report 10-node clusters back
     to back and a fourth reports the big cluster ten times a second, until the server has logged
     a subscriber as too slow, and for one second after."""
-    cut_before = live.output.read_text().count("too slow")
+
+    def cut_offs() -> int:
+        return live.output.read_text().count("too slow")
+
+    cut_before = cut_offs()
     deadline = time.monotonic() + within
-    ends: list[float] = []  # when to stop: a second after the cut-off
+    stop_at: float | None = None  # a second after the cut-off
     taken: list[float] = []
 
     def going() -> bool:
+        nonlocal stop_at
         now = time.monotonic()
-        if not ends and live.output.read_text().count("too slow") > cut_before:
-            ends.append(now + 1.0)
+        if stop_at is None and cut_offs() > cut_before:
+            stop_at = now + 1.0
         assert now < deadline, "the stalled subscriber was never cut off"
-        return not ends or now < ends[0]
+        return stop_at is None or now < stop_at
 
     async def post(client: httpx.AsyncClient, state: Any) -> None:
         started = time.monotonic()

@@ -167,6 +167,7 @@ async def test_the_rest_shim_answers_unexpected_failures_with_a_generic_500(
         raise RuntimeError("SELECT secret FROM somewhere")
 
     monkeypatch.setattr(listing, "page", broken)
+    monkeypatch.setattr(listing, "page_and_count", broken)  # the REST page asks for its count
     response = await admin.post("/runtime/api/v1/clusters", json={})
     assert response.status_code == 500
     assert "SELECT" not in response.json()["error"]
