@@ -67,6 +67,12 @@ PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
 COMBINED_VALUES_KEPT = 16_384  # per scalar and conversion: distinct stored values' wire values
 _new_path = tuple.__new__  # Path is a NamedTuple, whose own __new__ is a Python lambda
 _GRAPHQL_INT = (-(2**31), 2**31 - 1)
+# The item checks of `_builtin_leaf` that a value's class alone decides, and those classes: a
+# list of such items is checked by one set operation (`_column_code`).
+_LIST_ITEM_CLASSES = {
+    "e.__class__ is str": frozenset({str}),
+    "(e is True or e is False)": frozenset({bool}),
+}
 Completer = Callable[["PlannedExecutor", "_Call", Path, Any], Any]
 
 
@@ -443,10 +449,21 @@ def _column_code(
         if made is None or made[1] != "e":  # items taken as they are
             return None
         x = _converted_first(i, x, convert, first, names)
-        item_check = made[0]
-        if not isinstance(item, GraphQLNonNull):
-            item_check = f"(e is None or {item_check})"
-        check, value = f"({x}.__class__ is list and all({item_check} for e in {x}))", f"[*{x}]"
+        classes = _LIST_ITEM_CLASSES.get(made[0])
+        if classes is not None:
+            # items of one class (a String's str): their classes checked by a set, in C
+            if not isinstance(item, GraphQLNonNull):
+                classes = classes | {type(None)}
+            names[f"I{i}"] = classes
+            items_pass = f"I{i}.issuperset(map(type, {x}))"
+        else:
+            item_check = made[0]
+            if not isinstance(item, GraphQLNonNull):
+                item_check = f"(e is None or {item_check})"
+            items_pass = f"all({item_check} for e in {x})"
+        # a list a conversion made is the result's own; one from the driver is copied
+        value = x if convert is not None else f"[*{x}]"
+        check = f"({x}.__class__ is list and {items_pass})"
         if not non_null:
             check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
         return first, check, value, names

@@ -15,7 +15,7 @@ from graph.context import Context
 from graph.scalars import parse_cluster_id
 from rest_shim.body import read_json
 from rest_shim.list_request import parse_list_request
-from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_cluster, rest_page
+from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_clusters, rest_page
 from rest_shim.problems import RestError, error_response, from_graphql
 
 ContextFactory = Callable[[Request], Context]
@@ -75,7 +75,7 @@ class RestShim:
                 raise RestError(404, f"no cluster with id {raw_id}")
         except RestError as exc:
             return error_response(exc.status, exc.message, exc.headers)
-        return _json({"cluster": rest_cluster(data["cluster"])})
+        return _json({"cluster": rest_clusters([data["cluster"]])[0]})
 
     def routes(self) -> list[BaseRoute]:
         """The endpoints, relative to `PREFIX` (where the app mounts them)."""
