@@ -26,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": request_id.current.get(),
         }
         entry.update(
-            (k, v) for k, v in record.__dict__.items() if k not in _STANDARD and v is not None
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None}
         )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

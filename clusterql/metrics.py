@@ -16,6 +16,7 @@ https://prometheus.github.io/client_python/multiprocess/
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -151,13 +152,12 @@ def count(
 ) -> None:
     """Count one answered request: what `clusterql.access` saw of it."""
     method = method if method in STANDARD_METHODS else "other"
-    REQUESTS.labels(route, method, str(status)).inc()
-    REQUEST_SECONDS.labels(route, method).observe(seconds)
+    requests, request_seconds = _request_children(route, method, status)
+    requests.inc()
+    request_seconds.observe(seconds)
     limit = None
     if outcome is not None:
-        OPERATION_SECONDS.labels(NAMES.label(outcome.name), outcome.type or "invalid").observe(
-            seconds
-        )
+        _operation_child(NAMES.label(outcome.name), outcome.type or "invalid").observe(seconds)
         limit = _limit_reason(outcome.limit)
         for report in outcome.reports:
             REPORTS.labels("applied" if report.applied else "refused").inc()
@@ -168,6 +168,18 @@ def count(
     reason = refusal or limit or _UNNOTED.get(status)
     if reason:
         REFUSALS.labels(reason).inc()
+
+
+# A family's `labels()` checks and converts its values and takes a lock on every call: a request's
+# children are looked up once per distinct label set (bounded, as the labels are) and kept.
+@functools.cache
+def _request_children(route: str, method: str, status: int) -> tuple[Any, Any]:
+    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route, method)
+
+
+@functools.cache
+def _operation_child(name: str, type_: str) -> Any:
+    return OPERATION_SECONDS.labels(name, type_)
 
 
 def _limit_reason(limit: str | None) -> str | None:
