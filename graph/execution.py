@@ -25,9 +25,10 @@ exception, an awaitable — the field goes to graphql-core's general path, which
 reports exactly its own errors, paths and locations; null propagation uses graphql-core's own
 `handle_field_error`. The answer is therefore the stock executor's, value for value and error for
 error (`tests/graph/test_execution.py` and the differential tests compare them). Plans are built
-per request from the request's collected fields, and their generated code is cached by shape
-(type and response keys), like the parser cache. With resolve middleware (Strawberry extensions
-with `resolve` hooks) nothing is planned.
+from the collected fields, which requests of one operation that agree on its directives'
+variables share (`graph.collections_kept`), and their generated code is cached by shape (type
+and response keys), like the parser cache. With resolve middleware (Strawberry extensions with
+`resolve` hooks) nothing is planned.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
+from graph.collections_kept import Collections, collections_for
 from models.records import RowCodec, Rows
 
 log = logging.getLogger("clusterql.graph")
@@ -885,11 +887,26 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._planning = not (manager and manager.middlewares)
-        self._sites: dict[int, tuple[Any, _Site]] = {}  # id(grouped field set) -> its site
+        # id(grouped field set) -> (that set, its site) and (that set, its shape): each entry
+        # keeps its set alive, so that its id is not reused while the entry exists
+        self._sites: dict[int, tuple[Any, _Site]] = {}
+        self._shapes: dict[int, tuple[Any, tuple[tuple[str, str], ...]]] = {}
+        self._kept: Collections | None = None
+        if self._planning:
+            self._kept = collections_for(
+                self.schema,
+                self.operation,
+                self.fragment_definitions,
+                self.variable_values.coerced,
+                self.hide_suggestions,
+            )
+        if self._kept is not None:  # collected and planned once for requests like this one
+            self._relevant_sub_fields = self._kept.sub_fields
+            self._sites = self._kept.plans
+            self._shapes = self._kept.shapes
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
-        self._shapes: dict[int, tuple[tuple[str, str], ...]] = {}  # id(grouped field set) ->
         self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> kwargs
-        self.keep_alive: list[Any] = []  # what the ids above name, alive while they are used
+        self.keep_alive: list[Any] = []  # what the ids of `arguments` name, alive while used
 
     @functools.cached_property
     def strawberry_converter(self) -> Any:
@@ -913,14 +930,32 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]
         found = self._shapes.get(id(grouped_field_set))
         if found is None:
-            found = _shape_of(grouped_field_set)
-            self._shapes[id(grouped_field_set)] = found
-            self.keep_alive.append(grouped_field_set)
-        return found
+            found = self._shapes[id(grouped_field_set)] = (
+                grouped_field_set,
+                _shape_of(grouped_field_set),
+            )
+        return found[1]
 
     def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]
         return self.site(object_type, grouped_field_set)
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
+    ) -> Any:
+        """The root's fields, from the grouped field set kept for requests like this one (the
+        same fields, collected by an earlier request), so that every set collected below it,
+        and their plans, are the kept ones too."""
+        if self._kept is not None and position_context is None:
+            grouped_field_set = self._kept.roots.setdefault(root_type, grouped_field_set)
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
 
     def execute_fields(
         self,
