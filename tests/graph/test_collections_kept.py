@@ -48,7 +48,10 @@ async def test_requests_share_what_they_collect_when_their_directives_agree(
 ) -> None:
     ids = [seeded.fleet.id("alpha"), seeded.fleet.id("many")]
     turns = [(True, True), (False, True), (True, False), (True, True), (False, False)] * 2
-    for n, t in turns:
+    sizes = []
+    for turn, (n, t) in enumerate(turns):
+        if turn == len(turns) // 2:  # what the first half kept
+            sizes = [(len(c.sub_fields), len(c.plans)) for c in shared if c is not None]
         answer = await seeded.compare(DOCUMENT, {"ids": ids, "n": n, "t": t})
         assert not answer.errors
         page = answer.data["clusters"]
@@ -64,6 +67,8 @@ async def test_requests_share_what_they_collect_when_their_directives_agree(
     assert len({id(c) for c in shared}) == len(set(turns)) == 4
     assert all(by_turn[turn] is kept for turn, kept in zip(turns, shared, strict=True))
     assert all(c is not None and c.plans and c.sub_fields and c.roots for c in shared)
+    # the second half found everything kept: nothing more was collected or planned
+    assert [(len(c.sub_fields), len(c.plans)) for c in shared[: len(sizes)] if c] == sizes
 
 
 async def test_variables_read_only_by_arguments_do_not_divide_requests(
