@@ -174,7 +174,10 @@ async def test_no_secret_sent_in_a_url_reaches_the_log(served: Served) -> None:
     assert REDACTED not in text, "something tried to log a secret"
 
 
-async def test_serve_makes_the_metrics_directory_and_removes_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_serve_keeps_one_workers_metrics_in_memory_and_several_in_a_directory(
+    tmp_path: Path, workers: int
+) -> None:
     database_url = await migrated_database_url(tmp_path)
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -184,14 +187,19 @@ async def test_serve_makes_the_metrics_directory_and_removes_it(tmp_path: Path) 
         "CLUSTERQL_METRICS": "public",
     }
     log = tmp_path / "server.log"
-    with serve_process(env, output=log) as server:  # one worker: uvicorn serves in serve's process
-        (directory,) = metrics_directories(temp)
+    with serve_process(env, workers, output=log) as server:
+        directories = metrics_directories(temp)
         async with httpx.AsyncClient(base_url=server.url) as client:
-            assert (await client.post(LIST, json={})).status_code == 401
+            for _ in range(4):  # with two workers, both are likely to answer one of them
+                assert (await client.post(LIST, json={})).status_code == 401
             scraped = samples((await client.get("/metrics")).text)
-        assert list(directory.glob("counter_*.db"))
+        if workers == 1:  # uvicorn serves in serve's own process
+            assert directories == []
+        else:
+            (directory,) = directories
+            assert list(directory.glob("counter_*.db"))
     counted = key("clusterql_http_requests_total", route=LIST, method="POST", status="401")
-    assert scraped[counted] == 1
+    assert scraped[counted] == 4
     assert metrics_directories(temp) == []
     assert access_lines(log) == []  # at --log-level warning, no access lines
 
