@@ -28,9 +28,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from models import sqlite_driver
 
@@ -202,23 +203,37 @@ async def for_writes(conn: AsyncConnection) -> None:
 @asynccontextmanager
 async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One read-only transaction whose statements all see the same snapshot."""
-    async with engine.connect() as conn:
-        await begin_snapshot(conn)
-        try:
-            yield conn
-        finally:
-            await conn.rollback()
+    conn = await open_snapshot(engine)
+    try:
+        yield conn
+    finally:
+        await conn.close()  # closing rolls the transaction back
 
 
-async def begin_snapshot(conn: AsyncConnection) -> None:
-    """Begin a transaction in which every statement reads one snapshot.
+async def open_snapshot(engine: AsyncEngine) -> AsyncConnection:
+    """A connection checked out of `engine`'s pool, in a transaction in which every statement
+    reads one snapshot.
 
     SQLite in WAL mode: a deferred transaction keeps the snapshot of its first read.
     PostgreSQL: REPEATABLE READ takes the snapshot at the first statement.
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.execution_options(isolation_level="REPEATABLE READ")
-    await conn.begin()
+
+    The checkout and the BEGIN are done in one pass into SQLAlchemy's greenlet, where its
+    async `connect()` then `begin()` take two (three with PostgreSQL's isolation level): every
+    API request opens one (`models.snapshot`)."""
+    postgresql = engine.dialect.name == "postgresql"
+    return AsyncConnection(engine, await greenlet_spawn(_begun, engine.sync_engine, postgresql))
+
+
+def _begun(sync_engine: Engine, postgresql: bool) -> Connection:
+    conn = sync_engine.connect()
+    try:
+        if postgresql:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.begin()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 async def ping(engine: AsyncEngine) -> None:

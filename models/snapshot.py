@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models.engine import begin_snapshot
+from models.engine import open_snapshot
 from models.faults import is_unavailable
 
 T = TypeVar("T")
@@ -64,9 +64,8 @@ class Snapshot:
                 return await self._open(query)
 
     async def _open(self, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        conn = await self._engine.connect()
+        conn = await open_snapshot(self._engine)
         try:
-            await begin_snapshot(conn)
             result = await query(conn)
         except BaseException:
             await _discard(conn)
