@@ -15,16 +15,15 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from clusterql import docs, graphiql, metrics, openapi, pages, refusals
 from clusterql.access import Access, Watch, route_templates
-from clusterql.auth import AuthGate
-from clusterql.body_limit import BodyLimit
+from clusterql.api_gate import ApiGate
 from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
 from clusterql.graphql_view import GraphQLView, context_for
-from clusterql.headers import ApiHeaders, SecurityHeaders
+from clusterql.headers import SecurityHeaders
 from clusterql.live import Live, SmallSendBuffer
-from clusterql.overload import InFlight, InFlightBound
-from clusterql.rate_limit import AddressThrottle, RateLimiter, TokenThrottle
-from clusterql.refusals import GRAPHQL, REST, Boundary, Guard
+from clusterql.overload import InFlight
+from clusterql.rate_limit import RateLimiter
+from clusterql.refusals import GRAPHQL, REST, Boundary
 from clusterql.request_id import RequestId
 from clusterql.settings import Settings
 from graph.context import Clock, utc_now
@@ -80,13 +79,8 @@ def _metrics_route(access: str, limiter: RateLimiter) -> list[Route]:
         return []
     if access == "public":
         return [Route("/metrics", metrics.response, methods=["GET"])]
-    gate = [
-        Middleware(Guard, boundary=REST),
-        Middleware(ApiHeaders, boundary=REST),
-        Middleware(AddressThrottle, boundary=REST, limiter=limiter),
-        Middleware(AuthGate, boundary=REST),
-    ]
-    return [Route("/metrics", _metrics, methods=["GET"], middleware=gate)]
+    gate = Middleware(ApiGate, boundary=REST, limiter=limiter, throttle_tokens=False)
+    return [Route("/metrics", _metrics, methods=["GET"], middleware=[gate])]
 
 
 def _boundary(
@@ -97,16 +91,17 @@ def _boundary(
     *,
     open_get: bool = False,
 ) -> list[Middleware]:
-    """What every request to one API goes through, each refusal in that API's shape. The rate
-    limiter and the in-flight count are the app's, shared by both APIs."""
+    """What every request to one API goes through (`clusterql.api_gate`), each refusal in that
+    API's shape. The rate limiter and the in-flight count are the app's, shared by both APIs."""
     return [
-        Middleware(Guard, boundary=boundary),
-        Middleware(ApiHeaders, boundary=boundary),
-        Middleware(AddressThrottle, boundary=boundary, limiter=limiter),
-        Middleware(InFlightBound, boundary=boundary, in_flight=in_flight),
-        Middleware(BodyLimit, boundary=boundary, max_bytes=max_body_bytes),
-        Middleware(AuthGate, boundary=boundary, open_get=open_get),
-        Middleware(TokenThrottle, boundary=boundary, limiter=limiter),
+        Middleware(
+            ApiGate,
+            boundary=boundary,
+            limiter=limiter,
+            in_flight=in_flight,
+            max_body_bytes=max_body_bytes,
+            open_get=open_get,
+        )
     ]
 
 

@@ -14,9 +14,9 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
-from clusterql.database import resources
 from clusterql.refusals import Boundary
 from models import tokens
 from models.engine import write_transaction
@@ -70,41 +70,17 @@ async def _touch(engine: AsyncEngine, principal: Principal, now: datetime) -> No
         log.warning("could not record last use of token %s", principal.name)
 
 
-class AuthGate:
-    """ASGI middleware: 401 for API requests without a live token; the caller goes in scope.
-
-    `open_get`: GET and HEAD pass without a token (at `/graphql` they only render GraphiQL,
-    which holds no data; GET operations are off).
-    """
-
-    def __init__(self, app: ASGIApp, boundary: Boundary, *, open_get: bool = False) -> None:
-        self.app = app
-        self.boundary = boundary
-        self.open_get = open_get
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.open_get and scope["method"] in ("GET", "HEAD")):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        raw = headers.get(b"authorization")
-        snapshot = Snapshot(resources(scope["app"]).engine)
-        try:
-            try:
-                principal = await authenticate(snapshot, raw.decode("latin-1") if raw else None)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
-                await self.boundary.unavailable()(scope, receive, send)
-                return
-            if principal is None:
-                refusal = self.boundary.refuse(401, UNAUTHENTICATED, CHALLENGE)
-                await refusal(scope, receive, send)
-                return
-            state = scope.setdefault("state", {})
-            state["principal"] = principal
-            state["snapshot"] = snapshot  # the request's reads continue in it
-            await self.app(scope, receive, send)
-        finally:
-            await snapshot.close()  # if the request did not close it already
+async def caller(boundary: Boundary, scope: Scope, snapshot: Snapshot) -> Principal | Response:
+    """The caller of an API request (its token looked up in `snapshot`), or the refusal to
+    answer: 401 without a live token, 503 when the database cannot say."""
+    raw = dict(scope["headers"]).get(b"authorization")
+    try:
+        principal = await authenticate(snapshot, raw.decode("latin-1") if raw else None)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("database unavailable for the token lookup: %s", type(exc).__name__)
+        return boundary.unavailable()
+    if principal is None:
+        return boundary.refuse(401, UNAUTHENTICATED, CHALLENGE)
+    return principal

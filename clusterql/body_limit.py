@@ -1,4 +1,5 @@
-"""Request bodies over the limit get 413 in the boundary's shape, before anything reads them.
+"""Request bodies over the limit get 413 in the boundary's shape, before anything reads them
+(each API's gate, `clusterql.api_gate`, checks the declared length and reads through `limited`).
 
 Starlette's own `max_body_size` answers in plain text and replaces any response whose request
 declared a large Content-Length, so it cannot keep either API's error shape.
@@ -6,56 +7,37 @@ declared a large Content-Length, so it cannot keep either API's error shape.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope
 
 from clusterql.refusals import Boundary
 
 
-class _TooLarge(Exception):
-    pass
+class TooLarge(Exception):
+    """More body arrived than the limit (raised by the receive of `limited`)."""
 
 
-class BodyLimit:
-    """At most `max_bytes` of request body, declared or sent; past it, 413 from `boundary`."""
+def declared_too_large(scope: Scope, max_bytes: int) -> bool:
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    return declared.isdigit() and int(declared) > max_bytes
 
-    def __init__(self, app: ASGIApp, boundary: Boundary, *, max_bytes: int) -> None:
-        self.app = app
-        self.boundary = boundary
-        self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_bytes
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            await self._refusal()(scope, receive, send)
-            return
-        received = 0
-        started = False
+def limited(receive: Receive, max_bytes: int) -> Receive:
+    """`receive`, raising `TooLarge` once more than `max_bytes` of body arrived."""
+    received = 0
 
-        async def receive_limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
+    async def receive_limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise TooLarge
+        return message
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+    return receive_limited
 
-        try:
-            await self.app(scope, receive_limited, send_tracked)
-        except _TooLarge:
-            if started:
-                raise
-            await self._refusal()(scope, receive, send)
 
-    def _refusal(self) -> ASGIApp:
-        message = f"the body is too large: the limit is {self.max_bytes // 1024} KiB"
-        return self.boundary.refuse(413, message)
+def too_large(boundary: Boundary, max_bytes: int) -> Response:
+    message = f"the body is too large: the limit is {max_bytes // 1024} KiB"
+    return boundary.refuse(413, message)

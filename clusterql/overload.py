@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from clusterql.refusals import Boundary, note
 
@@ -20,38 +21,24 @@ OVERLOADED = "the service is overloaded right now: try again in a second"
 
 
 class InFlight:
-    """How many API requests this process is serving, and how many it may (0: no bound)."""
+    """How many API requests this process is serving, and how many it may (0: no bound).
+    Each API's gate (`clusterql.api_gate`) counts its requests in and out."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count = 0
 
+    @property
+    def full(self) -> bool:
+        return bool(self.limit) and self.count >= self.limit
 
-class InFlightBound:
-    """ASGI middleware: at most `in_flight.limit` requests at once behind it, 503 beyond."""
 
-    def __init__(self, app: ASGIApp, boundary: Boundary, in_flight: InFlight) -> None:
-        self.app = app
-        self.boundary = boundary
-        self.in_flight = in_flight
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        in_flight = self.in_flight
-        if scope["type"] != "http" or not in_flight.limit:
-            await self.app(scope, receive, send)
-            return
-        if in_flight.count >= in_flight.limit:
-            log.warning(
-                "overloaded: %d requests in flight, 503",
-                in_flight.count,
-                extra={"request_id": scope.get("state", {}).get("request_id")},
-            )
-            note(scope, "in_flight")
-            headers = {"Retry-After": str(RETRY_AFTER_S)}
-            await self.boundary.refuse(503, OVERLOADED, headers)(scope, receive, send)
-            return
-        in_flight.count += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            in_flight.count -= 1
+def overloaded(boundary: Boundary, scope: Scope, in_flight: InFlight) -> Response:
+    """The 503 of a request past the bound (`InFlight.full`)."""
+    log.warning(
+        "overloaded: %d requests in flight, 503",
+        in_flight.count,
+        extra={"request_id": scope.get("state", {}).get("request_id")},
+    )
+    note(scope, "in_flight")
+    return boundary.refuse(503, OVERLOADED, {"Retry-After": str(RETRY_AFTER_S)})

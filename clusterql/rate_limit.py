@@ -24,7 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from clusterql.refusals import Boundary, note
 from models.tokens import Permission, Principal
@@ -101,14 +102,38 @@ class RateLimiter:
         admin = principal.may(Permission.ADMIN)
         return self.limits.admin if admin else self.limits.controller
 
+    def address_wait(self, address: str) -> float:
+        """Before authentication: 0 when `address` may try (nothing is taken), else the
+        seconds until it may again."""
+        rate = self.limits.address
+        return self.addresses.wait(address, rate, take=False) if rate.limited else 0.0
+
+    def failed_authentication(self, address: str) -> None:
+        """A request from `address` was answered 401: it takes from the address's bucket."""
+        rate = self.limits.address
+        if rate.limited:
+            self.addresses.wait(address, rate)
+
+    def token_wait(self, principal: Principal) -> float:
+        """After authentication: 0 when the token has a request left (it is taken), else the
+        seconds until it has one again."""
+        rate = self.token_rate(principal)
+        return self.tokens.wait(principal.token_id, rate) if rate.limited else 0.0
+
 
 def _retry_after(wait: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(wait)))}
 
 
-async def _refuse(
-    boundary: Boundary, scope: Scope, receive: Receive, send: Send, what: str, wait: float
-) -> None:
+def address_of(scope: Scope) -> str:
+    """The client address a request's failed authentications are counted by."""
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+def throttled(boundary: Boundary, scope: Scope, what: str, wait: float) -> Response:
+    """The 429 of a request refused by a rate limit (`what`: FOR_TOKEN or FROM_ADDRESS), which
+    may be sent again after `wait` seconds."""
     note(scope, "rate_limit_token" if what == FOR_TOKEN else "rate_limit_address")
     headers = _retry_after(wait)
     seconds = headers["Retry-After"]
@@ -119,53 +144,4 @@ async def _refuse(
         extra={"request_id": scope.get("state", {}).get("request_id")},
     )
     message = f"too many requests {what}: try again in {seconds} s"
-    await boundary.refuse(429, message, headers)(scope, receive, send)
-
-
-class AddressThrottle:
-    """ASGI middleware, before authentication: failed authentications are counted per client
-    address, and an address out of them gets 429."""
-
-    def __init__(self, app: ASGIApp, boundary: Boundary, limiter: RateLimiter) -> None:
-        self.app = app
-        self.boundary = boundary
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rate = self.limiter.limits.address
-        if scope["type"] != "http" or not rate.limited:
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        address = client[0] if client else ""
-        buckets = self.limiter.addresses
-        wait = buckets.wait(address, rate, take=False)
-        if wait:
-            await _refuse(self.boundary, scope, receive, send, FROM_ADDRESS, wait)
-            return
-
-        async def send_watched(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 401:
-                buckets.wait(address, rate)
-            await send(message)
-
-        await self.app(scope, receive, send_watched)
-
-
-class TokenThrottle:
-    """ASGI middleware, after authentication: each request takes from its token's bucket."""
-
-    def __init__(self, app: ASGIApp, boundary: Boundary, limiter: RateLimiter) -> None:
-        self.app = app
-        self.boundary = boundary
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal = scope.get("state", {}).get("principal") if scope["type"] == "http" else None
-        if principal is not None:
-            rate = self.limiter.token_rate(principal)
-            wait = self.limiter.tokens.wait(principal.token_id, rate) if rate.limited else 0.0
-            if wait:
-                await _refuse(self.boundary, scope, receive, send, FOR_TOKEN, wait)
-                return
-        await self.app(scope, receive, send)
+    return boundary.refuse(429, message, headers)

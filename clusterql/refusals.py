@@ -3,9 +3,9 @@
 Two boundaries answer requests that fail before (or outside) an operation: the REST API, whose
 contract is `{"error": "<what to fix>"}` (SPEC §4), and `/graphql`, where GraphQL clients and
 tools expect `{"errors": [{"message": ..., "extensions": {"code": ...}}]}` (SPEC §3) and show
-nothing useful otherwise. Each boundary's middleware stack (`clusterql.app`) is given its
-`Boundary`; a middleware refuses through it and never decides a shape from the request's path.
-`Guard` turns what escapes a boundary's endpoints (Starlette's 404/405, an unavailable
+nothing useful otherwise. Each API's gate (`clusterql.api_gate`) is given its `Boundary`; what
+refuses a request refuses through it and never decides a shape from the request's path.
+`refusal_for` turns what escapes a boundary's endpoints (Starlette's 404/405, an unavailable
 database, an unexpected exception) into that boundary's refusal.
 """
 
@@ -14,13 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from graph.errors import RETRY_LATER, UNAVAILABLE_MESSAGE, Code
 from models.faults import is_unavailable
@@ -109,39 +107,8 @@ def refusal_for_exception(boundary: Boundary, scope: Scope, exc: Exception) -> R
     return boundary.internal(request_id)
 
 
-class Guard:
-    """ASGI middleware: what escapes the endpoints behind it is answered in `boundary`'s shape.
-
-    An exception raised after the response started cannot be answered any more: it goes on up
-    (uvicorn closes the connection and logs it).
-    """
-
-    def __init__(self, app: ASGIApp, boundary: Boundary) -> None:
-        self.app = app
-        self.boundary = boundary
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracked)
-        except ClientDisconnect:
-            # The caller hung up before its body arrived: nobody to answer, nothing went wrong.
-            log.debug("the client disconnected before sending its whole request")
-        except Exception as exc:
-            if started:
-                raise
-            response: Any
-            if isinstance(exc, HTTPException):
-                response = refusal_for_http_error(self.boundary, scope, exc)
-            else:
-                response = refusal_for_exception(self.boundary, scope, exc)
-            await response(scope, receive, send)
+def refusal_for(boundary: Boundary, scope: Scope, exc: Exception) -> Response:
+    """What escaped a boundary's endpoints before their answer started, as its refusal."""
+    if isinstance(exc, HTTPException):
+        return refusal_for_http_error(boundary, scope, exc)
+    return refusal_for_exception(boundary, scope, exc)
