@@ -210,8 +210,8 @@ def codec(
 
 def _cluster_codec(dialect: str) -> RowCodec[ClusterRecord]:
     # JSON: SQLite's is text, decoded by orjson as the engine's json_deserializer does
-    # (`models.engine`); asyncpg decodes JSONB itself, with the codec SQLAlchemy's dialect
-    # registers on each connection, which calls that same deserializer.
+    # (`models.engine`); asyncpg decodes JSONB itself, with the text codec `models.engine`
+    # registers on each connection, which is that same orjson.
     json = {"regions": orjson.loads} if dialect == "sqlite" else {}
     instants = ("monitored_at", "controller_last_updated")
     return codec(dialect, ClusterRecord._make, ClusterRecord._fields, instants, json)

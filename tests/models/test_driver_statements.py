@@ -12,8 +12,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Column, Integer, MetaData, Table, event, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models import bindings, driver_statements, listing, tokens
@@ -22,6 +24,7 @@ from models.listing import ClusterFilter, Direction, Order, OrderField, Position
 from models.records import ClusterRecord, Rows
 from models.tokens import Permission
 from tests import factories
+from tests.databases import NewEngine
 from tests.models.conftest import not_by_driver
 
 FILTERS = [
@@ -267,3 +270,28 @@ async def test_a_page_read_with_its_count_is_the_page_and_the_count(
         records, more, total = await listing.page_and_count(conn, ClusterFilter(), Order(), None, 5)
     assert (len(records), more, total) == (5, True, 23)
     assert isinstance(records, Rows)
+
+
+async def test_jsonb_values_written_and_read_back_are_the_same(new_engine: NewEngine) -> None:
+    """PostgreSQL's JSONB goes through the text codec `models.engine` registers on each
+    connection: what SQLAlchemy's JSON type writes is read back equal, by SQLAlchemy and as
+    the server's own text."""
+    engine = await new_engine()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("JSONB and its codec are PostgreSQL's: runs in the PostgreSQL pass")
+    values: list[Any] = [
+        ["eu-west-1", "ap-南-1"],
+        [],
+        {"k": [1, 2.5, True, None], "é": {"nested": ["x"]}},
+        "text",
+        -(2**63),
+        None,
+    ]
+    table = Table("j", MetaData(), Column("id", Integer), Column("v", JSONB(none_as_null=False)))
+    async with engine.begin() as conn:
+        await conn.run_sync(table.create)
+        await conn.execute(table.insert(), [{"id": i, "v": v} for i, v in enumerate(values)])
+        read = (await conn.execute(select(table.c.v).order_by(table.c.id))).scalars().all()
+        texts = (await conn.exec_driver_sql("SELECT v::text FROM j ORDER BY id")).scalars()
+        assert list(read) == values
+        assert [orjson.loads(t) for t in texts] == values
