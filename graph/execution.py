@@ -432,12 +432,27 @@ def _converted_first(
     return f"v{i}"
 
 
+# The guarantees of a column (`models.records.EXACT`) under which a built-in scalar's check
+# always passes: an ID takes any str or int, an Int any int within 32 bits.
+_PROVEN_BY: dict[Any, set[str]] = {
+    GraphQLString: {"str"},
+    GraphQLID: {"str", "int", "int32"},
+    GraphQLInt: {"int32"},
+    GraphQLBoolean: {"bool"},
+}
+
+
 def _column_code(
-    i: int, field: GraphQLField, index: int, convert: Callable[[Any], Any] | None
+    i: int,
+    field: GraphQLField,
+    index: int,
+    convert: Callable[[Any], Any] | None,
+    exact: str | None,
 ) -> tuple[list[str], str | None, str, dict[str, Any]] | None:
     """Field `i` read from column `index` of a row unpacked into `c0, c1, ...`: the statements
     it needs first, the check its value must pass (None: none), the expression of its wire
-    value, and the names they use. The checks accept exactly what `_leaf_lines` accepts."""
+    value, and the names they use. The checks accept exactly what `_leaf_lines` accepts; a
+    check that what the driver guarantees of the column (`exact`) always passes is left out."""
     type_ = field.type
     non_null = isinstance(type_, GraphQLNonNull)
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
@@ -474,6 +489,8 @@ def _column_code(
     if _builtin_leaf(leaf, x) is None and not isinstance(leaf, CustomGraphQLEnumType):
         # a scalar of its own (DateTime): coerced once per distinct stored value
         names[f"C{i}"] = _wire(leaf.coerce_output_value, convert)
+        if exact is not None:  # never null
+            return first, None, f"C{i}({x})", names
         if non_null:
             return first, f"{x} is not None", f"C{i}({x})", names
         return first, None, f"(None if {x} is None else C{i}({x}))", names
@@ -481,14 +498,18 @@ def _column_code(
     builtin = _builtin_leaf(leaf, x)
     if builtin is not None:
         check, value = builtin
+        if exact in _PROVEN_BY.get(leaf, ()):
+            return first, None, value, names
     else:
         assert isinstance(leaf, CustomGraphQLEnumType)
         members, wrapped, lookup = f"E{i}", f"W{i}", f"L{i}"
+        names[lookup] = leaf._value_lookup
+        if exact == "str":  # a stored name no member has: KeyError, and the records' way
+            return first, None, f"{lookup}[{x}]", names
         check = f"({x}.__class__ is str or {x}.__class__ is {wrapped})"
         value = f"({members}[{x}] if {x}.__class__ is {wrapped} else {lookup}[{x}])"  # KeyError
         names[members] = _enum_members(leaf)
         names[wrapped] = leaf.wrapped_cls
-        names[lookup] = leaf._value_lookup
     if not non_null:
         check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
     return first, check, value, names

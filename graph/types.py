@@ -159,7 +159,10 @@ CLUSTER_ROWS: RowCodec[Cluster] = RowCodec(
 def _clusters_of(records: RowCodec[ClusterRecord]) -> RowCodec[Cluster]:
     make = records.make
     return RowCodec(
-        records.converts, lambda values: Cluster.from_record(make(values)), _CLUSTER_ATTRIBUTES
+        records.converts,
+        lambda values: Cluster.from_record(make(values)),
+        _CLUSTER_ATTRIBUTES,
+        records.exact,
     )
 
 

@@ -136,7 +136,7 @@ ROW_CODECS = {
     dialect: codec(
         dialect,
         NodeRecord._make,
-        [c.name for c in NODE_COLUMNS],
+        NODE_COLUMNS,
         ("monitored_at", "sensor_last_updated"),
         {"sensor_installed": bool} if dialect == "sqlite" else None,
     )

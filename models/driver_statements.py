@@ -30,11 +30,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, String
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeDecorator
 
+from models import tables
 from models.records import ClusterRecord, RowCodec
 from models.sqlite_driver import OneTripConnection
 
@@ -197,15 +201,42 @@ INSTANTS: Mapping[str, Callable[[Any], datetime]] = {
 def codec(
     dialect: str,
     make: Callable[[Sequence[Any]], Any],
-    columns: Iterable[str],
+    columns: Sequence[Column[Any]],
     instants: Iterable[str],
     others: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> RowCodec[Any]:
     """The codec of driver rows with `columns` (in order) of `dialect`: `instants` timestamps,
     `others` converted as they say, the rest as they are."""
     converts = {**dict.fromkeys(instants, INSTANTS[dialect]), **(others or {})}
-    names = list(columns)
-    return RowCodec([converts.get(name) for name in names], make, names)
+    names = [column.name for column in columns]
+    exact = {i: kind for i, c in enumerate(columns) if (kind := _exact(dialect, c)) is not None}
+    return RowCodec([converts.get(name) for name in names], make, names, exact)
+
+
+_ASYNCPG = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+def _exact(dialect: str, column: Column[Any]) -> str | None:
+    """What PostgreSQL's typed NOT NULL columns guarantee of their values as asyncpg returns
+    them (`records.EXACT`): the planned executor then checks nothing more of them. SQLite
+    stores whatever it is given, whatever the column says, so it guarantees nothing; nor do
+    JSON columns."""
+    if dialect != "postgresql" or column.nullable:
+        return None
+    type_ = column.type.dialect_impl(_ASYNCPG)  # its variant for PostgreSQL, if it has one
+    while isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    if isinstance(type_, JSON):
+        return None
+    if isinstance(type_, BigInteger):
+        return "int"
+    if isinstance(type_, Integer):
+        return "int32"
+    if isinstance(type_, Boolean):
+        return "bool"
+    if isinstance(type_, String):
+        return "str"
+    return "value"  # a timestamp: some datetime, converted (`INSTANTS`)
 
 
 def _cluster_codec(dialect: str) -> RowCodec[ClusterRecord]:
@@ -214,7 +245,8 @@ def _cluster_codec(dialect: str) -> RowCodec[ClusterRecord]:
     # registers on each connection, which is that same orjson.
     json = {"regions": orjson.loads} if dialect == "sqlite" else {}
     instants = ("monitored_at", "controller_last_updated")
-    return codec(dialect, ClusterRecord._make, ClusterRecord._fields, instants, json)
+    columns = [tables.clusters.c[name] for name in ClusterRecord._fields]
+    return codec(dialect, ClusterRecord._make, columns, instants, json)
 
 
 CLUSTER_CODECS: Mapping[str, RowCodec[ClusterRecord]] = {

@@ -67,23 +67,33 @@ class NodeRecord(NamedTuple):
     status: str
 
 
+# What a driver guarantees of every value of a column (a NOT NULL column of a typed database):
+# never null, and of exactly this class once converted: `str`, `int`, `int32` (an int within
+# 32 bits: PostgreSQL's integer), `bool`, or `value` (no class promised, only never null).
+EXACT = frozenset({"str", "int", "int32", "bool", "value"})
+
+
 class RowCodec(Generic[T]):
     """How one driver's rows become items: the conversion of each stored value, in the row's
     order (None: stored as the item holds it; a null stays null), then `make` (the converted
-    values' tuple -> the item). `columns` gives each of the item's attributes its column and
-    that column's conversion; `attributes` names them, in the row's order (one column may feed
+    values' tuple -> the item). `columns` gives each of the item's attributes its column, that
+    column's conversion and what its driver guarantees of its values (`exact`, by column: see
+    `EXACT`; None: nothing); `attributes` names them, in the row's order (one column may feed
     several attributes: `{"id": 0, "pk": 0}`)."""
 
-    __slots__ = ("_plain", "columns", "converts", "make")
+    __slots__ = ("_plain", "columns", "converts", "exact", "make")
 
     def __init__(
         self,
         converts: Sequence[Callable[[Any], Any] | None],
         make: Callable[[Sequence[Any]], T],
         attributes: Sequence[str] | Mapping[str, int],
+        exact: Mapping[int, str] | None = None,
     ) -> None:
         self.converts = tuple(converts)
         self.make = make
+        self.exact: Mapping[int, str] = dict(exact or {})
+        assert set(self.exact.values()) <= EXACT, self.exact
         self._plain = all(c is None for c in self.converts)
         indexes = (
             attributes
@@ -91,8 +101,8 @@ class RowCodec(Generic[T]):
             else {name: i for i, name in enumerate(attributes)}
         )
         assert sorted(set(indexes.values())) == list(range(len(self.converts)))
-        self.columns: Mapping[str, tuple[int, Callable[[Any], Any] | None]] = {
-            name: (i, self.converts[i]) for name, i in indexes.items()
+        self.columns: Mapping[str, tuple[int, Callable[[Any], Any] | None, str | None]] = {
+            name: (i, self.converts[i], self.exact.get(i)) for name, i in indexes.items()
         }
 
     def decode(self, row: Sequence[Any]) -> T:

@@ -129,7 +129,7 @@ _TOKEN_CODECS = {
     dialect: codec(
         dialect,
         tuple,
-        ("id", "name", "permissions", "last_used_at", "binding"),
+        [api_tokens.c[name] for name in ("id", "name", "permissions", "last_used_at", "binding")],
         ("last_used_at",),
         {"permissions": orjson.loads, "binding": orjson.loads} if dialect == "sqlite" else None,
     )

@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, event, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models import bindings, driver_statements, listing, tokens
+from models import bindings, clusters, driver_statements, listing, tokens
 from models.engine import read_transaction
 from models.listing import ClusterFilter, Direction, Order, OrderField, Position, position_of
 from models.records import ClusterRecord, Rows
@@ -295,3 +295,32 @@ async def test_jsonb_values_written_and_read_back_are_the_same(new_engine: NewEn
         texts = (await conn.exec_driver_sql("SELECT v::text FROM j ORDER BY id")).scalars()
         assert list(read) == values
         assert [orjson.loads(t) for t in texts] == values
+
+
+async def test_what_a_codec_says_of_its_columns_holds_for_every_row(engine: AsyncEngine) -> None:
+    """The planned executor checks nothing more of a column whose codec says its driver
+    guarantees its values (`RowCodec.exact`: PostgreSQL's typed NOT NULL columns): every value
+    of a page's clusters and of their nodes, as the driver returns them, is what it says."""
+    records = await _fleet(engine)
+    async with read_transaction(engine) as conn:
+        page, _ = await listing.page(conn, ClusterFilter(), Order(), None, 100)
+        nodes = await clusters.nodes_of(conn, [r.id for r in records])
+    assert isinstance(page, Rows)
+    node_rows = [n for of_one in nodes.values() for n in of_one]
+    assert node_rows
+    assert all(isinstance(of_one, Rows) for of_one in nodes.values())
+    classes = {"str": str, "int": int, "int32": int, "bool": bool}
+    postgresql = engine.dialect.name == "postgresql"
+    for rows in (page, *nodes.values()):
+        assert isinstance(rows, Rows)
+        codec = rows.codec
+        assert bool(codec.exact) is postgresql  # SQLite stores whatever it is given
+        for row in rows.rows:
+            for index, kind in codec.exact.items():
+                convert = codec.converts[index]
+                value = row[index] if convert is None else convert(row[index])
+                assert value is not None, (index, row)
+                if kind in classes:
+                    assert value.__class__ is classes[kind], (index, kind, value)
+                if kind == "int32":
+                    assert -(2**31) <= value < 2**31
