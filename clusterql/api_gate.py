@@ -15,8 +15,9 @@ database, an unexpected exception) is answered in the API's shape too (`clusterq
 every answer carries `Cache-Control: no-store`; a 401 takes from its address's bucket.
 
 These were seven middlewares, each a coroutine frame per request and most a wrapper around
-every message sent: measured in-process, taking six of them out of a REST page saved about 40
-of its 1,300 us. The concepts stay in their modules; this one runs them in order.
+every message sent: measured in-process (interleaved A/B, two runs), taking six of them out of a
+REST page without nodes saved 20 to 60 us of its 1.2 to 1.7 ms. The concepts stay in their
+modules; this one runs them in order.
 """
 
 from __future__ import annotations
