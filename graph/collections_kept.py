@@ -78,7 +78,7 @@ def collections_for(
         found = _KEPT.get(key)
     except TypeError:  # a value that cannot be a key (directives take Booleans)
         return None
-    if found is None or found.operation is not operation or found.schema is not schema:
+    if found is None:  # (an entry keeps its schema and operation alive: their ids are theirs)
         found = _KEPT[key] = Collections(schema, operation)
         if len(_KEPT) > KEPT:
             _KEPT.popitem(last=False)
@@ -91,7 +91,7 @@ def _directed(
     operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
 ) -> tuple[str, ...] | None:
     found = _DIRECTED.get(id(operation))
-    if found is not None and found[0] is operation:
+    if found is not None:  # the entry keeps its operation alive: the id is that operation's
         return found[1]
     names: tuple[str, ...] | None = None
     if not any(f.variable_definitions for f in fragments.values()):

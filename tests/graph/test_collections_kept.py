@@ -123,11 +123,10 @@ def test_the_key_is_the_variables_of_directives_at_any_depth_and_in_fragments() 
 
 def test_at_most_kept_collections_are_kept() -> None:
     operations = [_operation("{ clusters { totalCount } }") for _ in range(KEPT + 10)]
-    for operation in operations:
-        assert collections_for(GRAPHQL_SCHEMA, operation, {}, {}, False) is not None
+    made = [collections_for(GRAPHQL_SCHEMA, operation, {}, {}, False) for operation in operations]
+    assert None not in made
     assert len(collections_kept._KEPT) <= KEPT
     assert len(collections_kept._DIRECTED) <= KEPT
-    # the newest are still there
-    assert collections_for(GRAPHQL_SCHEMA, operations[-1], {}, {}, False) is (
-        collections_for(GRAPHQL_SCHEMA, operations[-1], {}, {}, False)
-    )
+    # the newest are still there; the oldest were dropped, and come back new
+    assert collections_for(GRAPHQL_SCHEMA, operations[-1], {}, {}, False) is made[-1]
+    assert collections_for(GRAPHQL_SCHEMA, operations[0], {}, {}, False) is not made[0]
