@@ -34,6 +34,7 @@ and response keys), like the parser cache. With resolve middleware (Strawberry e
 from __future__ import annotations
 
 import functools
+import inspect
 import keyword
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,9 +56,17 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt
+from strawberry.exceptions import PermissionReturnedNonBooleanError
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import PermissionExtension
+from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.arguments import convert_arguments
+from strawberry.types.arguments import _is_leaf_type, _is_optional_leaf_type, convert_argument
+from strawberry.types.base import StrawberryList, StrawberryOptional
+from strawberry.types.enum import has_enum_definition
+from strawberry.types.unset import UNSET
+from strawberry.utils.await_maybe import await_maybe
 
 from graph.collections_kept import Collections, collections_for
 from models.records import RowCodec, Rows
@@ -65,6 +74,8 @@ from models.records import RowCodec, Rows
 log = logging.getLogger("clusterql.graph")
 
 _MISSING: Any = object()  # an attribute that could not be read
+_AS_IS: Any = object()  # an argument whose conversion is its value
+_COPIED: Any = object()  # an argument whose conversion is a copy of its list
 PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
 COMBINED_VALUES_KEPT = 16_384  # per scalar and conversion: distinct stored values' wire values
 _new_path = tuple.__new__  # Path is a NamedTuple, whose own __new__ is a Python lambda
@@ -713,23 +724,46 @@ def make(K, F):
 
 
 class _ResolverPlan:
-    """A field with a plain Strawberry resolver (no permission classes or other extensions, no
-    exception handlers) whose arguments are scalars and enums. Strawberry converts such a
-    field's arguments again for every object (a page's 100 `Cluster.nodes`), though they
-    depend only on the field node and the variables: here they are coerced and converted once
-    per selection (per request), and the resolver is called as Strawberry's wrapper calls it.
+    """A field with a Strawberry resolver, called as Strawberry's resolver wrapper calls it,
+    without the wrapper's layers: no exception handlers, and no field extension but (on an
+    async resolver) one `PermissionExtension`, whose checks are made as its `resolve_async`
+    makes them. graphql-core's coercion of the arguments (from the field node and the
+    variables) is done once per selection, not per object (a page's 100 `Cluster.nodes`);
+    their conversion to Python values is made per call, as Strawberry makes it, except that
+    the conversion of a scalar or enum (the value as it is; a list of them, copied) is
+    planned once per field. An async resolver's conversion, checks and call run when its
+    result is awaited, as Strawberry's do.
     """
 
-    __slots__ = ("field", "field_def", "field_name", "parent_type", "resolver")
+    __slots__ = (
+        "field",
+        "field_def",
+        "field_name",
+        "parent_type",
+        "permission",
+        "plain",
+        "resolver",
+        "steps",
+    )
 
     def __init__(
-        self, parent_type: GraphQLObjectType, field_name: str, field_def: GraphQLField
+        self,
+        parent_type: GraphQLObjectType,
+        field_name: str,
+        field_def: GraphQLField,
+        permission: PermissionExtension | None,
     ) -> None:
         self.parent_type = parent_type
         self.field_name = field_name
         self.field_def = field_def
         self.field: Any = field_def.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         self.resolver: Any = self.field.base_resolver
+        self.permission = permission
+        # per argument: GraphQL name, Python name, how it converts (`_AS_IS`, `_COPIED`, or its
+        # Strawberry type for `convert_argument`); made at the first call, which has the
+        # executor's scalar registry
+        self.steps: tuple[tuple[str, str, Any], ...] | None = None
+        self.plain = False  # every argument as it is or copied, and no permission to check
 
     @staticmethod
     def of(
@@ -740,46 +774,131 @@ class _ResolverPlan:
         if (
             field is None
             or getattr(field, "base_resolver", None) is None
-            or getattr(field, "extensions", True)
             or getattr(field, "is_subscription", True)
-            or not all(
-                isinstance(_bare(a.type), GraphQLScalarType | GraphQLEnumType)
-                for a in field_def.args.values()
-            )
             or resolve is None
             or _closure(resolve, "field_exception_handlers") != ()
         ):
             return None
-        return _ResolverPlan(parent_type, field_name, field_def)
+        extensions = list(getattr(field, "extensions", None) or ())
+        permission = None
+        if extensions:
+            # only Strawberry's own permission check, on an async resolver (whose checks
+            # Strawberry makes in `resolve_async`), reshaping no argument
+            only = extensions[0]
+            if (
+                len(extensions) != 1
+                or type(only) is not PermissionExtension
+                or not field.is_async
+                or type(only).map_arguments is not FieldExtension.map_arguments
+            ):
+                return None
+            permission = only
+        return _ResolverPlan(parent_type, field_name, field_def, permission)
 
-    def arguments(self, ex: PlannedExecutor, fdl: Any) -> dict[str, Any] | None:
-        """The converted keyword arguments for this selection, or None when coercing or
-        converting them fails (then every object takes graphql-core's path, with its error)."""
+    def raw_arguments(self, ex: PlannedExecutor, fdl: Any) -> dict[str, Any] | None:
+        """graphql-core's argument values for this selection (from its field node and the
+        variables), or None when coercing them fails (then every object takes graphql-core's
+        path, with its error)."""
         cache = ex.arguments
         found = cache.get(id(fdl), _MISSING)
         if found is _MISSING:
             details = fdl[0]
             try:
-                raw = get_argument_values(
+                found = get_argument_values(
                     self.field_def,
                     details.node,
                     ex.variable_values,
                     details.fragment_variable_values,
                     ex.hide_suggestions,
                 )
-                converter = ex.strawberry_converter
-                found = convert_arguments(
-                    raw,
-                    self.field.arguments,
-                    scalar_registry=converter.scalar_registry,
-                    config=converter.config,
-                    info=None,
-                )
             except Exception:
                 found = None
             cache[id(fdl)] = found
             ex.keep_alive.append(fdl)
         return found  # type: ignore[no-any-return]
+
+    def plan_steps(self, ex: PlannedExecutor) -> None:
+        """How each argument converts, as `convert_arguments` would convert it."""
+        converter = ex.strawberry_converter
+        registry, config = converter.scalar_registry, converter.config
+        steps = []
+        for argument in self.field.arguments:
+            type_ = argument.type
+            if type(type_) is StrawberryOptional:  # not Maybe, which wraps its value
+                type_ = type_.of_type
+            if _is_leaf_type(type_, registry, skip_classes=(GlobalID,)) or has_enum_definition(
+                type_
+            ):
+                how: Any = _AS_IS
+            elif isinstance(type_, StrawberryList) and (
+                _is_leaf_type(type_.of_type, registry, skip_classes=(GlobalID,))
+                or _is_optional_leaf_type(type_.of_type, registry, skip_classes=(GlobalID,))
+            ):
+                how = _COPIED
+            else:
+                how = argument.type
+            steps.append((config.name_converter.from_argument(argument), argument.python_name, how))
+        self.steps = tuple(steps)
+        self.plain = self.permission is None and all(
+            how is _AS_IS or how is _COPIED for _, _, how in steps
+        )
+
+    def kwargs(
+        self, ex: PlannedExecutor, src: Any, info: Any, raw: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The keyword arguments Strawberry's `get_arguments` would give the resolver."""
+        assert self.steps is not None
+        kwargs: dict[str, Any] = {}
+        for name, python_name, how in self.steps:
+            if name in raw:
+                v = raw[name]
+                if how is _AS_IS:
+                    kwargs[python_name] = v
+                elif how is _COPIED:  # graphql-core gives every request the same default
+                    kwargs[python_name] = v if v is None or v is UNSET else list(v)
+                else:
+                    converter = ex.strawberry_converter
+                    kwargs[python_name] = convert_argument(
+                        v, how, converter.scalar_registry, converter.config, info, path=(name,)
+                    )
+        resolver = self.resolver
+        if resolver.parent_parameter:
+            kwargs[resolver.parent_parameter.name] = src
+        if resolver.root_parameter:
+            kwargs[resolver.root_parameter.name] = src
+        if resolver.info_parameter:
+            kwargs[resolver.info_parameter.name] = info
+        return kwargs
+
+    def invoke(self, src: Any, kwargs: dict[str, Any]) -> Any:
+        resolver = self.resolver
+        return resolver(src, **kwargs) if resolver.self_parameter else resolver(**kwargs)
+
+    async def call_async(
+        self, ex: PlannedExecutor, src: Any, info: Any, raw: dict[str, Any]
+    ) -> Any:
+        """An async resolver's result, its arguments converted and its permission checked
+        when awaited: what Strawberry's `_async_resolver` and the extension's
+        `resolve_async` do."""
+        kwargs = self.kwargs(ex, src, info, raw)
+        permission = self.permission
+        if permission is None:
+            return await await_maybe(self.invoke(src, kwargs))
+        # the extension is given the arguments but one named `info` (Strawberry's
+        # `extension_resolver`), which the resolver gets back
+        requested = kwargs.pop("info", _MISSING)
+        for check in permission.permissions:
+            allowed = await await_maybe(check.has_permission(src, info, **kwargs))
+            if not isinstance(allowed, bool):
+                if inspect.iscoroutine(allowed):
+                    allowed.close()
+                raise PermissionReturnedNonBooleanError(check, allowed)
+            if not allowed:
+                return permission._on_unauthorized(check)
+        if requested is not _MISSING:
+            kwargs["info"] = requested
+        result = self.invoke(src, kwargs)
+        return result if inspect.isasyncgen(result) else await result
 
 
 def _closure(function: Callable[..., Any], name: str) -> Any:
@@ -800,10 +919,12 @@ def _resolve(
     fdl: Any,
 ) -> list[str] | None:
     """`_general` for a `_ResolverPlan` field: what `execute_field` and Strawberry's resolver
-    wrapper do, with the arguments converted once."""
-    converted = plan.arguments(ex, fdl)
-    if converted is None:
+    wrapper do, with graphql-core's argument values coerced once per selection."""
+    raw = plan.raw_arguments(ex, fdl)
+    if raw is None:
         return _general(ex, plan.parent_type, src, path, r, aw, key, fdl)
+    if plan.steps is None:
+        plan.plan_steps(ex)
     parent_type = plan.parent_type
     fpath = _new_path(Path, (path, key, parent_type.name))
     return_type = plan.field_def.type
@@ -812,16 +933,17 @@ def _resolve(
     )
     try:
         resolver = plan.resolver
-        kwargs = {k: list(v) if v.__class__ is list else v for k, v in converted.items()}
-        if resolver.info_parameter:
-            kwargs[resolver.info_parameter.name] = ex.strawberry_converter.config.info_class(
-                _raw_info=info, _field=plan.field
-            )
-        if resolver.parent_parameter:
-            kwargs[resolver.parent_parameter.name] = src
-        if resolver.root_parameter:
-            kwargs[resolver.root_parameter.name] = src
-        result = resolver(src, **kwargs) if resolver.self_parameter else resolver(**kwargs)
+        strawberry_info = (
+            ex.strawberry_converter.config.info_class(_raw_info=info, _field=plan.field)
+            if resolver.info_parameter or not plan.plain
+            else None
+        )
+        if plan.plain or not plan.field.is_async:
+            # Strawberry converts a sync resolver's arguments when it is called; a plain
+            # conversion cannot fail, so an async one's may be made now too
+            result = plan.invoke(src, plan.kwargs(ex, src, strawberry_info, raw))
+        else:
+            result = plan.call_async(ex, src, strawberry_info, raw)
         if ex.is_awaitable(result):
             x = ex.complete_awaitable_value(return_type, fdl, info, fpath, result, None)
         else:
@@ -926,7 +1048,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             self._sites = self._kept.plans
             self._shapes = self._kept.shapes
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
-        self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> kwargs
+        self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> values
         self.keep_alive: list[Any] = []  # what the ids of `arguments` name, alive while used
 
     @functools.cached_property

@@ -8,6 +8,10 @@ NaN `Float`, a string for a `Boolean`, None and a number inside a `[String!]!`, 
 given as `[Gadget!]!` (one bad item nulls the whole answer) and as `[Gadget]` (each bad item is
 null with its own error). `Thing` is an interface and `Item` a union, one of whose values is of
 no member type; resolvers are sync and async; lists nest; one field is refused by a permission.
+Async resolvers with permission checks (`guarded*`, `sloppy`, `quietSecret`) take input objects,
+enums, lists, IDs and relay global IDs (one that does not decode fails in conversion); their
+checks are sync and async, read the arguments and the source, refuse, refuse silently and
+return what is not a boolean.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Annotated, Any, NewType
 import strawberry
 from graphql import GraphQLError
 from hypothesis import strategies as st
-from strawberry.permission import BasePermission
+from strawberry import relay
+from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.scalar import ScalarDefinition
 
@@ -47,6 +52,40 @@ class Thing:
     name: str
 
 
+@strawberry.input
+class Span:
+    low: int = 0
+    high: int | None = None
+    names: list[str] | None = None
+
+
+class _SpanGate(BasePermission):
+    """Refuses a span that starts below 0, and any call given an argument named `info`
+    (Strawberry hands that one to the resolver only)."""
+
+    message = "a span starts at 0 or later"
+
+    async def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        span = kwargs.get("span")
+        return "info" not in kwargs and (span is None or span.low >= 0)
+
+
+class _FineOnly(BasePermission):
+    """Refuses what is asked of anything but the fine gadget (a check per object)."""
+
+    message = "only the fine gadget answers this"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return getattr(source, "name", None) == "fine"
+
+
+class _NotABoolean(BasePermission):
+    message = "never shown"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return 1  # type: ignore[return-value]
+
+
 @strawberry.type
 class Gadget(Thing):
     shade: Shade
@@ -61,6 +100,13 @@ class Gadget(Thing):
     @strawberry.field
     async def later_shade(self) -> Shade:
         return self.shade
+
+    @strawberry.field(permission_classes=[_FineOnly])
+    async def guarded_echo(
+        self, info: strawberry.Info, times: int = 1, span: Span | None = None
+    ) -> str:
+        low = 0 if span is None else span.low
+        return f"{info.field_name}:{self.name}:{times}:{low}"
 
     @strawberry.field
     def echo(self, times: int = 1) -> str:
@@ -178,6 +224,35 @@ class OddQuery:
 
     secret: str | None = strawberry.field(resolver=_secret, permission_classes=[_Nobody])
 
+    @strawberry.field(permission_classes=[_SpanGate])
+    async def guarded_gadgets(
+        self,
+        info: strawberry.Info,
+        span: Span | None = None,
+        shade: Shade | None = None,
+        indexes: list[int] | None = None,
+        node: relay.GlobalID | None = None,
+    ) -> list[Gadget | None] | None:
+        if node is not None and node.node_id != "0":
+            raise ValueError(f"no gadget {node.node_id}")
+        low = 0 if span is None else span.low
+        high = len(GADGETS) if span is None or span.high is None else span.high
+        chosen = GADGETS[low:high] if indexes is None else [GADGETS[i] for i in indexes]
+        names = None if span is None else span.names
+        return [
+            g
+            for g in chosen
+            if (shade is None or g.shade == shade) and (names is None or g.name in names)
+        ]
+
+    @strawberry.field(permission_classes=[_NotABoolean])
+    async def sloppy(self) -> int | None:
+        return 1
+
+    @strawberry.field(extensions=[PermissionExtension([_FineOnly()], fail_silently=True)])
+    async def quiet_secret(self) -> list[str] | None:
+        return ["never shown"]
+
     @strawberry.field
     def sync_failure(self, fail: bool = True) -> int | None:
         if fail:
@@ -227,6 +302,14 @@ def odd_values(parent: str, field_name: str, argument: str) -> st.SearchStrategy
     """Interesting argument values of the odd schema, for tests.graph.operations."""
     if argument == "index":
         return st.sampled_from([0, 1, 2, 5, 9, -1, 10, 99])
+    if argument == "span":
+        return st.sampled_from(
+            [None, {}, {"low": 1, "high": 4}, {"low": -1}, {"names": ["fine", "heavy"]}]
+        )
+    if argument == "indexes":
+        return st.sampled_from([None, [], [0, 2], [1, 99]])
+    if argument == "node":
+        return st.sampled_from([None, "R2FkZ2V0OjA=", "R2FkZ2V0OjE=", "not a global id"])
     if argument == "times":
         return st.sampled_from([0, 1, 2, -1])
     if argument == "value":

@@ -11,7 +11,7 @@ from graphql import get_introspection_query
 
 from models.tokens import Permission, Principal
 from tests.graph.awkward_fleet import Seeded, Twins
-from tests.graph.executors import Answer, compare
+from tests.graph.executors import PRODUCT_EXECUTOR, STOCK_EXECUTOR, Answer, compare
 from tests.graph.odd_schema import odd_schema
 
 # As in tests/graph/test_executor_differential.py.
@@ -396,3 +396,52 @@ async def test_a_token_without_controller_may_not_report(twins: Twins) -> None:
     assert answer.data is None
     assert answer.errors[0]["message"] == "this token lacks the Controller permission"
     assert codes(answer) == ["FORBIDDEN"]
+
+
+# --- resolvers with permission checks and converted arguments, called by the plan
+
+GUARDED = """
+query Guarded($span: Span, $node: ID) {
+  all: guardedGadgets { name guardedEcho(times: 2) }
+  some: guardedGadgets(span: {low: 1, high: 5, names: ["heavy", "nan"]}, shade: DARK) { name }
+  picked: guardedGadgets(indexes: [0, 2]) { name guardedEcho(span: {low: 3}) }
+  refused: guardedGadgets(span: $span) { name }
+  byNode: guardedGadgets(node: $node) { name }
+  sloppy
+  quietSecret
+}
+"""
+
+
+async def test_permissions_and_converted_arguments_answer_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: graphql-core's general path counted, for the product's executor only
+    general: list[str] = []
+    original = STOCK_EXECUTOR.execute_field
+
+    def counted(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        if type(self) is not STOCK_EXECUTOR:
+            general.append(f"{parent_type.name}.{details[0].node.name.value}")
+        return original(self, parent_type, source, details, *rest)
+
+    monkeypatch.setattr(STOCK_EXECUTOR, "execute_field", counted)
+    # when: async resolvers behind sync and async checks, given an input object, an enum, a
+    # list, a refused span and a global id that does not decode
+    answer = await compare(ODD, GUARDED, variables={"span": {"low": -1}, "node": "not a global id"})
+    # then: the answer is the one each case is meant to give
+    data = answer.data
+    assert data["all"][0] == {"name": "fine", "guardedEcho": "guardedEcho:fine:2:0"}
+    assert data["all"][2] is None  # refused for any gadget but the fine one
+    assert data["some"] == [{"name": "heavy"}, {"name": "nan"}]
+    assert data["picked"] == [{"name": "fine", "guardedEcho": "guardedEcho:fine:1:3"}, None]
+    assert (data["refused"], data["byNode"], data["sloppy"]) == (None, None, None)
+    assert data["quietSecret"] == []
+    messages = {tuple(e["path"]): e["message"] for e in answer.errors}
+    assert messages[("refused",)] == "a span starts at 0 or later"
+    assert messages[("all", 2, "guardedEcho")] == "only the fine gadget answers this"
+    assert messages[("byNode",)] == 'Value cannot represent a GlobalID: "not a global id".'
+    assert "_NotABoolean' returned a value of type 'int'" in messages[("sloppy",)]
+    # and: the product's executor called those resolvers itself, none through graphql-core
+    if PRODUCT_EXECUTOR is not STOCK_EXECUTOR:
+        assert not {g for g in general if "uarded" in g or g in {"Query.sloppy"}}
