@@ -16,9 +16,13 @@ first met (graphql-jit does the same for JavaScript), and the per-value work is 
   unchanged; `__typename` is a constant;
 - plain attributes holding objects or lists are completed by completers made once per type
   (`_completer`), which mirror `complete_value` for NonNull, List, Object and leaf types;
-- everything else (resolvers, arguments, permissions, introspection, abstract types, types with
-  `is_type_of`, awaitable or odd values) is handed to graphql-core's own `execute_field` or
-  `complete_value` unchanged.
+- a field with a Strawberry resolver (with no exception handler, and no field extension but one
+  `PermissionExtension` on an async resolver) is called as Strawberry's wrapper would call it
+  (`_ResolverPlan`): its arguments coerced once per selection, converted per call, its
+  permission checked when its result is awaited;
+- everything else (other extensions, introspection, abstract types, types with `is_type_of`,
+  awaitable or odd values) is handed to graphql-core's own `execute_field` or `complete_value`
+  unchanged.
 
 Whenever a fast check fails — a null in a non-null field, a value that does not coerce, an
 exception, an awaitable — the field goes to graphql-core's general path, which reads it again and
