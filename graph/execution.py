@@ -73,6 +73,7 @@ from strawberry.types.unset import UNSET
 from strawberry.utils.await_maybe import await_maybe
 
 from graph.collections_kept import Collections, collections_for
+from graph.variables import PLANNING
 from models.records import RowCodec, Rows
 
 log = logging.getLogger("clusterql.graph")
@@ -1054,6 +1055,16 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
         self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> values
         self.keep_alive: list[Any] = []  # what the ids of `arguments` name, alive while used
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        """graphql-core's `build`, with the operation's variables coerced by its plan
+        (`graph.variables`)."""
+        token = PLANNING.set(True)
+        try:
+            return super().build(*args, **kwargs)
+        finally:
+            PLANNING.reset(token)
 
     @functools.cached_property
     def strawberry_converter(self) -> Any:

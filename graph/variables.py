@@ -1,0 +1,118 @@
+"""Variable values coerced by a plan made once per operation, for the planned executor.
+
+graphql-core coerces an operation's variables afresh for every request: for each variable
+definition it resolves the type from the document again (`get_variable_signature`), checks the
+value's nesting, then coerces it. A REST page's operation declares six variables, so that was
+about a tenth of the executor's work per page without nodes (cProfile). The signatures depend
+only on the schema and the operation, so they are resolved once and kept; per request what is
+left is the value itself. Values of the common kinds take a short way: a null for a nullable
+variable is null, a scalar's or enum's value is its type's own `coerce_input_value`, exactly as
+graphql-core's `coerce_input_value` would call it (a default matters only for a value not
+given). Anything else (a value not given, a list, an input object, a value the type refuses, a
+definition whose type is not an input type) is coerced by graphql-core's `get_variable_values`
+from the start, so every error it reports is its own.
+
+Only the planned executor's `build` uses this (it sets `PLANNING`): graphql-core's executor
+module looks the function up when it builds, and the stock executor, which tests compare the
+planned one with, keeps graphql-core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextvars import ContextVar
+from typing import Any
+
+import graphql.execution.executor as _executor
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLNonNull,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Undefined,
+    VariableDefinitionNode,
+)
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import VariableValues, VariableValueSource, get_variable_values
+
+PLANS_KEPT = 256  # operations whose variables' plans are kept (the oldest is dropped)
+
+# One variable: its signature, whether its type is non-null, and its leaf type (None: not a
+# scalar or enum, so never the short way).
+_Step = tuple[GraphQLVariableSignature, bool, GraphQLScalarType | GraphQLEnumType | None]
+_PLANS: dict[tuple[int, int], tuple[Any, Any, tuple[_Step, ...] | None]] = {}
+# True while the planned executor builds (`PlannedExecutor.build` sets it)
+PLANNING: ContextVar[bool] = ContextVar("clusterql_planning_variables", default=False)
+
+
+def _plan(
+    schema: GraphQLSchema, definitions: Collection[VariableDefinitionNode]
+) -> tuple[_Step, ...] | None:
+    """The steps of `definitions`, or None when one of them has no signature (graphql-core
+    reports that)."""
+    steps: list[_Step] = []
+    for definition in definitions:
+        signature = get_variable_signature(schema, definition)
+        if isinstance(signature, GraphQLError):
+            return None
+        type_ = signature.type
+        non_null = isinstance(type_, GraphQLNonNull)
+        bare = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        leaf = bare if isinstance(bare, GraphQLScalarType | GraphQLEnumType) else None
+        steps.append((signature, non_null, leaf))
+    return tuple(steps)
+
+
+def _steps(
+    schema: GraphQLSchema, definitions: Collection[VariableDefinitionNode]
+) -> tuple[_Step, ...] | None:
+    key = (id(schema), id(definitions))
+    found = _PLANS.get(key)
+    if found is None:
+        if len(_PLANS) >= PLANS_KEPT:
+            del _PLANS[next(iter(_PLANS))]
+        # the entry keeps the schema and the definitions alive, so that their ids stay theirs
+        found = _PLANS[key] = (schema, definitions, _plan(schema, definitions))
+    return found[2]
+
+
+def planned_variable_values(
+    schema: GraphQLSchema,
+    var_def_nodes: Collection[VariableDefinitionNode],
+    inputs: dict[str, Any],
+    max_errors: int | None = None,
+    hide_suggestions: bool = False,
+) -> list[GraphQLError] | VariableValues:
+    """What `get_variable_values` returns for these arguments, by the operation's plan when
+    every value is of a kind it takes (see above), else by `get_variable_values` itself."""
+    steps = _steps(schema, var_def_nodes) if PLANNING.get() else None
+    if steps is None:
+        return get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
+    sources: dict[str, VariableValueSource] = {}
+    coerced: dict[str, Any] = {}
+    for signature, non_null, leaf in steps:
+        name = signature.name
+        value = inputs.get(name, Undefined)
+        if value is None and not non_null:
+            x: Any = None
+        elif value is None or value is Undefined or leaf is None:
+            x = Undefined
+        else:
+            try:
+                x = leaf.coerce_input_value(value)
+            except Exception:  # graphql-core's coercion then says what is wrong
+                x = Undefined
+        if x is Undefined:
+            return get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
+        sources[name] = VariableValueSource(signature, value)
+        coerced[name] = x
+    return VariableValues(sources, coerced)
+
+
+# graphql-core's executor calls its module's `get_variable_values` when it builds; outside
+# the planned executor's `build` this is that same function.
+_executor.get_variable_values = planned_variable_values  # type: ignore[attr-defined]
