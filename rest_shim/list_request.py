@@ -318,8 +318,58 @@ def explain(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+# The keys of a body `_common` reads, and the values of those that name one of a few.
+_COMMON_KEYS = frozenset({"limit", "next_key", "last_key", "return_nodes", "order_by", "direction"})
+_ORDER_NAMES = {name: name.upper() for name in ORDERS}
+_DIRECTION_NAMES = {name: name.upper() for name in DIRECTIONS}
+
+
+def _common(body: Any) -> ListRequest | None:
+    """The request of a body of the common kind, as the model reads it; None for any other.
+
+    Validating a small body through the model costs about as much, in a whole request, as
+    reading it (pydantic's validators are cold by the time the next body comes). The common
+    body (`{"limit": 100, "next_key": "10"}`: an integer limit in range, at most one page key,
+    a string or null, a boolean `return_nodes`, an order and a direction by their names, no
+    filters) needs none of the model's tolerances or messages, so this reads it directly. It
+    takes only what the model accepts, and reads it as the model does (a test compares them
+    on generated bodies); everything else goes to the model, which says what is wrong.
+    """
+    if body.__class__ is not dict or not _COMMON_KEYS.issuperset(body):
+        return None
+    limit = body.get("limit", DEFAULT_PAGE)
+    if limit.__class__ is not int or not 1 <= limit <= MAX_PAGE:
+        return None
+    if "next_key" in body and "last_key" in body:
+        return None
+    key = body.get("next_key", body.get("last_key"))
+    if key is not None and key.__class__ is not str:
+        return None
+    return_nodes = body.get("return_nodes", False)
+    order_by, direction = body.get("order_by", "id"), body.get("direction", "asc")
+    if (
+        (return_nodes is not True and return_nodes is not False)
+        or order_by.__class__ is not str
+        or direction.__class__ is not str
+        or order_by not in _ORDER_NAMES
+        or direction not in _DIRECTION_NAMES
+    ):
+        return None
+    return ListRequest(
+        limit=limit,
+        next_key=key or None,
+        return_nodes=return_nodes,
+        order_by=_ORDER_NAMES[order_by],
+        direction=_DIRECTION_NAMES[direction],
+    )
+
+
 def parse_list_request(body: Any) -> ListRequest:
-    """Check every field of the body; the first problem found is the 400's message."""
+    """Check every field of the body; the first problem found is the 400's message. A body of
+    the common kind is read directly (`_common`), as the model would read it."""
+    common = _common(body)
+    if common is not None:
+        return common
     try:
         checked = ListClustersBody.model_validate(body)
     except ValidationError as exc:
