@@ -132,7 +132,7 @@ class ApiGate:
         if self.open_get and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        snapshot = Snapshot(resources(scope["app"]).engine)
+        snapshot = Snapshot(resources(scope["app"]).engine, owner_closes=True)
         try:
             found = await caller(self.boundary, scope, snapshot)
             if isinstance(found, Response):
@@ -148,4 +148,4 @@ class ApiGate:
                     return
             await self.app(scope, receive, send)
         finally:
-            await snapshot.close()  # if the request did not close it already
+            await snapshot.close()  # after the answer was sent: it does not wait for this

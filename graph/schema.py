@@ -1,4 +1,5 @@
-"""The schema, and the one place where an operation's snapshot is closed and errors get codes."""
+"""The schema, and the one place where an operation's snapshot is sealed or closed and its errors
+get codes."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class ClusterqlSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Run one operation; afterwards close its read snapshot and code its errors.
+        """Run one operation; afterwards seal or close its read snapshot (`Snapshot.answered`)
+        and code its errors.
 
         Done here rather than in an extension because some failures (syntax errors among
         them) leave Strawberry's execution by an exception that skips extension hooks. An
@@ -97,7 +99,7 @@ class ClusterqlSchema(strawberry.Schema):
                 result = operation.result()
         finally:
             if isinstance(context_value, Context):
-                await context_value.snapshot.close()
+                await context_value.snapshot.answered()
         if result.errors:
             result.errors = with_codes(result.errors, getattr(context_value, "request_id", None))
         if isinstance(context_value, Context):

@@ -12,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from clusterql.app import create_app
 from clusterql.database import resources
@@ -76,7 +77,7 @@ async def controller_secret(engine: AsyncEngine) -> str:
 
 
 def in_process(
-    app: Starlette, secret: str | None = None, *, raise_app_exceptions: bool = True
+    app: ASGIApp, secret: str | None = None, *, raise_app_exceptions: bool = True
 ) -> httpx.AsyncClient:
     """An HTTP client to `app` in-process, with a token's `secret` as its credentials if given."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)

@@ -47,6 +47,8 @@ class Counted:
     engine: AsyncEngine
     statements: list[str]
     database_url: str
+    application: Any
+    secret: str
 
 
 class _SqliteTrace:
@@ -90,7 +92,7 @@ async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
                 for _ in range(3):
                     await client.post(LIST, json={"limit": 1, "return_nodes": True})
                 log.clear()
-                yield Counted(client, engine, log, database_url)
+                yield Counted(client, engine, log, database_url, application, secret)
 
 
 def _proxied(database_url: str) -> Any:
@@ -212,6 +214,33 @@ async def test_a_later_page_adds_only_the_check_of_its_key(counted: Counted) -> 
     response = await counted.client.post(LIST, json={"limit": 10, "next_key": key})
     assert response.status_code == 200
     assert _kinds(counted.statements) == ["BEGIN", "token", "id check", "page+count", "ROLLBACK"]
+
+
+@pytest.mark.parametrize("path", [LIST, "/graphql"])
+async def test_the_answer_is_sent_before_the_snapshot_rolls_back(
+    counted: Counted, path: str
+) -> None:
+    # given: the app, behind a layer that notes the statements run when the answer is complete
+    at_answer: list[list[str]] = []
+
+    async def noting(scope: Any, receive: Any, send: Any) -> None:
+        async def send_noting(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                at_answer.append(_kinds(counted.statements))
+            await send(message)
+
+        await counted.application(scope, receive, send_noting)
+
+    body: dict[str, Any] = {"limit": 5}
+    if path == "/graphql":
+        body = {"query": LIST_CLUSTERS, "variables": {"limit": 5, "withNodes": False}}
+    # when
+    async with in_process(noting, counted.secret) as client:
+        response = await client.post(path, json=body)
+    # then: the answer did not wait for the ROLLBACK, which came once it was sent
+    assert response.status_code == 200, response.text
+    assert at_answer == [["BEGIN", "token", "page+count"]]
+    assert _kinds(counted.statements) == ["BEGIN", "token", "page+count", "ROLLBACK"]
 
 
 async def test_a_refused_token_is_one_lookup(counted: Counted) -> None:
