@@ -16,7 +16,6 @@ most `KEPT` are kept, the least recently used dropped first.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,6 +31,8 @@ from graphql import (
     VariableNode,
 )
 
+from graph.kept import KeptByIdentity
+
 KEPT = 256  # operations and directive values whose collections are kept
 
 
@@ -41,21 +42,20 @@ class Collections:
     grouped field set, and the plans made for each collected set (keyed by their identity,
     each entry keeping its set alive so that identity is not reused)."""
 
-    __slots__ = ("operation", "plans", "roots", "schema", "shapes", "sub_fields")
+    __slots__ = ("plans", "roots", "shapes", "sub_fields")
 
-    def __init__(self, schema: GraphQLSchema, operation: OperationDefinitionNode) -> None:
-        self.schema = schema  # kept: the key holds its identity
-        self.operation = operation
+    def __init__(self) -> None:
         self.sub_fields: dict[Any, Any] = {}
         self.roots: dict[Any, Any] = {}  # root type -> its grouped field set
         self.plans: dict[int, Any] = {}
         self.shapes: dict[int, Any] = {}
 
 
-_KEPT: OrderedDict[tuple[Any, ...], Collections] = OrderedDict()
-# Per operation node (kept alive with it): the names of the variables its directives read, each
-# once; None when its fields depend on more (fragment arguments).
-_DIRECTED: OrderedDict[int, tuple[OperationDefinitionNode, tuple[str, ...] | None]] = OrderedDict()
+# Per schema, operation node, suggestion setting and directive values.
+_KEPT: KeptByIdentity[Collections] = KeptByIdentity(KEPT)
+# Per operation node: the names of the variables its directives read, each once; None when its
+# fields depend on more (fragment arguments).
+_DIRECTED: KeptByIdentity[tuple[str, ...] | None] = KeptByIdentity(KEPT)
 
 
 def collections_for(
@@ -75,32 +75,21 @@ def collections_for(
     values = tuple((name, name in coerced, coerced.get(name)) for name in names)
     key = (id(schema), id(operation), hide_suggestions, values)
     try:
-        found = _KEPT.get(key)
+        return _KEPT.get_or_make(key, (schema, operation), Collections)
     except TypeError:  # a value that cannot be a key (directives take Booleans)
         return None
-    if found is None:  # (an entry keeps its schema and operation alive: their ids are theirs)
-        found = _KEPT[key] = Collections(schema, operation)
-        if len(_KEPT) > KEPT:
-            _KEPT.popitem(last=False)
-    else:
-        _KEPT.move_to_end(key)
-    return found
 
 
 def _directed(
     operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
 ) -> tuple[str, ...] | None:
-    found = _DIRECTED.get(id(operation))
-    if found is not None:  # the entry keeps its operation alive: the id is that operation's
-        return found[1]
-    names: tuple[str, ...] | None = None
-    if not any(f.variable_definitions for f in fragments.values()):
+    def names() -> tuple[str, ...] | None:
+        if any(f.variable_definitions for f in fragments.values()):
+            return None
         sets = [operation.selection_set, *(f.selection_set for f in fragments.values())]
-        names = tuple(dict.fromkeys(_directive_variables(sets)))
-    _DIRECTED[id(operation)] = (operation, names)
-    if len(_DIRECTED) > KEPT:
-        _DIRECTED.popitem(last=False)
-    return names
+        return tuple(dict.fromkeys(_directive_variables(sets)))
+
+    return _DIRECTED.get_or_make(id(operation), (operation,), names)
 
 
 def _directive_variables(sets: Iterable[SelectionSetNode | None]) -> Iterator[str]:

@@ -39,12 +39,14 @@ from graphql.execution.get_variable_signature import (
 )
 from graphql.execution.values import VariableValues, VariableValueSource, get_variable_values
 
-PLANS_KEPT = 256  # operations whose variables' plans are kept (the oldest is dropped)
+from graph.kept import KeptByIdentity
+
+PLANS_KEPT = 256  # operations whose variables' plans are kept (the least recently used dropped)
 
 # One variable: its signature, whether its type is non-null, and its leaf type (None: not a
 # scalar or enum, so never the short way).
 _Step = tuple[GraphQLVariableSignature, bool, GraphQLScalarType | GraphQLEnumType | None]
-_PLANS: dict[tuple[int, int], tuple[Any, Any, tuple[_Step, ...] | None]] = {}
+_PLANS: KeptByIdentity[tuple[_Step, ...] | None] = KeptByIdentity(PLANS_KEPT)
 # True while the planned executor builds (`PlannedExecutor.build` sets it)
 PLANNING: ContextVar[bool] = ContextVar("clusterql_planning_variables", default=False)
 
@@ -71,13 +73,7 @@ def _steps(
     schema: GraphQLSchema, definitions: Collection[VariableDefinitionNode]
 ) -> tuple[_Step, ...] | None:
     key = (id(schema), id(definitions))
-    found = _PLANS.get(key)
-    if found is None:
-        if len(_PLANS) >= PLANS_KEPT:
-            del _PLANS[next(iter(_PLANS))]
-        # the entry keeps the schema and the definitions alive, so that their ids stay theirs
-        found = _PLANS[key] = (schema, definitions, _plan(schema, definitions))
-    return found[2]
+    return _PLANS.get_or_make(key, (schema, definitions), lambda: _plan(schema, definitions))
 
 
 def planned_variable_values(
