@@ -660,6 +660,7 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 LOADED: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("req/s", lambda r: f"{r['rps']:,.1f}"),
     ("x floor (req/s)", lambda r: _times(r, "rps_x_floor")),
+    ("x PostGraphile (req/s)", lambda r: _times(r, "rps_x_postgraphile")),
     ("CPU/req", lambda r: _ms(r["cpu_ms"])),
     ("PostgreSQL CPU/req", lambda r: _ms(r["postgres_cpu_ms"])),
 ]
