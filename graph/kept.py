@@ -17,6 +17,8 @@ V = TypeVar("V")
 
 
 class KeptByIdentity(Generic[V]):
+    """At most `size` values under keys made of ids, each kept with the objects they name."""
+
     __slots__ = ("_entries", "size")
 
     def __init__(self, size: int) -> None:
