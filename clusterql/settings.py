@@ -28,13 +28,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
     )
     database_pool_size: int = Field(
-        default=5,
+        default=10,
         ge=1,
         le=1000,
         description="PostgreSQL connections each process keeps open (one per concurrent request).",
     )
     database_max_overflow: int = Field(
-        default=10,
+        default=5,
         ge=0,
         le=1000,
         description="PostgreSQL connections a process may open beyond the pool under bursts.",

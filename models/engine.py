@@ -46,8 +46,8 @@ class EngineOptions:
     a PostgreSQL statement may run, and the longest SQLite waits for the write lock.
     """
 
-    pool_size: int = 5
-    max_overflow: int = 10
+    pool_size: int = 10
+    max_overflow: int = 5
     pool_timeout_s: float = 10.0  # waiting for a free connection of the pool
     connect_timeout_s: float = 5.0
     statement_timeout_s: float = 30.0

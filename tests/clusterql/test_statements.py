@@ -318,3 +318,43 @@ async def test_a_pooled_connection_the_server_killed_costs_the_next_request_noth
         report = await counted.client.post("/graphql", json=_report(f"after-kill-{attempt}"))
         assert report.status_code == 200, report.text
         assert report.json()["data"]["reportCluster"]["nodesCount"] == 1
+
+
+@pytest.mark.skipif(
+    postgres_server_url() is None,
+    reason="the connection pool is PostgreSQL's: runs in the PostgreSQL pass",
+)
+async def test_eight_clients_at_once_reuse_the_pools_connections(counted: Counted) -> None:
+    """With the default settings, 8 requests at a time, round after round, open no connection
+    after the first round: the pool keeps what a steady load needs (an overflow connection
+    would be closed as it came back, and a new one opened for the next request)."""
+    pool = counted.engine.sync_engine.pool
+    opened, in_use, peak = 0, 0, 0
+
+    def on_connect(*_: Any) -> None:
+        nonlocal opened
+        opened += 1
+
+    def on_checkout(*_: Any) -> None:
+        nonlocal in_use, peak
+        in_use += 1
+        peak = max(peak, in_use)
+
+    def on_checkin(*_: Any) -> None:
+        nonlocal in_use
+        in_use -= 1
+
+    event.listen(pool, "connect", on_connect)
+    event.listen(pool, "checkout", on_checkout)
+    event.listen(pool, "checkin", on_checkin)
+
+    async def page() -> None:
+        response = await counted.client.post(LIST, json={"limit": 10})
+        assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(page() for _ in range(8)))
+    after_first = opened
+    for _ in range(10):
+        await asyncio.gather(*(page() for _ in range(8)))
+    assert peak == 8  # the 8 did hold 8 connections at once
+    assert opened == after_first, f"{opened - after_first} connections opened after the first round"
