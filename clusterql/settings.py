@@ -15,6 +15,8 @@ from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from models.engine import EngineOptions
 from models.limits import CONTROLLER_MAX_CLUSTERS, DEFAULT_STALE_AFTER
 
+_ENGINE = EngineOptions()  # the database defaults have one home: the engine's options
+
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
@@ -28,29 +30,29 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
     )
     database_pool_size: int = Field(
-        default=10,
+        default=_ENGINE.pool_size,
         ge=1,
         le=1000,
         description="PostgreSQL connections each process keeps open (one per concurrent request).",
     )
     database_max_overflow: int = Field(
-        default=5,
+        default=_ENGINE.max_overflow,
         ge=0,
         le=1000,
         description="PostgreSQL connections a process may open beyond the pool under bursts.",
     )
     database_pool_timeout: float = Field(
-        default=10.0,
+        default=_ENGINE.pool_timeout_s,
         gt=0,
         description="Seconds a request waits for a free connection before it gets 503.",
     )
     database_connect_timeout: float = Field(
-        default=5.0,
+        default=_ENGINE.connect_timeout_s,
         gt=0,
         description="Seconds to open a PostgreSQL connection before the request gets 503.",
     )
     database_statement_timeout: float = Field(
-        default=30.0,
+        default=_ENGINE.statement_timeout_s,
         gt=0,
         description="Seconds a statement may run (PostgreSQL) or wait for the write lock "
         "(SQLite) before the request gets 503.",
