@@ -8,9 +8,17 @@ only on the schema and the operation, so they are resolved once and kept; per re
 left is the value itself. Values of the common kinds take a short way: a null for a nullable
 variable is null, a scalar's or enum's value is its type's own `coerce_input_value`, exactly as
 graphql-core's `coerce_input_value` would call it (a default matters only for a value not
-given). Anything else (a value not given, a list, an input object, a value the type refuses, a
-definition whose type is not an input type) is coerced by graphql-core's `get_variable_values`
-from the start, so every error it reports is its own.
+given). A variable not given is what graphql-core makes of it too: left out when it is
+nullable and has no default, else, for a scalar or an enum, its default as
+`coerce_default_value` gives it (graphql-core keeps that on the kept signature's default: a
+value nothing changes). Anything else (a non-null variable not given and without a default, a
+default of a list or an input object, a list, an input object, a value the type refuses, a
+definition whose type is not an input type, a default that fails to coerce) is coerced by
+graphql-core's `get_variable_values` from the start, so every error it reports is its own.
+
+A `/graphql` client sends only the variables it sets (the REST shim sends them all), so without
+the way for those not given, a page whose operation declares defaults it does not override took
+graphql-core's coercion every time.
 
 Only the planned executor's `build` uses this (it sets `PLANNING`): graphql-core's executor
 module looks the function up when it builds, and the stock executor, which tests compare the
@@ -38,6 +46,7 @@ from graphql.execution.get_variable_signature import (
     get_variable_signature,
 )
 from graphql.execution.values import VariableValues, VariableValueSource, get_variable_values
+from graphql.utilities.coerce_input_value import coerce_default_value
 
 from graph.kept import KeptByIdentity
 
@@ -93,9 +102,27 @@ def planned_variable_values(
     for signature, non_null, leaf in steps:
         name = signature.name
         value = inputs.get(name, Undefined)
+        if value is Undefined:
+            if signature.default is None and not non_null:
+                sources[name] = VariableValueSource(signature)  # left out
+                continue
+            if signature.default is None or leaf is None:
+                return get_variable_values(
+                    schema, var_def_nodes, inputs, max_errors, hide_suggestions
+                )
+            try:
+                default = coerce_default_value(signature)
+            except Exception:  # graphql-core's coercion then says what is wrong
+                return get_variable_values(
+                    schema, var_def_nodes, inputs, max_errors, hide_suggestions
+                )
+            sources[name] = VariableValueSource(signature)
+            if default is not Undefined:
+                coerced[name] = default
+            continue
         if value is None and not non_null:
             x: Any = None
-        elif value is None or value is Undefined or leaf is None:
+        elif value is None or leaf is None:
             x = Undefined
         else:
             try:

@@ -1,6 +1,7 @@
 """Variable values coerced by a plan made once per operation (`graph.variables`): the same
 values, sources and errors as graphql-core's `get_variable_values`, the short way taken for the
-REST operation's variables, and graphql-core's way kept for the stock executor."""
+REST operation's variables (all sent, or only those a client sets), and graphql-core's way kept
+for the stock executor."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ query V(
 ) { __typename }
 """
 WITH_DEFAULT = "query D($limit: Int! = 5, $order: ClusterOrderField! = ID) { __typename }"
+NULLABLE_DEFAULTS = (
+    'query E($limit: Int = 5, $key: String = null, $filter: ClusterFilter = {name: "a"},'
+    ' $ids: [ID!] = ["1"]) { __typename }'
+)
+BAD_DEFAULT = 'query B($limit: Int! = "five") { __typename }'  # what validation refuses
 NOT_AN_INPUT = "query N($x: Cluster) { __typename }"
 FINE = {"limit": 7, "key": "10", "nodes": False, "filter": None, "order": "NAME", "id": "3"}
 CASES: list[tuple[str, dict[str, Any]]] = [
@@ -44,7 +50,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     (DOCUMENT, {k: v for k, v in FINE.items() if k != "key"}),  # missing and nullable
     (DOCUMENT, {**FINE, "unknown": 1}),  # a value no variable is declared for
     (WITH_DEFAULT, {}),
+    (WITH_DEFAULT, {"limit": 9}),
     (WITH_DEFAULT, {"limit": 9, "order": "ID"}),
+    (NULLABLE_DEFAULTS, {}),  # defaults of a scalar, a null, an input object and a list
+    (NULLABLE_DEFAULTS, {"filter": None, "ids": None}),
+    (BAD_DEFAULT, {}),
     (NOT_AN_INPUT, {"x": 1}),
 ]
 
@@ -93,6 +103,9 @@ async def test_the_rest_operation_takes_the_short_way_and_the_stock_executor_doe
         return real(*args, **kwargs)
 
     monkeypatch.setattr(variables, "get_variable_values", counted)
+    # what a /graphql client sends: only the variables it sets, the others left to their
+    # defaults or out
+    graphql_variables = {"limit": 3, "withNodes": False}
     rest_variables = {
         "limit": 3,
         "nextKey": None,
@@ -102,9 +115,11 @@ async def test_the_rest_operation_takes_the_short_way_and_the_stock_executor_doe
         "direction": "ASC",
     }
     # when: the REST page's operation, through the stock executor and the product's
-    answer = await seeded.compare(LIST_CLUSTERS, rest_variables)
+    answers = [await seeded.compare(LIST_CLUSTERS, v) for v in (rest_variables, graphql_variables)]
     # then: both answer the page alike; graphql-core coerced the stock executor's variables
     # only, the product's executor took the short way
-    assert answer.errors == []
-    assert len(answer.data["clusters"]["clusters"]) == 3
-    assert len(coerced_by_graphql_core) == (1 if PRODUCT_EXECUTOR is not STOCK_EXECUTOR else 2)
+    for answer in answers:
+        assert answer.errors == []
+        assert len(answer.data["clusters"]["clusters"]) == 3
+    assert answers[0].data == answers[1].data
+    assert len(coerced_by_graphql_core) == (2 if PRODUCT_EXECUTOR is not STOCK_EXECUTOR else 4)
