@@ -102,20 +102,16 @@ def planned_variable_values(
     for signature, non_null, leaf in steps:
         name = signature.name
         value = inputs.get(name, Undefined)
+        if value is Undefined and signature.default is None and not non_null:
+            sources[name] = VariableValueSource(signature)  # left out
+            continue
         if value is Undefined:
-            if signature.default is None and not non_null:
-                sources[name] = VariableValueSource(signature)  # left out
-                continue
             if signature.default is None or leaf is None:
-                return get_variable_values(
-                    schema, var_def_nodes, inputs, max_errors, hide_suggestions
-                )
+                break
             try:
                 default = coerce_default_value(signature)
             except Exception:  # graphql-core's coercion then says what is wrong
-                return get_variable_values(
-                    schema, var_def_nodes, inputs, max_errors, hide_suggestions
-                )
+                break
             sources[name] = VariableValueSource(signature)
             if default is not Undefined:
                 coerced[name] = default
@@ -123,17 +119,20 @@ def planned_variable_values(
         if value is None and not non_null:
             x: Any = None
         elif value is None or leaf is None:
-            x = Undefined
+            break
         else:
             try:
                 x = leaf.coerce_input_value(value)
             except Exception:  # graphql-core's coercion then says what is wrong
-                x = Undefined
-        if x is Undefined:
-            return get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
+                break
+            if x is Undefined:
+                break
         sources[name] = VariableValueSource(signature, value)
         coerced[name] = x
-    return VariableValues(sources, coerced)
+    else:
+        return VariableValues(sources, coerced)
+    # a value the plan does not take: graphql-core coerces them all, and says what is wrong
+    return get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
 
 
 # graphql-core's executor calls its module's `get_variable_values` when it builds; outside
