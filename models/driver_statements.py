@@ -14,7 +14,7 @@ the driver when they can:
   would have made of it;
 - the driver runs it only inside the transaction SQLAlchemy began on that connection (the
   request's snapshot), sending that transaction's BEGIN first when the adapter has deferred it
-  to the first statement (on SQLite with it, in one trip: `models.sqlite_driver`; asyncpg's,
+  to the first statement (on SQLite with it, where it runs: `models.sqlite_driver`; asyncpg's,
   as SQLAlchemy's adapter would have sent it); otherwise, or when the driver fails, `fetch`
   answers None and the caller runs the statement through SQLAlchemy, which then fails the same
   way with its own translation of the error (an unavailable database stays a 503, a dead pooled

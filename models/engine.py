@@ -165,8 +165,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # may wait for the lock, and say why not
             return
         # A deferred BEGIN takes no lock and cannot fail on a live connection: our adapter
-        # sends it with the transaction's first statement, in that statement's trip to
-        # aiosqlite's thread (`models.sqlite_driver`); SQLAlchemy's own adapter gets it from
+        # sends it with the transaction's first statement, where that statement runs (on the
+        # loop's thread, or in its trip to aiosqlite's: `models.sqlite_driver`), and knows the
+        # transaction for a read one; SQLAlchemy's own adapter gets it from
         # the driver's cursor, without SQLAlchemy's execution around it (one measurement:
         # BEGIN's share of a snapshot's checkout went from about 150 us of Python to about 50).
         dbapi_connection = conn.connection.dbapi_connection

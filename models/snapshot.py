@@ -36,8 +36,9 @@ class Snapshot:
 
     `owner_closes`: whoever made the snapshot closes it once the answer is sent (the API gate,
     `clusterql.api_gate`), and an operation's end only seals it (`answered`). The answer then
-    does not wait for the ROLLBACK: a trip to SQLite's thread or to the PostgreSQL server, 0.3
-    to 0.35 ms of a page without nodes in-process. uvicorn reads a keep-alive connection's next
+    does not wait for the ROLLBACK: a trip to the PostgreSQL server (or to SQLite's thread, when
+    the read could not end on the loop's: `models.sqlite_driver`), 0.3 to 0.35 ms of a page
+    without nodes in-process. uvicorn reads a keep-alive connection's next
     request as soon as an answer is complete, so a client waits for that ROLLBACK nowhere.
     """
 

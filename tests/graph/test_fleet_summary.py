@@ -126,9 +126,14 @@ def _rest_shaped(c: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _reporter(
-    admin: httpx.AsyncClient, fleet: list[ClusterState], rng: random.Random, stop: asyncio.Event
+    admin: httpx.AsyncClient,
+    fleet: list[ClusterState],
+    rng: random.Random,
+    stop: asyncio.Event,
+    sent_one: asyncio.Event | None = None,
 ) -> int:
-    """Reports changed states of `fleet`'s clusters until `stop`; removes one now and then."""
+    """Reports changed states of `fleet`'s clusters until `stop`; removes one now and then.
+    Sets `sent_one`, if given, after each report."""
     sent = 0
     while not stop.is_set():
         i = rng.randrange(len(fleet))
@@ -154,6 +159,8 @@ async def _reporter(
                 "/graphql", json={"query": documents.REMOVE, "variables": {"id": cluster_id}}
             )
         sent += 1
+        if sent_one is not None:
+            sent_one.set()
         await asyncio.sleep(0)
     return sent
 
@@ -170,9 +177,14 @@ async def test_the_summary_equals_a_full_rest_walk_and_adds_up_while_reports_str
     fleet = _fleet(rng, 30)
     await factories.insert(engine, fleet[:20])  # bulk inserted, the rest registered by reports
     stop = asyncio.Event()
-    reporter = asyncio.create_task(_reporter(admin, fleet, rng, stop))
+    sent_one = asyncio.Event()
+    reporter = asyncio.create_task(_reporter(admin, fleet, rng, stop, sent_one))
     try:
         for _ in range(15):
+            # Reads need not yield to the reporter (SQLite's run on the loop's thread): each
+            # round waits for one more report, so that reports stream in between them.
+            await asyncio.wait_for(sent_one.wait(), timeout=30)
+            sent_one.clear()
             both = await _graphql(admin, BOTH)
             assert both["clusters"]["pagination"]["nextKey"] is None
             shaped = [_rest_shaped(c) for c in both["clusters"]["clusters"]]

@@ -1,8 +1,14 @@
-"""SQLite's statements take one trip to aiosqlite's thread each (`models.sqlite_driver`), and
-answer as SQLAlchemy's own adapter does: rows, row counts, last row ids, errors, transactions."""
+"""SQLite's statements take one trip to aiosqlite's thread each, and a read transaction's none
+(`models.sqlite_driver`), and answer as SQLAlchemy's own adapter does: rows, row counts, last
+row ids, errors, transactions. A read on the loop's thread never waits there: not for a lock,
+not for long, not behind what aiosqlite's thread still runs."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +34,14 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every function sent to aiosqlite's thread, in order."""
+    """Every function sent to aiosqlite's thread, in order (as the adapter's count of them
+    wraps it: the function it runs)."""
     sent: list[Any] = []
     queue: Any = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(fn)
+        wrapped = getattr(fn, "__func__", None) is sqlite_driver.OneTripConnection._finishing
+        sent.append(args[0] if wrapped else fn)
         return await queue(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
@@ -47,13 +55,20 @@ async def test_the_engine_uses_the_one_trip_adapter(engine: AsyncEngine) -> None
         assert isinstance(raw.dbapi_connection, sqlite_driver.OneTripConnection)
 
 
-async def test_a_statement_with_rows_is_one_trip(engine: AsyncEngine, trips: list[Any]) -> None:
+async def test_a_statement_is_one_trip_and_a_read_transactions_none(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
     async with write_transaction(engine) as conn:
-        await conn.execute(text("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')"))
-    async with read_transaction(engine) as conn:
         before = len(trips)
-        rows = (await conn.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+        await conn.execute(text("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')"))
         assert len(trips) - before == 1
+        in_writer = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        assert len(trips) - before == 2  # a write transaction's reads take theirs too
+    before = len(trips)
+    async with read_transaction(engine) as conn:
+        rows = (await conn.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+    assert len(trips) == before  # BEGIN, the SELECT and the ROLLBACK ran on the loop's thread
+    assert in_writer == 3
     assert [tuple(r) for r in rows] == [(1, "a"), (2, "b"), (3, "c")]
 
 
@@ -121,7 +136,7 @@ async def test_a_read_transactions_begin_goes_with_its_first_statement(
         assert not await _in_transaction(conn)  # begun by SQLAlchemy, not yet by SQLite
         before = len(trips)
         first = (await conn.execute(text("SELECT v FROM t"))).scalars().all()
-        assert len(trips) - before == 1  # BEGIN and the statement, in one trip
+        assert len(trips) == before  # BEGIN and the statement, on the loop's thread
         assert await _in_transaction(conn)
         # a write committed meanwhile is not seen: the first statement read in the transaction
         async with write_transaction(engine) as other:
@@ -144,7 +159,7 @@ async def test_a_driver_read_begins_the_deferred_transaction_and_none_outside_on
         assert isinstance(adapted, sqlite_driver.OneTripConnection)
         before = len(trips)
         assert await adapted.fetch_rows("SELECT count(*) FROM t", []) == [(0,)]
-        assert len(trips) - before == 1
+        assert len(trips) == before
         assert await _in_transaction(conn)
         async with write_transaction(engine) as other:
             await other.execute(text("INSERT INTO t (v) VALUES ('meanwhile')"))
@@ -174,3 +189,97 @@ async def test_a_read_transaction_with_no_statement_leaves_nothing_deferred(
             await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": f"w{_}"})
     async with read_transaction(engine) as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+
+
+async def _adapted(conn: Any) -> sqlite_driver.OneTripConnection:
+    raw = await conn.get_raw_connection()
+    adapted = raw.dbapi_connection
+    assert isinstance(adapted, sqlite_driver.OneTripConnection)
+    return adapted
+
+
+async def test_a_long_read_is_interrupted_and_runs_again_in_the_thread_in_its_snapshot(
+    engine: AsyncEngine, trips: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with write_transaction(engine) as conn:
+        values = [{"v": f"value {n}"} for n in range(3000)]
+        await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), values)
+    long_read = text("SELECT sum(length(v)) FROM t")
+    async with read_transaction(engine) as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 3000
+        async with write_transaction(engine) as other:  # not in the snapshot
+            await other.execute(text("INSERT INTO t (v) VALUES ('meanwhile')"))
+        before = len(trips)
+        monkeypatch.setattr(sqlite_driver, "INLINE_BUDGET_S", 0.0)
+        total = (await conn.execute(long_read)).scalar_one()
+        assert trips[before:] == [sqlite_driver._run]  # given up here, run in the thread
+        monkeypatch.undo()
+        assert (await conn.execute(long_read)).scalar_one() == total
+        assert len(trips) == before + 1  # within the budget: on the loop's thread
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 3000
+        raw = (await _adapted(conn))._connection._conn
+        assert raw.in_transaction
+    assert total == sum(len(v["v"]) for v in values)
+
+
+async def test_a_locked_database_is_waited_for_in_the_thread_not_on_the_loop(
+    tmp_path: Path, trips: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In WAL mode a read waits for a lock only in rare moments (another process recovering the
+    # WAL, say); in rollback-journal mode whenever a writer commits: the file stays in that
+    # mode here, so that another connection's exclusive lock really stops the read.
+    monkeypatch.setattr("models.engine._switch_to_wal", lambda cursor, busy_timeout_ms: None)
+    path = tmp_path / "journal.db"
+    made = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with write_transaction(made) as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+            await conn.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")
+        threading.Timer(0.3, holder.rollback).start()
+        ticks = 0
+
+        async def ticking() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(ticking())
+        try:
+            async with read_transaction(made) as conn:
+                before = len(trips)
+                started = time.monotonic()
+                rows = (await conn.execute(text("SELECT v FROM t"))).scalars().all()
+                waited = time.monotonic() - started
+                assert trips[before:] == [sqlite_driver._run]
+                raw = (await _adapted(conn))._connection._conn
+                # the connection's own busy timeout is back, for the thread's statements
+                assert raw.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        finally:
+            ticker.cancel()
+            holder.close()
+        assert rows == ["kept"]
+        assert waited >= 0.2
+        assert ticks >= 5  # the loop ran on while the thread waited for the lock
+    finally:
+        await made.dispose()
+
+
+async def test_a_read_waits_in_the_thread_behind_what_it_still_runs(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
+    async with read_transaction(engine) as conn:
+        adapted = await _adapted(conn)
+        # a function whose awaiter was cancelled still runs in aiosqlite's thread
+        left = asyncio.create_task(adapted._connection._execute(time.sleep, 0.3))
+        await asyncio.sleep(0.05)
+        left.cancel()
+        started = time.monotonic()
+        before = len(trips)
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        assert trips[before:] == [sqlite_driver._run]  # behind it, not beside it
+        assert time.monotonic() - started >= 0.2
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        assert len(trips) == before + 1  # the thread idle again: on the loop's thread
