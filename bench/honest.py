@@ -416,7 +416,7 @@ class Results:
     load: list[tuple[str, list[float]]] = field(default_factory=list)
 
 
-async def _seed_sqlite(url: str, clusters: int, nodes: int) -> str:
+async def seed_sqlite(url: str, clusters: int, nodes: int) -> str:
     """The seeded clusters and an Admin token (its secret returned), minus the tombstones."""
     token = await seed(url, clusters, nodes)
     engine = create_engine(url)
@@ -533,7 +533,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pg = stack.enter_context(postgres_server()) if use_pg else None
         sqlite_url = f"sqlite+aiosqlite:///{scratch / 'bench.db'}"
         started = time.perf_counter()
-        token = asyncio.run(_seed_sqlite(sqlite_url, args.clusters, args.nodes))
+        token = asyncio.run(seed_sqlite(sqlite_url, args.clusters, args.nodes))
         urls = {"sqlite": sqlite_url} if "sqlite" in args.databases else {}
         if pg is not None:
             urls["postgresql"], facts["postgresql"] = copy_to_postgres(sqlite_url, pg)
