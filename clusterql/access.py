@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from clusterql import metrics
 from clusterql.refusals import CODE_BY_STATUS
@@ -73,35 +73,24 @@ class Watch:
 
 
 class Access:
-    """ASGI middleware, inside `RequestId`: counts and logs each HTTP request once answered."""
+    """Counts and logs each HTTP request once answered (`clusterql.edge` calls it, inside the
+    request id, so that its lines carry it)."""
 
-    def __init__(self, app: ASGIApp, watch: Watch) -> None:
-        self.app = app
+    def __init__(self, watch: Watch) -> None:
         self.watch = watch
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # if the app fails before it answers, the server answers 500
-
-        async def send_watched(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        counting = self.watch.counting
-        if counting:
+    def started(self) -> float:
+        """A request came in: its start, for `seen`."""
+        if self.watch.counting:
             metrics.IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_watched)
-        finally:
-            seconds = time.perf_counter() - started
-            if counting:
-                metrics.IN_FLIGHT.dec()
-            self._seen(scope, status, seconds)
+        return time.perf_counter()
+
+    def seen(self, scope: Scope, status: int, started: float) -> None:
+        """The request that `started` then was answered `status` (500: it failed unanswered)."""
+        seconds = time.perf_counter() - started
+        if self.watch.counting:
+            metrics.IN_FLIGHT.dec()
+        self._seen(scope, status, seconds)
 
     def _seen(self, scope: Scope, status: int, seconds: float) -> None:
         state = scope.get("state", {})

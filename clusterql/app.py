@@ -18,13 +18,12 @@ from clusterql.access import Access, Watch, route_templates
 from clusterql.api_gate import ApiGate
 from clusterql.cli.parser import installed_version
 from clusterql.database import Resources, current_database, resources
+from clusterql.edge import Edge
 from clusterql.graphql_view import GraphQLView, context_for
-from clusterql.headers import SecurityHeaders
-from clusterql.live import Live, SmallSendBuffer
+from clusterql.live import Live
 from clusterql.overload import InFlight
 from clusterql.rate_limit import RateLimiter
 from clusterql.refusals import GRAPHQL, REST, Boundary
-from clusterql.request_id import RequestId
 from clusterql.settings import Settings
 from graph.context import Clock, utc_now
 from graph.cursors import CursorCodec
@@ -176,12 +175,7 @@ def create_app(
     watch = Watch(route_templates(routes), "/graphql", counting)
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(SmallSendBuffer),
-            Middleware(RequestId),
-            Middleware(Access, watch=watch),  # inside RequestId: its lines carry the id
-            Middleware(SecurityHeaders),
-        ],
+        middleware=[Middleware(Edge, access=Access(watch))],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 EVERYWHERE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 NO_STORE = ((b"cache-control", b"no-store"),)
@@ -28,26 +28,9 @@ def _with(headers: Headers, extra: Headers) -> list[tuple[bytes, bytes]]:
     return [*headers, *(header for header in extra if header[0] not in present)]
 
 
-def _adding(send: Send, extra: Headers) -> Send:
-    async def send_with(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = _with(message.get("headers", ()), extra)
-        await send(message)
-
-    return send_with
-
-
-class SecurityHeaders:
-    """ASGI middleware for every path: the headers of `EVERYWHERE`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, _adding(send, EVERYWHERE))
+def everywhere(headers: Headers) -> list[tuple[bytes, bytes]]:
+    """Any answer's headers, with those of `EVERYWHERE` (`clusterql.edge` adds them)."""
+    return _with(headers, EVERYWHERE)
 
 
 def no_store(headers: Headers) -> list[tuple[bytes, bytes]]:

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Send
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -54,7 +54,7 @@ from models.tokens import Permission, Principal
 log = logging.getLogger("clusterql.live")
 
 NOBODY = Principal(token_id=0, name="", permissions=frozenset())
-SEND_BUFFER_BYTES = 64 * 1024  # a websocket's kernel send buffer (SmallSendBuffer)
+SEND_BUFFER_BYTES = 64 * 1024  # a websocket's kernel send buffer (small_send_buffer)
 CLOSE_WAIT_S = 2.0  # for a close frame to get out before the connection is cut
 MAX_REASON_BYTES = 123  # a websocket close reason's limit (RFC 6455, 5.5)
 
@@ -200,27 +200,19 @@ async def _logged(job: Awaitable[None]) -> None:
         raise
 
 
-class SmallSendBuffer:
-    """ASGI middleware: a websocket's socket gets a small kernel send buffer.
+def small_send_buffer(send: Send, send_buffer_bytes: int = SEND_BUFFER_BYTES) -> None:
+    """Give a websocket's socket a small kernel send buffer (`clusterql.edge` calls this).
 
     Linux grows a connection's send buffer up to megabytes, so a subscriber that stops reading
     would hold that much kernel memory and be noticed (its queue full) only after megabytes of
     events. uvicorn does not hand the socket to the app; its `send` is a method of the
     connection's protocol, whose transport has it. Anything else (another server) is left alone.
     """
-
-    def __init__(self, app: ASGIApp, send_buffer_bytes: int = SEND_BUFFER_BYTES) -> None:
-        self.app = app
-        self.send_buffer_bytes = send_buffer_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is not None:
-                with suppress(OSError, AttributeError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
-        await self.app(scope, receive, send)
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
 
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
