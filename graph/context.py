@@ -14,6 +14,7 @@ from graph.fanout import Listening
 from graph.loaders import Loaders
 from graph.operation_limits import DEFAULT_LIMITS, OperationLimits
 from graph.outcome import Outcome
+from graph.wire import Wire
 from models.limits import CONTROLLER_MAX_CLUSTERS, DEFAULT_STALE_AFTER
 from models.snapshot import Snapshot
 from models.tokens import Principal
@@ -41,6 +42,7 @@ class Context:
     clock: Clock = field(default_factory=lambda: utc_now)  # reports' time; tests set their own
     stale_after: timedelta = DEFAULT_STALE_AFTER
     listening: Listening | None = None  # over a websocket: where subscriptions hear changes
+    wire: Wire | None = None  # leaf values other than GraphQL's (the REST shim's: graph.wire)
     # The instant the answer reads as "now": staleness is judged once per operation, so
     # `Cluster.stale`, the `stale` filter and `fleetSummary` of one answer agree.
     now: datetime = field(default_factory=lambda: utc_now())

@@ -74,6 +74,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from graph.collections_kept import Collections, collections_for
 from graph.variables import PLANNING
+from graph.wire import Wire
 from models.records import RowCodec, Rows
 
 log = logging.getLogger("clusterql.graph")
@@ -411,7 +412,7 @@ def _from_rows(
     generated for this selection set and codec; None when a field is not a plain column or a
     value is not one the fast path takes as it is (then the records take the usual way)."""
     fields = ex.shape(object_type, call.fdl)
-    made = _rows_factory(object_type, fields, rows.codec)
+    made = _rows_factory(object_type, fields, rows.codec, getattr(ex.context_value, "wire", None))
     return None if made is None else made(rows.rows)
 
 
@@ -464,11 +465,14 @@ def _column_code(
     index: int,
     convert: Callable[[Any], Any] | None,
     exact: str | None,
+    wire: Wire | None = None,
+    null: str = "None",
 ) -> tuple[list[str], str | None, str, dict[str, Any]] | None:
     """Field `i` read from column `index` of a row unpacked into `c0, c1, ...`: the statements
     it needs first, the check its value must pass (None: none), the expression of its wire
     value, and the names they use. The checks accept exactly what `_leaf_lines` accepts; a
-    check that what the driver guarantees of the column (`exact`) always passes is left out."""
+    check that what the driver guarantees of the column (`exact`) always passes is left out.
+    With a `wire`, IDs and enums come out in its values, and a null as `null` (an expression)."""
     type_ = field.type
     non_null = isinstance(type_, GraphQLNonNull)
     leaf = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
@@ -509,35 +513,54 @@ def _column_code(
             return first, None, f"C{i}({x})", names
         if non_null:
             return first, f"{x} is not None", f"C{i}({x})", names
-        return first, None, f"(None if {x} is None else C{i}({x}))", names
+        return first, None, f"({null} if {x} is None else C{i}({x}))", names
     x = _converted_first(i, x, convert, first, names)
     builtin = _builtin_leaf(leaf, x)
     if builtin is not None:
         check, value = builtin
-        if exact in _PROVEN_BY.get(leaf, ()):
+        if leaf is GraphQLID and wire is not None and wire.int_ids:
+            check, value = f"{x}.__class__ is int", x  # a str id: GraphQL's way
+            if exact in ("int", "int32"):
+                return first, None, value, names
+        elif exact in _PROVEN_BY.get(leaf, ()):
             return first, None, value, names
     else:
         assert isinstance(leaf, CustomGraphQLEnumType)
         members, wrapped, lookup = f"E{i}", f"W{i}", f"L{i}"
-        names[lookup] = leaf._value_lookup
+        names[lookup] = _in_wire(leaf, leaf._value_lookup, wire)
         if exact == "str":  # a stored name no member has: KeyError, and the records' way
             return first, None, f"{lookup}[{x}]", names
         check = f"({x}.__class__ is str or {x}.__class__ is {wrapped})"
         value = f"({members}[{x}] if {x}.__class__ is {wrapped} else {lookup}[{x}])"  # KeyError
-        names[members] = _enum_members(leaf)
+        names[members] = _in_wire(leaf, _enum_members(leaf), wire)
         names[wrapped] = leaf.wrapped_cls
     if not non_null:
-        check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
+        check, value = f"({x} is None or {check})", f"({null} if {x} is None else {value})"
     return first, check, value, names
+
+
+def _in_wire(
+    leaf: CustomGraphQLEnumType, names: dict[Any, str], wire: Wire | None
+) -> dict[Any, Any]:
+    """`names` (what maps to each member's name) mapped to the wire's values instead, if it
+    has some for this enum; a member it lacks is left out (the general path answers it)."""
+    values = None if wire is None else wire.enums.get(leaf.name)
+    if values is None:
+        return names
+    return {key: values[name] for key, name in names.items() if name in values}
 
 
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _rows_factory(
-    parent_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...], codec: RowCodec[Any]
+    parent_type: GraphQLObjectType,
+    fields: tuple[tuple[str, str], ...],
+    codec: RowCodec[Any],
+    wire: Wire | None = None,
 ) -> Callable[[Sequence[Any]], list[dict[str, Any]] | None] | None:
     """Generate the code that makes a selection set's dicts from rows of `codec`'s layout (one
     dict display per row, after one check of every value), or None when a field is not a plain
-    attribute of a scalar or enum type read from a column."""
+    attribute of a scalar or enum type read from a column. With a `wire`, its leaf values
+    (`graph.wire`)."""
     first: list[str] = []
     checks: list[str] = []
     items: list[str] = []
@@ -549,7 +572,13 @@ def _rows_factory(
         field = parent_type.fields.get(field_name)
         attribute = None if field is None else _basic_attribute(field)
         column = None if attribute is None else codec.columns.get(attribute)
-        made = None if field is None or column is None else _column_code(i, field, *column)
+        null = "None"
+        if wire is not None and (parent_type.name, field_name) in wire.nulls:
+            null = f"N{i}"
+            names[null] = wire.nulls[parent_type.name, field_name]
+        made = (
+            None if field is None or column is None else _column_code(i, field, *column, wire, null)
+        )
         if made is None:
             return None
         first += made[0]

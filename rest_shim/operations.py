@@ -1,14 +1,17 @@
 """The GraphQL operations the REST endpoints run, and how their results become REST JSON.
 
 The operations alias every field to its REST name (`monitored_at: monitoredAt`), so GraphQL
-already answers the vendor's keys in the vendor's order, and what is left to reshape is in place
-and small: ids become JSON numbers, enums lower case, and an unknown sensor time `""`.
+already answers the vendor's keys in the vendor's order. What is left is in the values: ids are
+JSON numbers, enums lower case, and an unknown sensor time `""`. The operations run with
+`REST_WIRE` (`graph.wire`), so objects made straight from rows come out that way;
+`rest_clusters` reshapes the others, which have GraphQL's values (a string id says which).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from graph.wire import Wire
 from rest_shim.answers import CLUSTER_KEYS, NODE_KEYS
 
 
@@ -64,25 +67,33 @@ _NODE_STATUS = {
     "INSTALLATION_FAILED": "installation_failed",
     "DISABLED": "disabled",
 }
+REST_WIRE = Wire(
+    int_ids=True,
+    enums={"ControllerStatus": _CONTROLLER_STATUS, "NodeStatus": _NODE_STATUS},
+    # the vendor's client requires a string, as for `sensor_version`
+    nulls={("Node", "sensorLastUpdated"): ""},
+)
 
 
 def rest_clusters(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`RestCluster`s (with their `RestNode`s, if selected) made the vendor's clusterObjs, in
     place: ids JSON numbers (the vendor's example answer and its client's Get Cluster schema,
-    SPEC §12) and statuses lower case. One loop for a whole page: a call per cluster cost more
-    than the reshaping it did."""
+    SPEC §12) and statuses lower case. Objects already in `REST_WIRE`'s values (an int id) are
+    left as they are. One loop for a whole page: a call per cluster cost more than the
+    reshaping it did."""
     controller_status, node_status = _CONTROLLER_STATUS, _NODE_STATUS
     for c in clusters:
-        c["id"] = int(c["id"])
-        c["controller_status"] = controller_status[c["controller_status"]]
+        if c["id"].__class__ is str:
+            c["id"] = int(c["id"])
+            c["controller_status"] = controller_status[c["controller_status"]]
         nodes = c.get("nodes")
         if nodes is not None:
             for n in nodes:
-                n["id"] = int(n["id"])
-                if n["sensor_last_updated"] is None:
-                    # the vendor's client requires a string, as for `sensor_version`
-                    n["sensor_last_updated"] = ""
-                n["status"] = node_status[n["status"]]
+                if n["id"].__class__ is str:
+                    n["id"] = int(n["id"])
+                    if n["sensor_last_updated"] is None:
+                        n["sensor_last_updated"] = ""
+                    n["status"] = node_status[n["status"]]
     return clusters
 
 

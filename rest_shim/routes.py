@@ -15,7 +15,13 @@ from graph.context import Context
 from graph.scalars import parse_cluster_id
 from rest_shim.body import read_json
 from rest_shim.list_request import parse_list_request
-from rest_shim.operations import GET_CLUSTER, LIST_CLUSTERS, rest_clusters, rest_page
+from rest_shim.operations import (
+    GET_CLUSTER,
+    LIST_CLUSTERS,
+    REST_WIRE,
+    rest_clusters,
+    rest_page,
+)
 from rest_shim.problems import RestError, error_response, from_graphql
 
 ContextFactory = Callable[[Request], Context]
@@ -39,9 +45,9 @@ class RestShim:
         self._context_for = context_for
 
     async def _run(self, request: Request, query: str, variables: dict[str, Any]) -> Any:
-        result = await self._schema.execute(
-            query, variable_values=variables, context_value=self._context_for(request)
-        )
+        context = self._context_for(request)
+        context.wire = REST_WIRE
+        result = await self._schema.execute(query, variable_values=variables, context_value=context)
         if result.errors:
             raise from_graphql(result.errors)
         return result.data

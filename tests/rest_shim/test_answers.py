@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from graph import execution
 from models.limits import MAX_PAGE
 from models.records import NodeStatus
 from rest_shim import list_request
@@ -105,3 +107,37 @@ def test_the_documented_pattern_of_a_string_limit_is_exactly_the_accepted_string
             except RestError as exc:
                 refused = exc
             assert (refused is None) == accepted, text
+
+
+async def test_objects_made_from_rows_and_the_others_answer_the_same(
+    admin: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's objects made straight from rows come out in the REST wire's values
+    (`rest_shim.operations.REST_WIRE`); those made the usual way are reshaped from GraphQL's:
+    either way the answer is the same."""
+    ids = await _fleet(engine)
+
+    async def answers() -> list[Any]:
+        return [
+            (await admin.post(URL, json={"return_nodes": True})).json(),
+            (await admin.post(URL, json={})).json(),
+            (await admin.get(f"/runtime/api/v1/clusters/{ids[1]}/")).json(),
+        ]
+
+    taken: set[str] = set()
+    from_rows = execution._from_rows
+
+    def spy(ex: Any, object_type: Any, *args: Any) -> Any:
+        done = from_rows(ex, object_type, *args)
+        taken.add(f"{object_type.name} from {'records' if done is None else 'rows'}")
+        return done
+
+    monkeypatch.setattr(execution, "_from_rows", spy)
+    wired = await answers()
+    # with their nodes (a resolver), clusters are made as objects
+    assert taken == {"Node from rows", "Cluster from rows", "Cluster from records"}
+    assert wired[0]["clusters"][1]["nodes"][1]["sensor_last_updated"] == ""
+    assert wired[0]["clusters"][1]["nodes"][0]["status"] == "monitored_with_sensor"
+    assert [c["id"] for c in wired[0]["clusters"]] == ids
+    monkeypatch.setattr(execution, "_from_rows", lambda *args: None)  # every one as objects
+    assert await answers() == wired
