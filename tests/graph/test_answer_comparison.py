@@ -60,3 +60,21 @@ async def test_a_query_answer_stands_if_the_stock_executor_gives_it_on_another_r
     await assert_same(first, later, document=QUERY, again=again)
     with pytest.raises(AssertionError, match="answered differently"):
         await assert_same(first, later, document=MUTATION, again=again)
+
+
+def test_once_a_null_reached_the_root_another_root_fields_errors_may_be_missing() -> None:
+    # given: `b` sent a null to the root; `a`'s error was recorded before that in one answer only
+    with_a = answer(error("a", "x"), error("b"), data=None)
+    without_a = answer(error("b"), data=None)
+    # then: either way round, for a query
+    assert difference(with_a, without_a, roots_concurrent=True) is None
+    assert difference(without_a, with_a, roots_concurrent=True) is None
+    assert difference(with_a, without_a, roots_concurrent=False) is not None
+    # but not while the root has data, nor without a root field whose errors both have
+    assert difference(answer(error("a"), data={"a": None}), answer(data={"a": None}),
+                      roots_concurrent=True) is not None  # fmt: skip
+    assert difference(answer(error("a"), data=None), answer(error("b"), data=None),
+                      roots_concurrent=True) is not None  # fmt: skip
+    # and the root field both have must have the same errors
+    assert difference(with_a, answer(error("b", message="other"), data=None),
+                      roots_concurrent=True) is not None  # fmt: skip
