@@ -1,6 +1,6 @@
-"""What each request was (SPEC §10): one middleware that sees it answered, then counts it
-(`clusterql.metrics`) and writes its access line, one JSON line on the `clusterql.access`
-logger.
+"""What each request was (SPEC §10): once it is answered (`clusterql.edge` sees that), it is
+counted (`clusterql.metrics`) and its access line written, one JSON line on the
+`clusterql.access` logger.
 
 The line has the method, the route template (never the path as sent nor its query string, which
 may carry secrets), the status, the duration, the request id (the formatter's), the token's name
