@@ -27,6 +27,7 @@ import pytest
 from graphql import ExecutionResult, GraphQLLeafType, GraphQLObjectType
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.schema import schema
@@ -403,7 +404,13 @@ async def test_the_differential_test_notices_a_broken_executor(
     drawn = st.one_of(
         st.tuples(st.just(True), queries), st.tuples(st.just(False), _odd_operations())
     )
-    # when / then: some operation answers differently, and the failure shows it
-    with pytest.raises(AssertionError, match="answered differently") as failed:
+    # when / then: some operation answers differently, and the failure shows it. A breakage
+    # that depends on timing (VariablesOfTheLatestOperation, with operations run at once) may
+    # not fail again when Hypothesis runs the failing example a second time: then it reports a
+    # FlakyFailure, which holds the first failure.
+    with pytest.raises((AssertionError, FlakyFailure)) as failed:
         await explore(drawn, check, examples=300, name=f"broken_{broken.__name__}", shrink=False)
-    assert broken.__qualname__ in str(failed.value)
+    found = failed.value
+    errors = found.exceptions if isinstance(found, FlakyFailure) else (found,)
+    shown = [str(e) for e in errors if isinstance(e, AssertionError)]
+    assert any("answered differently" in e and broken.__qualname__ in e for e in shown), errors
