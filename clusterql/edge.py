@@ -40,7 +40,6 @@ class Edge:
             return
         rid = request_id.of(scope)
         scope.setdefault("state", {})["request_id"] = rid
-        token = request_id.current.set(rid)
         id_header = (request_id.HEADER, rid.encode())
         status = 500  # if the app fails before it answers, the server answers 500
 
@@ -53,6 +52,7 @@ class Edge:
 
         access = self.access
         started = access.started()
+        token = request_id.current.set(rid)
         try:
             await self.app(scope, receive, send_edge)
         finally:

@@ -67,11 +67,12 @@ _NODE_STATUS = {
     "INSTALLATION_FAILED": "installation_failed",
     "DISABLED": "disabled",
 }
+# an unknown sensor time: the vendor's client requires a string, as for `sensor_version`
+_NO_SENSOR_TIME = ""
 REST_WIRE = Wire(
     int_ids=True,
     enums={"ControllerStatus": _CONTROLLER_STATUS, "NodeStatus": _NODE_STATUS},
-    # the vendor's client requires a string, as for `sensor_version`
-    nulls={("Node", "sensorLastUpdated"): ""},
+    nulls={("Node", "sensorLastUpdated"): _NO_SENSOR_TIME},
 )
 
 
@@ -92,7 +93,7 @@ def rest_clusters(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if n["id"].__class__ is str:
                     n["id"] = int(n["id"])
                     if n["sensor_last_updated"] is None:
-                        n["sensor_last_updated"] = ""
+                        n["sensor_last_updated"] = _NO_SENSOR_TIME
                     n["status"] = node_status[n["status"]]
     return clusters
 
