@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import datetime
 from inspect import isawaitable
 from typing import Any
@@ -59,6 +59,15 @@ class ClusterqlSchema(strawberry.Schema):
         them) leave Strawberry's execution by an exception that skips extension hooks. An
         operation still running after its time limit is cancelled and answered
         SERVICE_UNAVAILABLE (HTTP 503 with Retry-After in both APIs).
+
+        An admitted query runs in this coroutine, under `asyncio.timeout`: it only reads, and
+        a cancelled read lets go at once (a statement in SQLite's thread finishes there on its
+        own, its connection closed later by the snapshot's owner). Anything else runs as a task
+        that is abandoned at the limit (`_abandon`): a mutation's rollback may wait for a
+        statement still running in SQLite's thread, and its answer must not. The task costs a
+        page two turns of the event loop: measured in-process (interleaved A/B, REST page
+        without nodes), running the query in place answered 29 us sooner back to back and
+        87 us sooner with the caches cold.
         """
         timeout_s = limits_of(context_value).timeout_s
         # Subscriptions run over the websocket only (`stream`), never as one answer.
@@ -69,37 +78,34 @@ class ClusterqlSchema(strawberry.Schema):
             if self._only_the_gate
             else None
         )
-        if ready is not None and OperationType(ready[1].operation.value) in allowed:
-            run = self._execute_admitted(
-                ready[0], variable_values, context_value, root_value, operation_name,
-                operation_extensions,
-            )  # fmt: skip
-        else:
-            run = super().execute(
-                query,
-                variable_values,
-                context_value,
-                root_value,
-                operation_name,
-                allowed,
-                operation_extensions,
-            )
-        operation = asyncio.ensure_future(run)
+        kind = OperationType(ready[1].operation.value) if ready is not None else None
         try:
-            try:
-                await asyncio.wait((operation,), timeout=timeout_s)
-            except asyncio.CancelledError:
-                operation.cancel()
-                raise
-            timed_out = not operation.done()
-            if timed_out:
-                _abandon(operation)
-                result = _timed_out(timeout_s, getattr(context_value, "request_id", None))
+            if ready is not None and kind in allowed:
+                run = self._execute_admitted(
+                    ready[0], variable_values, context_value, root_value, operation_name,
+                    operation_extensions,
+                )  # fmt: skip
+                if kind is OperationType.QUERY:
+                    result = await _in_place(run, timeout_s)
+                else:
+                    result = await _as_task(run, timeout_s)
             else:
-                result = operation.result()
+                run = super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed,
+                    operation_extensions,
+                )
+                result = await _as_task(run, timeout_s)
         finally:
             if isinstance(context_value, Context):
                 await context_value.snapshot.answered()
+        timed_out = result is None
+        if result is None:
+            result = _timed_out(timeout_s, getattr(context_value, "request_id", None))
         if result.errors:
             result.errors = with_codes(result.errors, getattr(context_value, "request_id", None))
         if isinstance(context_value, Context):
@@ -185,6 +191,36 @@ async def _coded(results: StreamResult, request_id: str | None) -> AsyncGenerato
             yield result
     finally:
         await results.aclose()
+
+
+async def _in_place(
+    run: Awaitable[ExecutionResult], timeout_s: float | None
+) -> ExecutionResult | None:
+    """`run`'s result, or None when it was cancelled at `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s) as limit:
+            return await run
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        return None
+
+
+async def _as_task(
+    run: Awaitable[ExecutionResult], timeout_s: float | None
+) -> ExecutionResult | None:
+    """`run`'s result, or None when it was still running at `timeout_s` (then it is cancelled
+    and abandoned: the answer does not wait for it)."""
+    operation = asyncio.ensure_future(run)
+    try:
+        await asyncio.wait((operation,), timeout=timeout_s)
+    except asyncio.CancelledError:
+        operation.cancel()
+        raise
+    if not operation.done():
+        _abandon(operation)
+        return None
+    return operation.result()
 
 
 _ABANDONED: set[asyncio.Future[Any]] = set()

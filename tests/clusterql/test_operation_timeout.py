@@ -26,7 +26,7 @@ from clusterql.settings import Settings
 from models.engine import write_transaction
 from models.tokens import Permission
 from tests import factories
-from tests.databases import migrated_database_url
+from tests.databases import migrated_database_url, postgres_server_url
 from tests.scrape import grown, key, samples
 
 TIMEOUT_S = 0.5
@@ -111,3 +111,50 @@ async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(
         assert after.json()["data"]["cluster"]["nodesCount"] == 1  # the report did not apply
         again = await client.post("/graphql", json=_report(3))
         assert again.json()["data"]["reportCluster"]["nodesCount"] == 3
+
+
+@pytest.mark.skipif(
+    postgres_server_url() is None,
+    reason="SQLite's readers never wait (WAL): runs in the PostgreSQL pass",
+)
+async def test_a_query_past_its_time_limit_is_cancelled_and_answered_503_in_both_apis(
+    hurried: Starlette,
+) -> None:
+    # A query runs in the request's own coroutine (`ClusterqlSchema.execute`), not as a task
+    # of its own: cancelled there, its answer is still on time and its connection let go.
+    engine: AsyncEngine = resources(hurried).engine
+    secret = await factories.token(engine, Permission.ADMIN)
+    transport = httpx.ASGITransport(app=hurried)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://clusterql.test", headers=headers, timeout=30
+    ) as client:
+        assert (await client.post("/graphql", json=_report(1))).status_code == 200
+        # given: another session holds a lock that even a page's SELECT waits for (the token
+        # lookup reads api_tokens, which is free)
+        async with engine.connect() as conn:
+            await conn.begin()
+            await conn.execute(text("LOCK TABLE clusters IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            rest = await client.post("/runtime/api/v1/clusters", json={})
+            rest_elapsed = time.monotonic() - started
+            started = time.monotonic()
+            graphql = await client.post("/graphql", json={"query": COUNT})
+            graphql_elapsed = time.monotonic() - started
+            await conn.rollback()
+
+        assert rest.status_code == 503, rest.text
+        assert rest.headers["Retry-After"].isdigit()
+        assert "time limit (0.5 s)" in rest.json()["error"]
+        assert graphql.status_code == 503, graphql.text
+        assert graphql.headers["Retry-After"].isdigit()
+        error = graphql.json()["errors"][0]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "time limit (0.5 s)" in error["message"]
+        for elapsed in (rest_elapsed, graphql_elapsed):
+            assert TIMEOUT_S <= elapsed < 10  # not the 30 s of the statement timeout
+
+        assert await _checked_out(engine) == 0  # the snapshots were let go
+        after = await client.post("/graphql", json={"query": COUNT})
+        assert after.json()["data"]["cluster"]["nodesCount"] == 1
+        assert (await client.post("/runtime/api/v1/clusters", json={})).status_code == 200
