@@ -31,9 +31,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.util import await_, greenlet_spawn
+from sqlalchemy.util import await_
 
 from models import sqlite_driver
+from models.greenlets import run_sync
 
 _WRITE = "clusterql_write"
 _AFTER_COMMIT = "clusterql_after_commit"
@@ -234,10 +235,10 @@ async def open_snapshot(engine: AsyncEngine) -> AsyncConnection:
     PostgreSQL: REPEATABLE READ takes the snapshot at the first statement.
 
     The checkout and the BEGIN are done in one pass into SQLAlchemy's greenlet, where its
-    async `connect()` then `begin()` take two (three with PostgreSQL's isolation level): every
-    API request opens one (`models.snapshot`)."""
+    async `connect()` then `begin()` take two (three with PostgreSQL's isolation level), and on
+    a kept greenlet (`models.greenlets`): every API request opens one (`models.snapshot`)."""
     postgresql = engine.dialect.name == "postgresql"
-    return AsyncConnection(engine, await greenlet_spawn(_begun, engine.sync_engine, postgresql))
+    return AsyncConnection(engine, await run_sync(_begun, engine.sync_engine, postgresql))
 
 
 def _begun(sync_engine: Engine, postgresql: bool) -> Connection:
