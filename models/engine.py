@@ -241,6 +241,14 @@ async def open_snapshot(engine: AsyncEngine) -> AsyncConnection:
     return AsyncConnection(engine, await run_sync(_begun, engine.sync_engine, postgresql))
 
 
+async def close_snapshot(conn: AsyncConnection) -> None:
+    """`conn.close()` of a connection `open_snapshot` gave: its transaction is rolled back and
+    it goes back to the pool, on a kept greenlet too."""
+    connection = conn.sync_connection
+    assert connection is not None  # `open_snapshot` hands out connected ones
+    await run_sync(connection.close)
+
+
 def _begun(sync_engine: Engine, postgresql: bool) -> Connection:
     conn = sync_engine.connect()
     try:

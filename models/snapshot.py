@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from models.engine import open_snapshot
+from models.engine import close_snapshot, open_snapshot
 from models.faults import is_unavailable
 
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class Snapshot:
 
 async def _discard(conn: AsyncConnection) -> None:
     try:
-        await conn.close()  # closing rolls the read transaction back
+        await close_snapshot(conn)  # closing rolls the read transaction back
     except Exception as exc:
         # The connection died (the database went away): nothing to roll back, and the pool has
         # dropped it. The request already failed or succeeded on its own.
