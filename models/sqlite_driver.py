@@ -29,8 +29,11 @@ from 1.8-1.9 ms to 1.4 ms in-process, three trips fewer). So a `SELECT` of a rea
 loop's thread, as sqlite3 itself would run them, when nothing of this connection is queued for or
 running in aiosqlite's thread (a statement whose awaiter was cancelled may still be running
 there: then the statement takes its trip, behind it). Such a statement never waits on the loop:
-- for a lock: the statement that takes the transaction's snapshot (a read waits for a lock only
-  then, in WAL mode, e.g. while another process checkpoints) runs with `busy_timeout` 0;
+- for a lock: it runs with `busy_timeout` 0 (a read waits for a lock only when it takes its
+  transaction's snapshot, in WAL mode, e.g. while another process checkpoints). The connection's
+  own timeout is set back before the next function aiosqlite's thread runs, not after each read:
+  a pooled connection that only reads pays for neither `PRAGMA` (two `sqlite3` calls a request,
+  20 to 40 us with the caches cold, in-process A/B, REST page without nodes);
 - for long: a progress handler interrupts it after `INLINE_BUDGET_S`.
 Either way it raises before it returns a row, and runs again in aiosqlite's thread as any other
 statement does, with the connection's own busy timeout, in the same transaction (an interrupted
@@ -171,10 +174,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = (
         "_begin_deferred",
         "_busy_timeout_ms",
+        "_busy_zero",
         "_finished",
         "_queued",
         "_reading",
-        "_snapshot_taken",
     )
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # (a subclass of it)
 
@@ -182,8 +185,9 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         super().__init__(dbapi, connection)
         self._begin_deferred = False
         self._reading = False  # in a read transaction (`defer_begin`), until it ends
-        self._snapshot_taken = False  # a statement of that transaction has read
         self._busy_timeout_ms: int | None = None  # the connection's own, read when needed
+        # busy_timeout is 0 (set by a read on the loop's thread, left so for the next ones)
+        self._busy_zero = False
         # Functions sent to aiosqlite's thread, and those it has finished: each counter has
         # one writer (the loop's thread, aiosqlite's), so equal counters say it is idle.
         # (A function aiosqlite refuses, its connection closed, stays counted as queued: a
@@ -197,8 +201,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         connection._execute = counted  # every function aiosqlite itself sends, ours included
 
     def _finishing(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """In aiosqlite's thread: `fn`, then one more finished."""
+        """In aiosqlite's thread: `fn`, with the connection's own busy timeout, then one more
+        finished."""
         try:
+            if self._busy_zero:
+                self._connection._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                self._busy_zero = False
             return fn(*args, **kwargs)
         finally:
             self._finished += 1
@@ -216,19 +224,18 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         transaction, whose `SELECT`s and ROLLBACK may run on the loop's thread."""
         self._begin_deferred = True
         self._reading = True
-        self._snapshot_taken = False
 
     def _ended(self) -> None:
-        self._begin_deferred = self._reading = self._snapshot_taken = False
+        self._begin_deferred = self._reading = False
 
     def _read_here(self, fn: Callable[..., T], raw: Any, begin: bool, args: Any) -> T:
         """`fn(raw, begin, *args)` on the loop's thread, never waiting for a lock, nor longer
         than `INLINE_BUDGET_S`; `_RunAgain` when it gave up for either."""
-        first = not self._snapshot_taken
-        if first:
+        if not self._busy_zero:
             if self._busy_timeout_ms is None:
                 self._busy_timeout_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
-            raw.execute("PRAGMA busy_timeout = 0")
+            raw.execute("PRAGMA busy_timeout = 0")  # until aiosqlite's thread runs something
+            self._busy_zero = True
         raw.set_progress_handler(
             functools.partial(_past, time.perf_counter() + INLINE_BUDGET_S), _PROGRESS_EVERY
         )
@@ -240,8 +247,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             raise
         finally:
             raw.set_progress_handler(None, 0)
-            if first:
-                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
 
     async def in_trip(self, fn: Callable[..., T], *args: Any, read: str | None = None) -> T:
         """`fn(sqlite3 connection, begin, *args)`, one at a time: in aiosqlite's thread, or on
@@ -254,15 +259,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             try:
                 if read is not None and _is_select(read) and self._may_read_here():
                     try:
-                        done = self._read_here(fn, raw, begin, args)
+                        return self._read_here(fn, raw, begin, args)
                     except _RunAgain:
                         begin = begin and not raw.in_transaction
-                    else:
-                        self._snapshot_taken = True
-                        return done
-                done = await self._connection._execute(fn, raw, begin, *args)
-                self._snapshot_taken = self._reading
-                return done
+                return await self._connection._execute(fn, raw, begin, *args)  # type: ignore[no-any-return]
             except BaseException:
                 if begin and not raw.in_transaction:
                     self._begin_deferred = True  # BEGIN itself did not run: still to send

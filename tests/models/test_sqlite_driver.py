@@ -222,6 +222,45 @@ async def test_a_long_read_is_interrupted_and_runs_again_in_the_thread_in_its_sn
     assert total == sum(len(v["v"]) for v in values)
 
 
+async def test_the_busy_timeout_is_0_for_reads_on_the_loop_and_its_own_in_the_thread(
+    tmp_path: Path, trips: list[Any]
+) -> None:
+    # set to 0 by the first read on the loop's thread, left so for the next reads, and set back
+    # before aiosqlite's thread runs anything: a write waits for the lock as long as it says
+    made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}")
+    try:
+        async with write_transaction(made) as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for _ in range(2):
+            async with read_transaction(made) as conn:
+                before = len(trips)
+                assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+                assert len(trips) == before  # on the loop's thread
+                raw = (await _adapted(conn))._connection._conn
+                assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        holder = sqlite3.connect(
+            tmp_path / "busy.db", isolation_level=None, check_same_thread=False
+        )
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, held for 0.3 s
+        release = threading.Timer(0.3, holder.rollback)
+        release.start()
+        try:
+            started = time.monotonic()
+            async with write_transaction(made) as conn:
+                timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+                await conn.execute(text("INSERT INTO t (v) VALUES ('waited for')"))
+            waited = time.monotonic() - started
+        finally:
+            release.join()
+            holder.close()
+        assert timeout == 30_000  # the engine's default statement timeout
+        assert waited >= 0.2
+        async with read_transaction(made) as conn:
+            assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["waited for"]
+    finally:
+        await made.dispose()
+
+
 async def test_a_locked_database_is_waited_for_in_the_thread_not_on_the_loop(
     tmp_path: Path, trips: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
