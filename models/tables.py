@@ -35,12 +35,27 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # SQLite: SQLAlchemy's text of the instant (`2024-12-31 11:32:10.367653`, as its DATETIME
+        # writes it from a mapping of the fields) in one C call, from the aware value
+        if dialect.name == "sqlite":
+            return _sqlite_text
+        return super().bind_processor(dialect)
+
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         # SQLite keeps SQLAlchemy's text (`2024-12-31 11:32:10.367653`): read it as UTC in one
         # C call, rather than a regular expression, a datetime and a second one with a zone.
         if dialect.name == "sqlite":
             return _sqlite_utc
         return super().result_processor(dialect, coltype)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_utc(value: str | None) -> datetime | None:
