@@ -8,6 +8,7 @@ row on PostgreSQL) is the real way an operation runs long here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,19 @@ async def hurried(tmp_path: Path) -> AsyncIterator[Starlette]:
         yield application
 
 
+@contextlib.asynccontextmanager
+async def _admin_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` with a new Admin token."""
+    secret = await factories.token(resources(app).engine, Permission.ADMIN)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://clusterql.test",
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    ) as client:
+        yield client
+
+
 def _report(nodes: int) -> dict[str, Any]:
     node = {"hostname": "h", "status": "MONITORED", "sensorInstalled": False}
     state = {
@@ -66,12 +80,7 @@ async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(
     hurried: Starlette,
 ) -> None:
     engine: AsyncEngine = resources(hurried).engine
-    secret = await factories.token(engine, Permission.ADMIN)
-    transport = httpx.ASGITransport(app=hurried)
-    headers = {"Authorization": f"Bearer {secret}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://clusterql.test", headers=headers, timeout=30
-    ) as client:
+    async with _admin_client(hurried) as client:
         first = await client.post("/graphql", json=_report(1))
         assert first.json()["data"]["reportCluster"]["nodesCount"] == 1
         locked = asyncio.Event()
@@ -123,12 +132,7 @@ async def test_a_query_past_its_time_limit_is_cancelled_and_answered_503_in_both
     # A query runs in the request's own coroutine (`ClusterqlSchema.execute`), not as a task
     # of its own: cancelled there, its answer is still on time and its connection let go.
     engine: AsyncEngine = resources(hurried).engine
-    secret = await factories.token(engine, Permission.ADMIN)
-    transport = httpx.ASGITransport(app=hurried)
-    headers = {"Authorization": f"Bearer {secret}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://clusterql.test", headers=headers, timeout=30
-    ) as client:
+    async with _admin_client(hurried) as client:
         assert (await client.post("/graphql", json=_report(1))).status_code == 200
         # given: another session holds a lock that even a page's SELECT waits for (the token
         # lookup reads api_tokens, which is free)
