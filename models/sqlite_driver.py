@@ -262,7 +262,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
                         return self._read_here(fn, raw, begin, args)
                     except _RunAgain:
                         begin = begin and not raw.in_transaction
-                return await self._connection._execute(fn, raw, begin, *args)  # type: ignore[no-any-return]
+                done: T = await self._connection._execute(fn, raw, begin, *args)
+                return done
             except BaseException:
                 if begin and not raw.in_transaction:
                     self._begin_deferred = True  # BEGIN itself did not run: still to send
