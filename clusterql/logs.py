@@ -5,7 +5,6 @@ lines are `clusterql.access`'s, in place of uvicorn's."""
 from __future__ import annotations
 
 import logging
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,19 +17,6 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: the fields below, then the record's extras.
-
-    A line shows no thread, process or asyncio task, so while this formatter is in use (every
-    worker applies `log_config`, which makes it) records no longer look them up: logging's own
-    switches for that (https://docs.python.org/3/howto/logging.html#optimization). That halves
-    the cost of making a record, and there is one per request (the access line)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-        if sys.version_info >= (3, 12):
-            logging.logAsyncioTasks = False
-
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),

@@ -211,20 +211,6 @@ def test_the_log_formatter_redacts_what_looks_like_a_secret() -> None:
     assert line.count(REDACTED) == 2
 
 
-def test_with_the_formatter_records_skip_what_no_line_shows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for switch in ("logThreads", "logProcesses", "logMultiprocessing"):
-        monkeypatch.setattr(logging, switch, True)  # logging's defaults, restored afterwards
-    assert logging.makeLogRecord({}).threadName is not None
-    formatter = JsonFormatter()
-    record = logging.makeLogRecord({"msg": "%s done", "args": ("it",), "route": "/r"})
-    assert (record.thread, record.threadName, record.process, record.processName) == (None,) * 4
-    line = json.loads(formatter.format(record))
-    assert (line["message"], line["route"]) == ("it done", "/r")
-    assert not {"thread", "threadName", "process", "processName"} & set(line)
-
-
 async def test_an_unexpected_error_is_logged_once_with_its_request_id(
     app: Any, admin_secret: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
