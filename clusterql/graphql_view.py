@@ -76,11 +76,14 @@ def json_values(body: bytes, stop: int = MAX_JSON_VALUES) -> int:
 
 def context_for(request: Request) -> Context:
     """The one context factory, for `/graphql` and the REST shim alike. What the operation
-    did is noted in the request's state (`outcome`), for its access line and metrics."""
+    did is noted in the request's state (`outcome`), for its access line and metrics. The
+    context stays in that state until the request ends: what it read (a page's driver rows)
+    is then freed once the answer is sent, not while it is made (`graph.execution`'s
+    `PlannedExecutor.build_response`)."""
     principal: Principal = request.state.principal
     opened = resources(request.app)
     outcome = request.state.outcome = Outcome()
-    return build_context(
+    context = request.state.context = build_context(
         opened.engine,
         opened.cursors,
         principal,
@@ -92,6 +95,7 @@ def context_for(request: Request) -> Context:
         opened.clock,
         opened.stale_after,
     )
+    return context
 
 
 def graphql_status(payloads: Iterable[Mapping[str, Any]]) -> tuple[int, dict[str, str]]:

@@ -37,6 +37,7 @@ and response keys), like the parser cache. With resolve middleware (Strawberry e
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import keyword
@@ -59,7 +60,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
-from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt
+from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLResolveInfoHelpers
 from strawberry.exceptions import PermissionReturnedNonBooleanError
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
@@ -1057,6 +1058,24 @@ def _shape_of(grouped_field_set: Any) -> tuple[tuple[str, str], ...]:
     return tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
 
 
+_SETTLING: set[asyncio.Future[Any]] = set()  # work tracked after its operation's answer
+
+
+def _gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+    """graphql-core's `gather_async_work`, without the executor."""
+    return gather_with_cancel(*values)
+
+
+def _settle(is_awaitable: Callable[[Any], bool], values: Sequence[Any]) -> None:
+    """graphql-core's `track_async_work` for an executor that has answered: the awaitables
+    among `values` settled in the background, kept alive until they are."""
+    awaitables = [value for value in values if is_awaitable(value)]
+    if awaitables:
+        future = asyncio.gather(*awaitables, return_exceptions=True)
+        _SETTLING.add(future)
+        future.add_done_callback(_SETTLING.discard)
+
+
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with selection sets completed by plans made once (see above)."""
 
@@ -1126,6 +1145,24 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]
         return self.site(object_type, grouped_field_set)
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's response, then the executor's one reference cycle undone, when no
+        work of the operation is left to settle.
+
+        graphql-core's executor and its `async_helpers` (bound methods of it) refer to each
+        other, and the executor to the context: the request's context, its loaders' futures
+        and the driver rows they hold (2,000 tuples for a page with nodes) were then freed by
+        the cyclic garbage collector, a collection or more later, instead of when the request
+        ends. The helpers stay usable by what already holds them (resolvers receive them in
+        `info`), and new ones do what they did without the executor: work tracked later is
+        still settled in the background (`_settle`)."""
+        response = super().build_response(data)
+        if not self.background_futures:
+            self.async_helpers = GraphQLResolveInfoHelpers(
+                gather=_gather, track=functools.partial(_settle, self.is_awaitable)
+            )
+        return response
 
     def execute_root_grouped_field_set(
         self,

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from graph import node_pages, pagination
 from graph.context import Info
@@ -36,24 +42,33 @@ def _selects(info: Info, name: str) -> bool:
     may need, not what it will hold)."""
     raw = info._raw_info
     seen: set[str] = set()
+    return any(_within(node.selection_set, name, raw.fragments, seen) for node in raw.field_nodes)
 
-    def within(selection_set: SelectionSetNode | None) -> bool:
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                if selection.name.value == name:
-                    return True
-            elif isinstance(selection, InlineFragmentNode):
-                if within(selection.selection_set):
-                    return True
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = raw.fragments.get(selection.name.value)
-                if fragment is not None and fragment.name.value not in seen:
-                    seen.add(fragment.name.value)
-                    if within(fragment.selection_set):
-                        return True
-        return False
 
-    return any(within(node.selection_set) for node in raw.field_nodes)
+def _within(
+    selection_set: SelectionSetNode | None,
+    name: str,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: set[str],
+) -> bool:
+    """`_selects` in one selection set; each fragment is looked into once (`seen`). A
+    function of the module, not a closure calling itself: that closure and its cell refer to
+    each other, and through the resolve info to the request's context, whose rows would then
+    wait for the cyclic garbage collector."""
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            if selection.name.value == name:
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _within(selection.selection_set, name, fragments, seen):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None and fragment.name.value not in seen:
+                seen.add(fragment.name.value)
+                if _within(fragment.selection_set, name, fragments, seen):
+                    return True
+    return False
 
 
 def _domain(info: Info, given: ClusterFilterInput | None) -> ClusterFilter:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import inspect
 import logging
 from typing import Any
 
@@ -13,7 +15,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.context import build_context
 from graph.cursors import CursorCodec
-from graph.execution import PlannedExecutor
+from graph.execution import _SETTLING, PlannedExecutor, _gather, _settle
 from graph.schema import build_schema, schema
 from models.tokens import Permission, Principal
 from tests import factories
@@ -131,3 +133,27 @@ async def test_the_planner_says_which_fields_it_leaves_to_graphql_core(
         in lines
     )
     assert "planned a selection set on Odd: 1 fields, graphql-core's own way for none" in lines
+
+
+async def test_work_tracked_once_answered_is_still_settled_in_the_background() -> None:
+    """The helpers an executor has once it answered (`PlannedExecutor.build_response`) do
+    what graphql-core's `gather_async_work` and `track_async_work` do without the executor:
+    gathered values come in order; tracked awaitables are settled in the background, their
+    errors observed there, and kept alive until then."""
+    settled = asyncio.Event()
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+        settled.set()
+        raise RuntimeError("observed by the settling, raised nowhere")
+
+    async def value(x: int) -> int:
+        return x
+
+    assert await _gather([value(1), value(2)]) == [1, 2]
+    _settle(inspect.isawaitable, [work(), "not awaitable"])
+    assert len(_SETTLING) == 1
+    await asyncio.wait_for(settled.wait(), timeout=5)
+    for _ in range(3):  # the gathering future's own callbacks
+        await asyncio.sleep(0)
+    assert not _SETTLING
