@@ -32,56 +32,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from bench.floor import build_app
 from bench.honest import LIMIT, TOMBSTONES, Variant, as_rest, require, seed_sqlite
 from bench.measure import load_average, unthrottled
 from clusterql.app import create_app
+from tests import asgi
 
 SYSTEMS = ("floor", "rest", "graphql")
 
 
 async def call(app: ASGIApp, path: str, body: bytes, token: str) -> bytes:
     """One POST through `app`, as uvicorn would hand it over; its body (status 200 required)."""
-    headers = [
-        (b"host", b"127.0.0.1"),
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {token}".encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    messages: list[Message] = []
-    given = False
-
-    async def receive() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client never hangs up here
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    status = messages[0].get("status") if messages else None
-    data = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    status, data = await asgi.post(app, path, body, token)
     require(status == 200, f"{path}: HTTP {status}: {data[:300]!r}")
     return data
 

@@ -15,10 +15,9 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from starlette.types import Message
 
 from rest_shim.operations import LIST_CLUSTERS
-from tests import factories
+from tests import asgi, factories
 
 PAGE: dict[str, object] = {"limit": 10, "return_nodes": True}
 GRAPHQL: dict[str, object] = {
@@ -70,39 +69,10 @@ def saved_garbage() -> Iterator[list[object]]:
 
 
 async def post(app: Starlette, secret: str, path: str, body: dict[str, object]) -> bytes:
-    """One POST straight through the app's ASGI interface, as uvicorn hands it over (an HTTP
-    client's own objects would be garbage of their own); the answer's body, status 200."""
-    data = orjson.dumps(body)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"clusterql.test"),
-            (b"content-type", b"application/json"),
-            (b"authorization", f"Bearer {secret}".encode()),
-            (b"content-length", str(len(data)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": data, "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    assert sent[0]["status"] == 200, answer
+    """One POST straight through the app's ASGI interface (an HTTP client's own objects would
+    be garbage of their own); the answer's body, status 200."""
+    status, answer = await asgi.post(app, path, orjson.dumps(body), secret)
+    assert status == 200, answer
     return answer
 
 

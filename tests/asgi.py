@@ -1,0 +1,53 @@
+"""One request straight through an app's ASGI interface, as uvicorn hands it over: no HTTP
+client and no socket, so that nothing but the app's own work happens (`bench.inprocess` times
+it; `tests/clusterql/test_request_garbage.py` counts the garbage it leaves)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.types import ASGIApp, Message
+
+
+async def post(app: ASGIApp, path: str, body: bytes, secret: str) -> tuple[int | None, bytes]:
+    """A POST of JSON `body` to `path` with a token's `secret`: the answer's status and body."""
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {secret}".encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    messages: list[Message] = []
+    given = False
+
+    async def receive() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never hangs up here
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    status = messages[0].get("status") if messages else None
+    data = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return status, data
