@@ -80,15 +80,16 @@ def context_for(request: Request) -> Context:
     context stays in that state until the request ends: what it read (a page's driver rows)
     is then freed once the answer is sent, not while it is made (`graph.execution`'s
     `PlannedExecutor.build_response`)."""
-    principal: Principal = request.state.principal
+    state = request.state  # read once: each `request.state` is two Python calls
+    principal: Principal = state.principal
     opened = resources(request.app)
-    outcome = request.state.outcome = Outcome()
-    context = request.state.context = build_context(
+    outcome = state.outcome = Outcome()
+    context = state.context = build_context(
         opened.engine,
         opened.cursors,
         principal,
-        request.state.request_id,
-        request.state.snapshot,
+        state.request_id,
+        state.snapshot,
         opened.limits,
         opened.controller_max_clusters,
         outcome,
