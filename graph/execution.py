@@ -20,6 +20,10 @@ first met (graphql-jit does the same for JavaScript), and the per-value work is 
   `PermissionExtension` on an async resolver) is called as Strawberry's wrapper would call it
   (`_ResolverPlan`): its arguments coerced once per selection, converted per call, its
   permission checked when its result is awaited;
+- a resolver that gives a future already running (a DataLoader's `load`: `Cluster.nodes`), whose
+  value's completion never awaits, is completed once the future is done (`_Settling`); a list
+  of objects each waiting for one such field (a page's clusters) waits for their futures and
+  completes them in one coroutine, not a task each (`_settle_objects`);
 - everything else (other extensions, introspection, abstract types, types with `is_type_of`,
   awaitable or odd values) is handed to graphql-core's own `execute_field` or `complete_value`
   unchanged.
@@ -38,6 +42,7 @@ and response keys), like the parser cache. With resolve middleware (Strawberry e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import keyword
@@ -86,6 +91,7 @@ _COPIED: Any = object()  # an argument whose conversion is a copy of its list
 PLAN_CACHE_SIZE = 1024  # selection-set shapes whose code is kept
 COMBINED_VALUES_KEPT = 16_384  # per scalar and conversion: distinct stored values' wire values
 _new_path = tuple.__new__  # Path is a NamedTuple, whose own __new__ is a Python lambda
+_FUTURE = asyncio.Future  # a DataLoader's `load` gives one (not a Task, not a subclass)
 _GRAPHQL_INT = (-(2**31), 2**31 - 1)
 # The item checks of `_builtin_leaf` that a value's class alone decides, and those classes: a
 # list of such items is checked by one set operation (`_column_code`).
@@ -287,7 +293,7 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
         except Exception:
             # as graphql-core does: what is pending, and the awaitables not reached, are
             # settled in the background so that their errors are observed
-            awaitables = [out[i] for i in pending]
+            awaitables = [_item_awaitable(ex, call, item_type, path, out, i) for i in pending]
             if v.__class__ is not Rows:  # (made items are never awaitable)
                 awaitables += [value for value in v[len(out) + 1 :] if ex.is_awaitable(value)]
             if awaitables:
@@ -295,6 +301,10 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
             raise
         if not pending:
             return out
+        if all(out[i].__class__ is _SettlingObject for i in pending):
+            return _settle_objects(ex, call, item_type, path, out, pending)
+        for i in pending:
+            out[i] = _item_awaitable(ex, call, item_type, path, out, i)
         return _gather_list(out, pending)
 
     def _complete_items(
@@ -348,9 +358,12 @@ def _list_completer(list_type: GraphQLList[Any], item: Completer) -> Completer:
                             raise call.ref.null_error()
                         done = None
                     else:
-                        done = run(ex, value, item_path)  # a dict, or a coroutine giving one
+                        done = run(ex, value, item_path)  # a dict, or an awaitable giving one
                     if done is None or done.__class__ is dict:
                         out.append(done)
+                    elif done.__class__ is _SettlingObject:
+                        out.append(done)  # its errors handled as the item's where it is awaited
+                        pending.append(index)
                     else:
                         out.append(_await_item(ex, done, item_type, call.fdl, item_path))
                         pending.append(index)
@@ -738,7 +751,7 @@ def make(K, F):
             raise
         if aw is None:
             return r
-        return _gather_fields(r, aw)
+        return _pending_object(r, aw)
     return _Site(run)
 """
     namespace: dict[str, Any] = {
@@ -750,7 +763,7 @@ def make(K, F):
         "_general": _general,
         "_resolve": _resolve,
         "_complete_attribute": _complete_attribute,
-        "_gather_fields": _gather_fields,
+        "_pending_object": _pending_object,
         "_Site": _Site,
         **names,
     }
@@ -979,7 +992,10 @@ def _resolve(
             result = plan.invoke(src, plan.kwargs(ex, src, strawberry_info, raw))
         else:
             result = plan.call_async(ex, src, strawberry_info, raw)
-        if ex.is_awaitable(result):
+        x: Any
+        if result.__class__ is _FUTURE and ex.completes_at_once(return_type, fdl):
+            x = _Settling(ex, return_type, fdl, info, fpath, result)
+        elif ex.is_awaitable(result):
             x = ex.complete_awaitable_value(return_type, fdl, info, fpath, result, None)
         else:
             x = ex.complete_value(return_type, fdl, info, fpath, result, None)
@@ -1053,6 +1069,134 @@ async def _gather_fields(r: dict[str, Any], pending: list[str]) -> dict[str, Any
     return r
 
 
+class _Settling:
+    """A field whose resolver gave a future already running (a DataLoader's `load`: a page's
+    `Cluster.nodes`), and whose value's completion is never awaitable
+    (`PlannedExecutor.completes_at_once`). Awaited, it is what graphql-core's
+    `complete_awaitable_value` of that future is; a list of objects each waiting for one such
+    field completes them all in one coroutine instead (`_settle_objects`)."""
+
+    __slots__ = ("ex", "fdl", "fpath", "future", "info", "return_type")
+
+    def __init__(
+        self,
+        ex: PlannedExecutor,
+        return_type: GraphQLOutputType,
+        fdl: Any,
+        info: GraphQLResolveInfo[Any],
+        fpath: Path,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.ex = ex
+        self.return_type = return_type
+        self.fdl = fdl
+        self.info = info
+        self.fpath = fpath
+        self.future = future
+
+    def __await__(self) -> Any:
+        return self.ex.complete_awaitable_value(
+            self.return_type, self.fdl, self.info, self.fpath, self.future, None
+        ).__await__()
+
+    def completed(self) -> Any:
+        """Once the future is done: what `complete_awaitable_value` gives (the future's error
+        handled as the field's, which raises when it propagates past a non-null field)."""
+        ex = self.ex
+        try:
+            done = ex.complete_value(
+                self.return_type, self.fdl, self.info, self.fpath, self.future.result(), None
+            )
+            if ex.is_awaitable(done):  # not expected (`completes_at_once`): awaited then
+                return _await_field(ex, done, self.return_type, self.fdl, self.fpath)
+        except Exception as raw_error:
+            ex.handle_field_error(raw_error, self.return_type, self.fdl, self.fpath)
+            return None
+        return done
+
+
+class _SettlingObject:
+    """An object's result dict whose one pending field is `_Settling`. Awaited, it is what the
+    site's `_gather_fields` would be."""
+
+    __slots__ = ("key", "r")
+
+    def __init__(self, r: dict[str, Any], key: str) -> None:
+        self.r = r
+        self.key = key
+
+    def __await__(self) -> Any:
+        return _gather_fields(self.r, [self.key]).__await__()
+
+
+def _pending_object(r: dict[str, Any], aw: list[str]) -> Any:
+    """The awaitable of an object's result dict whose fields `aw` are still to come."""
+    if len(aw) == 1 and r[aw[0]].__class__ is _Settling:
+        return _SettlingObject(r, aw[0])
+    return _gather_fields(r, aw)
+
+
+async def _settle_objects(
+    ex: PlannedExecutor,
+    call: _Call,
+    item_type: GraphQLOutputType,
+    path: Path,
+    out: list[Any],
+    pending: list[int],
+) -> list[Any]:
+    """The items `pending` of a list of objects, each a `_SettlingObject`, completed in this
+    one coroutine: what `_gather_list` of their `_await_item`s gives, without the task (and
+    its coroutines and loop callbacks) that gathering makes per item: a page with nodes has 100.
+
+    The same answer and errors, in the same order: those tasks would each wait for their
+    future, then complete their field and item when woken, in the order the futures were
+    settled, which is the items' (one DataLoader batch settles its futures in the order they
+    were loaded, in one go); no completion awaits anything (`completes_at_once`), so every item
+    is completed in that one turn of the loop. Here the futures are awaited first, then the
+    items completed in order; the first error an item propagates (past a non-null item) is
+    raised once all are, as `gather_with_cancel` raises the first of them."""
+    for i in pending:
+        future = out[i].r[out[i].key].future
+        if not future.done():
+            with contextlib.suppress(Exception):  # the field's error, reported when completed
+                await future
+    first_error: Exception | None = None
+    for i in pending:
+        item = out[i]
+        try:
+            done = item.r[item.key].completed()
+            if ex.is_awaitable(done):
+                done = await done  # (see `_Settling.completed`)
+            item.r[item.key] = done
+            out[i] = item.r
+        except Exception as raw_error:
+            out[i] = None
+            item_path = _new_path(Path, (path, i, None))
+            try:
+                ex.handle_field_error(raw_error, item_type, call.fdl, item_path)
+            except Exception as error:
+                first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return out
+
+
+def _item_awaitable(
+    ex: PlannedExecutor,
+    call: _Call,
+    item_type: GraphQLOutputType,
+    path: Path,
+    out: list[Any],
+    i: int,
+) -> Any:
+    """Item `i`'s awaitable as `_gather_list` takes it: a `_SettlingObject` with its errors
+    handled as the item's (`_await_item`)."""
+    item = out[i]
+    if item.__class__ is _SettlingObject:
+        return _await_item(ex, item, item_type, call.fdl, _new_path(Path, (path, i, None)))
+    return item
+
+
 def _shape_of(grouped_field_set: Any) -> tuple[tuple[str, str], ...]:
     """A collected selection set's response keys and field names: what its plans depend on."""
     return tuple((key, fdl[0].node.name.value) for key, fdl in grouped_field_set.items())
@@ -1103,6 +1247,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         self._refs: dict[tuple[GraphQLObjectType, str], _Ref] = {}
         self.arguments: dict[int, dict[str, Any] | None] = {}  # id(field details) -> values
         self.keep_alive: list[Any] = []  # what the ids of `arguments` name, alive while used
+        # id(field details) -> (those details, whether `completes_at_once`)
+        self._at_once: dict[int, tuple[Any, bool]] = {}
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
@@ -1141,6 +1287,33 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 _shape_of(grouped_field_set),
             )
         return found[1]
+
+    def completes_at_once(self, return_type: GraphQLOutputType, fdl: Any) -> bool:
+        """Whether completing a value of `return_type` for the field `fdl` never awaits: a leaf,
+        or objects (in lists or not) whose selected fields are all plain attributes of scalar or
+        enum types. Decided once per field (a page's 100 `Cluster.nodes` share theirs)."""
+        found = self._at_once.get(id(fdl))
+        if found is None:
+            found = self._at_once[id(fdl)] = (fdl, self._at_once_for(return_type, fdl))
+        return found[1]
+
+    def _at_once_for(self, return_type: GraphQLOutputType, fdl: Any) -> bool:
+        if self.abort_signal is not None:  # graphql-core awaits every value in a task then
+            return False
+        bare = _bare(return_type)
+        if isinstance(bare, GraphQLScalarType | GraphQLEnumType):
+            return True
+        if not isinstance(bare, GraphQLObjectType) or bare.is_type_of is not None:
+            return False
+        for _key, field_name in self.shape(bare, fdl):
+            field = None if field_name == "__typename" else bare.fields.get(field_name)
+            if field_name != "__typename" and (
+                field is None
+                or _basic_attribute(field) is None
+                or not isinstance(_bare(field.type), GraphQLScalarType | GraphQLEnumType)
+            ):
+                return False
+        return True
 
     def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]

@@ -4,14 +4,16 @@ meant to be (each test checks the stock answer shows it)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from graphql import get_introspection_query
 
+from graph.schema import schema
 from models.tokens import Permission, Principal
-from tests.graph.awkward_fleet import Seeded, Twins
-from tests.graph.executors import PRODUCT_EXECUTOR, STOCK_EXECUTOR, Answer, compare
+from tests.graph.awkward_fleet import Seeded, Twins, cleaned_up
+from tests.graph.executors import PRODUCT_EXECUTOR, STOCK_EXECUTOR, Answer, answer, compare
 from tests.graph.odd_schema import odd_schema
 
 # As in tests/graph/test_executor_differential.py.
@@ -39,6 +41,26 @@ UNKNOWN_STATUSES = """
 query Statuses($controller: ID!, $nodes: ID!) {
   controller: cluster(id: $controller) { name controllerStatus }
   nodes: cluster(id: $nodes) { name nodes { name status } }
+}
+"""
+PAGE_WITH_NODES = """
+query PageWithNodes($ids: [ID!]) {
+  clusters(limit: 100, filter: {ids: $ids}) { clusters { name nodes { name status } } }
+}
+"""
+# Two fields waiting for the loader per cluster: these take graphql-core's gathering.
+PAGE_WITH_NODES_TWICE = """
+query PageWithNodesTwice($ids: [ID!], $first: Int) {
+  clusters(limit: 100, filter: {ids: $ids}) {
+    clusters { name nodes { name status } few: nodes(first: $first) { id __typename } }
+  }
+}
+"""
+PAGE_WITH_NODES_AND_THEIR_CLUSTERS = """
+query Nested($ids: [ID!]) {
+  clusters(limit: 100, filter: {ids: $ids}) {
+    clusters { name nodes { name status cluster { name } } }
+  }
 }
 """
 ERRORS_INSIDE_LISTS = "{ maybeGadgets { name shade weight ratio on tags scores heat } }"
@@ -258,6 +280,93 @@ async def test_values_only_sqlite_can_hold_fail_where_they_are(seeded: Seeded) -
     assert nodes.data == counts.data == {"cluster": None}
     assert paths(nodes) == [["cluster", "nodes", 1, "name"]]
     assert paths(counts) == [["cluster", "runningNodesCount"]]
+
+
+# --- a page's nodes, completed together (graph.execution._settle_objects)
+
+
+SPOILT_NODES = ("bad-node", "sqlite-oddities")  # a status outside its enum; a blob name
+
+
+def _live_ids(seeded: Seeded, *leaving_out: str) -> list[str]:
+    return [seeded.fleet.id(n) for n in seeded.fleet.names if n not in ("removed", *leaving_out)]
+
+
+async def test_the_nodes_of_a_page_answer_the_same(seeded: Seeded) -> None:
+    # given: every live cluster but those with a node value its field cannot serialize
+    ids = _live_ids(seeded, *SPOILT_NODES)
+    # when: with one field of nodes per cluster, and with two
+    once = await seeded.compare(PAGE_WITH_NODES, {"ids": ids})
+    twice = await seeded.compare(PAGE_WITH_NODES_TWICE, {"ids": ids, "first": 2})
+    # then: every cluster with all its nodes (and its first two by the alias)
+    for page in (once, twice):
+        clusters = seeded_page(page)
+        assert len(clusters) == len(ids)
+        assert len(next(c for c in clusters if c["name"] == "many")["nodes"]) == 60
+        assert next(c for c in clusters if c["name"] == "empty")["nodes"] == []
+    assert [len(c["few"]) for c in seeded_page(twice)] == [
+        min(2, len(c["nodes"])) for c in seeded_page(twice)
+    ]
+
+
+async def test_a_bad_node_on_a_page_nulls_it_as_the_stock_executor_does(seeded: Seeded) -> None:
+    # given: the page holds the cluster whose node status is outside its enum
+    ids = _live_ids(seeded)
+    # when
+    answer = await seeded.compare(PAGE_WITH_NODES, {"ids": ids})
+    # then: the status fails in place and its null reaches the page's nearest nullable field
+    assert answer.data is None
+    assert [path[-1] for path in paths(answer)] == ["status"]
+    # and without the statuses (nor the blob name), the page holds that cluster
+    without = _live_ids(seeded, "sqlite-oddities")
+    page = await seeded.compare(PAGE_WITH_NODES.replace("status", "id"), {"ids": without})
+    assert "bad-node" in [c["name"] for c in seeded_page(page)]
+
+
+async def test_nodes_with_async_fields_below_them_answer_the_same(seeded: Seeded) -> None:
+    # when: each node's cluster is read by a resolver of its own, below the page's nodes
+    answer = await seeded.compare(PAGE_WITH_NODES_AND_THEIR_CLUSTERS, {"ids": _live_ids(seeded)})
+    # then: the bad node's status still nulls the page, with the same errors
+    assert answer.data is None
+    assert [path[-1] for path in paths(answer)] == ["status"]
+    # and without that cluster, every node names its own cluster
+    answer = await seeded.compare(
+        PAGE_WITH_NODES_AND_THEIR_CLUSTERS, {"ids": _live_ids(seeded, *SPOILT_NODES)}
+    )
+    for cluster in seeded_page(answer):
+        assert {node["cluster"]["name"] for node in cluster["nodes"]} <= {cluster["name"]}
+
+
+async def test_the_nodes_of_a_page_take_no_task_per_cluster(seeded: Seeded) -> None:
+    # given: a task factory that counts the tasks made
+    loop = asyncio.get_running_loop()
+    made: list[object] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    ids = _live_ids(seeded, *SPOILT_NODES)
+    loop.set_task_factory(counting)
+    try:
+        async with cleaned_up() as contexts:
+            contexts.append(seeded.context())
+            page = await answer(
+                schema, PRODUCT_EXECUTOR, PAGE_WITH_NODES,
+                variables={"ids": ids}, context=contexts[-1],
+            )  # fmt: skip
+    finally:
+        loop.set_task_factory(None)
+    # then: the page is whole, and its clusters' nodes were completed in one coroutine, not
+    # in a task each (graphql-core's gathering)
+    assert len(seeded_page(page)) == len(ids)
+    assert len(made) < len(ids)
+
+
+def seeded_page(answer: Answer) -> list[dict[str, Any]]:
+    assert answer.data is not None, answer.errors
+    clusters: list[dict[str, Any]] = answer.data["clusters"]["clusters"]
+    return clusters
 
 
 # --- directives, fragments, __typename, introspection
