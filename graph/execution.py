@@ -494,27 +494,14 @@ def _column_code(
     if isinstance(leaf, GraphQLList):
         # a list of strings, integers or booleans (a cluster's regions, converted from its
         # stored JSON text if need be): taken whole, copied
-        item = leaf.of_type
-        bare = item.of_type if isinstance(item, GraphQLNonNull) else item
-        made = _builtin_leaf(bare, "e")
-        if made is None or made[1] != "e":  # items taken as they are
-            return None
         x = _converted_first(i, x, convert, first, names)
-        classes = _LIST_ITEM_CLASSES.get(made[0])
-        if classes is not None:
-            # items of one class (a String's str): their classes checked by a set, in C
-            if not isinstance(item, GraphQLNonNull):
-                classes = classes | {type(None)}
-            names[f"I{i}"] = classes
-            items_pass = f"I{i}.issuperset(map(type, {x}))"
-        else:
-            item_check = made[0]
-            if not isinstance(item, GraphQLNonNull):
-                item_check = f"(e is None or {item_check})"
-            items_pass = f"all({item_check} for e in {x})"
+        listed = _list_check(i, leaf, x)
+        if listed is None:
+            return None
+        check = listed[0]
+        names.update(listed[1])
         # a list a conversion made is the result's own; one from the driver is copied
         value = x if convert is not None else f"[*{x}]"
-        check = f"({x}.__class__ is list and {items_pass})"
         if not non_null:
             check, value = f"({x} is None or {check})", f"(None if {x} is None else {value})"
         return first, check, value, names
@@ -551,6 +538,31 @@ def _column_code(
     if not non_null:
         check, value = f"({x} is None or {check})", f"({null} if {x} is None else {value})"
     return first, check, value, names
+
+
+def _list_check(i: int, list_type: GraphQLList[Any], x: str) -> tuple[str, dict[str, Any]] | None:
+    """For a list of a built-in scalar whose wire values are the values themselves (String,
+    Int, Boolean): the check that `x` is a list graphql-core would complete to a copy of itself
+    (each item passing `_builtin_leaf`'s check), and the names it uses; None for other lists."""
+    item = list_type.of_type
+    bare = item.of_type if isinstance(item, GraphQLNonNull) else item
+    made = _builtin_leaf(bare, "e")
+    if made is None or made[1] != "e":  # items taken as they are
+        return None
+    names: dict[str, Any] = {}
+    classes = _LIST_ITEM_CLASSES.get(made[0])
+    if classes is not None:
+        # items of one class (a String's str): their classes checked by a set, in C
+        if not isinstance(item, GraphQLNonNull):
+            classes = classes | {type(None)}
+        names[f"I{i}"] = classes
+        items_pass = f"I{i}.issuperset(map(type, {x}))"
+    else:
+        item_check = made[0]
+        if not isinstance(item, GraphQLNonNull):
+            item_check = f"(e is None or {item_check})"
+        items_pass = f"all({item_check} for e in {x})"
+    return f"({x}.__class__ is list and {items_pass})", names
 
 
 def _in_wire(
@@ -686,12 +698,18 @@ def _step_source(
     ):
         return general, {}
     names = {f"R{i}": _Ref(parent_type, field_name, field), f"T{i}": type_, f"M{i}": completer}
-    lines = [
-        "try:",
-        f"    v = {read}",
-        "except Exception:",
-        "    v = _MISSING",
-        "if v is _MISSING or is_awaitable(v):",
+    lines = ["try:", f"    v = {read}", "except Exception:", "    v = _MISSING"]
+    listed = _list_check(i, leaf, "v") if isinstance(leaf, GraphQLList) else None
+    if listed is not None:
+        # a list of strings, integers or booleans (a cluster's regions): copied at once, as
+        # graphql-core would complete it item by item
+        stored = f"r[{response_key!r}]"
+        lines += [f"if {listed[0]}:", f"    {stored} = [*v]"]
+        if not isinstance(type_, GraphQLNonNull):
+            lines += ["elif v is None:", f"    {stored} = None"]
+        names.update(listed[1])
+    lines += [
+        f"{'el' if listed is not None else ''}if v is _MISSING or is_awaitable(v):",
         f"    {general}",
         "else:",
         f"    x = _complete_attribute(ex, R{i}, T{i}, M{i}, F[{i}], Path(path, {key}, N), v)",

@@ -12,7 +12,7 @@ from graphql import get_introspection_query
 
 from graph.schema import schema
 from models.tokens import Permission, Principal
-from tests.graph.awkward_fleet import Seeded, Twins, cleaned_up
+from tests.graph.awkward_fleet import LONG_REGIONS, Seeded, Twins, cleaned_up
 from tests.graph.executors import PRODUCT_EXECUTOR, STOCK_EXECUTOR, Answer, answer, compare
 from tests.graph.odd_schema import odd_schema
 
@@ -361,6 +361,25 @@ async def test_the_nodes_of_a_page_take_no_task_per_cluster(seeded: Seeded) -> N
     # in a task each (graphql-core's gathering)
     assert len(seeded_page(page)) == len(ids)
     assert len(made) < len(ids)
+
+
+async def test_regions_beside_a_page_s_nodes_answer_the_same(seeded: Seeded) -> None:
+    # given: the clusters whose regions hold what String! or [String!]! cannot take (a null
+    # item, a number, an object, a JSON null, a JSON string), and those whose regions are fine
+    spoilt = ("null-in-regions", "odd-regions", "null-regions", "text-regions")
+    document = PAGE_WITH_NODES.replace("name nodes", "name regions nodes")
+    # when
+    fine = await seeded.compare(document, {"ids": _live_ids(seeded, *SPOILT_NODES, *spoilt)})
+    every = await seeded.compare(document, {"ids": _live_ids(seeded, *SPOILT_NODES)})
+    # then: fine regions are the stored lists; the first spoilt one (a null item) fails where
+    # it is, and its null reaches the page's nearest nullable field
+    regions = {c["name"]: c["regions"] for c in seeded_page(fine)}
+    assert regions["many"] == LONG_REGIONS
+    assert regions["empty"] == []
+    assert every.data is None
+    assert [(path[:2], path[3:]) for path in paths(every)] == [
+        (["clusters", "clusters"], ["regions", 1])
+    ]
 
 
 def seeded_page(answer: Answer) -> list[dict[str, Any]]:
