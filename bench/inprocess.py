@@ -16,20 +16,29 @@ Two regimes, each reported as medians and ratios to the floor of the same round 
 
 No client, no sockets, no other process: what it times is the servers' own work, so its ratios
 are higher than `bench.honest`'s for the same code (no shared HTTP cost dilutes them).
+
+Then the **footprint** of one request of each variant, counted by `sys.setprofile` (no clock:
+the same code gives the same counts on any machine, however busy): the Python functions it
+calls, and how many distinct ones (code objects), by where their code lives. The distinct
+functions are what a request brings back into the caches after a pause, so they are what
+makes the second regime dearer than the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -41,6 +50,8 @@ from clusterql.app import create_app
 from tests import asgi
 
 SYSTEMS = ("floor", "rest", "graphql")
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ("clusterql", "graph", "models", "rest_shim", "bench", "tests")
 
 
 async def call(app: ASGIApp, path: str, body: bytes, token: str) -> bytes:
@@ -70,7 +81,70 @@ async def rounds(
     return times
 
 
-async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+def home(code: CodeType) -> str:
+    """Where a function's code lives: one of this repository's packages (`OURS`), `generated`
+    (code made at run time: the planner's, dataclasses'), the top-level package of a
+    third-party distribution, or `stdlib`."""
+    filename = code.co_filename
+    if filename.startswith("<"):
+        return "generated" if not filename.startswith("<frozen") else "stdlib"
+    path = Path(filename)
+    if "site-packages" in path.parts:
+        return path.parts[path.parts.index("site-packages") + 1].removesuffix(".py")
+    if path.is_relative_to(ROOT):
+        top = path.relative_to(ROOT).parts[0]
+        return top if top in OURS else "other"
+    return "stdlib"
+
+
+async def footprint(run: Callable[[], Awaitable[Any]]) -> tuple[int, dict[str, set[CodeType]]]:
+    """The Python calls `run()` makes, and the distinct functions it calls by `home`."""
+    calls = 0
+    codes: dict[str, set[CodeType]] = collections.defaultdict(set)
+
+    def profile(frame: FrameType, event: str, _arg: Any) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            codes[home(frame.f_code)].add(frame.f_code)
+
+    sys.setprofile(profile)
+    try:
+        await run()
+    finally:
+        sys.setprofile(None)
+    return calls, codes
+
+
+async def footprints(
+    apps: Mapping[Variant, ASGIApp], token: str, top: int = 6
+) -> list[dict[str, Any]]:
+    """One request of each variant, counted (`footprint`), with ratios to its floor's."""
+    counted = {}
+    for v in apps:
+        path, body = v.request()
+        counted[v] = await footprint(functools.partial(call, apps[v], path, body, token))
+    rows = []
+    for v, (calls, codes) in counted.items():
+        floor_calls, floor_codes = counted[Variant("floor", "sqlite", v.nodes)]
+        distinct = sum(map(len, codes.values()))
+        floor_distinct = sum(map(len, floor_codes.values()))
+        largest = sorted(codes.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:top]
+        rows.append(
+            {
+                "system": v.system,
+                "nodes": v.nodes,
+                "calls": calls,
+                "calls_x_floor": round(calls / floor_calls, 2),
+                "distinct": distinct,
+                "distinct_x_floor": round(distinct / floor_distinct, 2),
+                "largest": {where: len(found) for where, found in largest},
+            }
+        )
+    return rows
+
+
+async def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="clusterql-inprocess-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         token = await seed_sqlite(url, args.clusters, args.nodes)
@@ -108,7 +182,7 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                             "x_floor": round(medians[v] / floor_ms, 2),
                         }
                     )
-            return rows
+            return rows, await footprints(apps, token)
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,13 +205,23 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     started = load_average()
-    rows = asyncio.run(measure(args))
+    rows, counted = asyncio.run(measure(args))
     print(f"load average (1, 5, 15 min): at the start {started}, at the end {load_average()}")
     print("| system | nodes | pause | median | x floor |\n|---|---|---:|---:|---:|")
     for r in rows:
         nodes = "with" if r["nodes"] else "without"
         line = f"| {r['system']} | {nodes} | {r['pause_ms']:g} ms | {r['median_ms']} ms |"
         print(f"{line} **{r['x_floor']}x** |")
+    print("\nFootprint of one request (Python calls; distinct functions, the most by where):\n")
+    print("| system | nodes | calls | x floor | distinct | x floor | most distinct |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for r in counted:
+        nodes = "with" if r["nodes"] else "without"
+        largest = ", ".join(f"{where} {n}" for where, n in r["largest"].items())
+        print(
+            f"| {r['system']} | {nodes} | {r['calls']} | {r['calls_x_floor']}x "
+            f"| {r['distinct']} | {r['distinct_x_floor']}x | {largest} |"
+        )
 
 
 if __name__ == "__main__":
