@@ -15,7 +15,9 @@ first met (graphql-jit does the same for JavaScript), and the per-value work is 
   inline by a type check that accepts exactly the values graphql-core would pass through
   unchanged; `__typename` is a constant;
 - plain attributes holding objects or lists are completed by completers made once per type
-  (`_completer`), which mirror `complete_value` for NonNull, List, Object and leaf types;
+  (`_completer`), which mirror `complete_value` for NonNull, List, Object and leaf types; a
+  list of strings, integers or booleans (a cluster's regions) that passes one check of its
+  items is copied inline instead (`_list_check`);
 - a field with a Strawberry resolver (with no exception handler, and no field extension but one
   `PermissionExtension` on an async resolver) is called as Strawberry's wrapper would call it
   (`_ResolverPlan`): its arguments coerced once per selection, converted per call, its
