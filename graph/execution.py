@@ -1326,8 +1326,10 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if not isinstance(bare, GraphQLObjectType) or bare.is_type_of is not None:
             return False
         for _key, field_name in self.shape(bare, fdl):
-            field = None if field_name == "__typename" else bare.fields.get(field_name)
-            if field_name != "__typename" and (
+            if field_name == "__typename":
+                continue
+            field = bare.fields.get(field_name)
+            if (
                 field is None
                 or _basic_attribute(field) is None
                 or not isinstance(_bare(field.type), GraphQLScalarType | GraphQLEnumType)
