@@ -5,13 +5,29 @@ it; `tests/clusterql/test_request_garbage.py` counts the garbage it leaves)."""
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int | None
+    body: bytes
+    answered_s: float | None  # from the call to the answer's last byte (what a client waits for)
+    returned_s: float  # from the call to the app's return (its work after the answer included)
+
+
 async def post(app: ASGIApp, path: str, body: bytes, secret: str) -> tuple[int | None, bytes]:
     """A POST of JSON `body` to `path` with a token's `secret`: the answer's status and body."""
+    answer = await post_timed(app, path, body, secret)
+    return answer.status, answer.body
+
+
+async def post_timed(app: ASGIApp, path: str, body: bytes, secret: str) -> Answer:
+    """`post`, with when the answer's last byte was sent and when the app returned."""
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
@@ -35,6 +51,7 @@ async def post(app: ASGIApp, path: str, body: bytes, secret: str) -> tuple[int |
     }
     messages: list[Message] = []
     given = False
+    answered: float | None = None
 
     async def receive() -> Message:
         nonlocal given
@@ -45,9 +62,14 @@ async def post(app: ASGIApp, path: str, body: bytes, secret: str) -> tuple[int |
         raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
+        nonlocal answered
         messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            answered = time.perf_counter() - started
 
+    started = time.perf_counter()
     await app(scope, receive, send)
+    returned = time.perf_counter() - started
     status = messages[0].get("status") if messages else None
     data = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return status, data
+    return Answer(status, data, answered, returned)
