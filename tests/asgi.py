@@ -18,6 +18,7 @@ class Answer:
     body: bytes
     answered_s: float | None  # from the call to the answer's last byte (what a client waits for)
     returned_s: float  # from the call to the app's return (its work after the answer included)
+    answered_at: float | None  # `time.perf_counter()` at the answer's last byte
 
 
 async def post(app: ASGIApp, path: str, body: bytes, secret: str) -> tuple[int | None, bytes]:
@@ -51,7 +52,7 @@ async def post_timed(app: ASGIApp, path: str, body: bytes, secret: str) -> Answe
     }
     messages: list[Message] = []
     given = False
-    answered: float | None = None
+    answered_at: float | None = None
 
     async def receive() -> Message:
         nonlocal given
@@ -62,14 +63,15 @@ async def post_timed(app: ASGIApp, path: str, body: bytes, secret: str) -> Answe
         raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
-        nonlocal answered
+        nonlocal answered_at
         messages.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
-            answered = time.perf_counter() - started
+            answered_at = time.perf_counter()
 
     started = time.perf_counter()
     await app(scope, receive, send)
     returned = time.perf_counter() - started
     status = messages[0].get("status") if messages else None
     data = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return Answer(status, data, answered, returned)
+    answered = None if answered_at is None else answered_at - started
+    return Answer(status, data, answered, returned, answered_at)
