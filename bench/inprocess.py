@@ -18,8 +18,9 @@ ratios to the floor of the same round set:
   (caches and the CPU's state are another job's by then), and it grows with the work the request
   does: this is how the two regimes tell how much of a ratio is that.
 
-No client, no sockets, no other process: what it times is the servers' own work, so its ratios
-are higher than `bench.honest`'s for the same code (no shared HTTP cost dilutes them).
+No client, no sockets, no other process: what it times is the servers' own work, without the
+HTTP cost both share in `bench.honest`; its ratios came out within about a tenth of
+`bench.honest`'s (bench/README.md).
 
 Then the **footprint** of one request of each variant, counted by `sys.setprofile` (no clock:
 the same code gives the same counts on any machine, however busy): the Python functions it
@@ -40,7 +41,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
@@ -150,36 +152,47 @@ async def footprints(
     return rows
 
 
-async def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    with tempfile.TemporaryDirectory(prefix="clusterql-inprocess-") as scratch:
+@asynccontextmanager
+async def seeded_apps(
+    clusters: int, nodes: int, prefix: str = "clusterql-inprocess-"
+) -> AsyncIterator[tuple[ASGIApp, ASGIApp, str]]:
+    """The floor's app and clusterql's (its startup frozen out of the collector, as `clusterql
+    serve` runs it), both started, on one temporary SQLite database seeded with `clusters` x
+    `nodes` (minus the tombstones), and the secret of its Admin token."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        token = await seed_sqlite(url, args.clusters, args.nodes)
+        token = await seed_sqlite(url, clusters, nodes)
         os.environ.update(unthrottled({"CLUSTERQL_DATABASE_URL": url}))
         floor_app, clusterql_app = build_app(url), create_app(freeze_startup=True)
-        variants = [Variant(s, "sqlite", nodes) for nodes in (True, False) for s in SYSTEMS]
-        apps = {v: floor_app if v.system == "floor" else clusterql_app for v in variants}
         async with (
             floor_app.router.lifespan_context(floor_app),
             clusterql_app.router.lifespan_context(clusterql_app),
         ):
-            # the answers, checked before anything is timed: each system's is the floor's page
-            pages = {v: as_rest(v, await call(apps[v], *v.request(), token)) for v in variants}
-            live = args.clusters - len(TOMBSTONES)
-            for v, page in pages.items():
-                require(
-                    page == pages[Variant("floor", "sqlite", v.nodes)],
-                    f"{v.name}: not the floor's page",
-                )
-                require(len(page["clusters"]) == min(LIMIT, live), f"{v.name}: a short page")
-            rows = []
-            for nodes in (True, False):
-                # One kind of page at a time: in a round set with the pages with nodes, the
-                # floor's page without them took 3.3 to 3.5 ms against 2.6 ms among its own
-                # kind (clusterql's 3.5 against 3.4 ms), which bench.honest's floor, a server
-                # process of its own, does not show.
-                kind = {v: app for v, app in apps.items() if v.nodes == nodes}
-                rows += await timed_rows(kind, token, args)
-            return rows, await footprints(apps, token)
+            yield floor_app, clusterql_app, token
+
+
+async def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async with seeded_apps(args.clusters, args.nodes) as (floor_app, clusterql_app, token):
+        variants = [Variant(s, "sqlite", nodes) for nodes in (True, False) for s in SYSTEMS]
+        apps = {v: floor_app if v.system == "floor" else clusterql_app for v in variants}
+        # the answers, checked before anything is timed: each system's is the floor's page
+        pages = {v: as_rest(v, await call(apps[v], *v.request(), token)) for v in variants}
+        live = args.clusters - len(TOMBSTONES)
+        for v, page in pages.items():
+            require(
+                page == pages[Variant("floor", "sqlite", v.nodes)],
+                f"{v.name}: not the floor's page",
+            )
+            require(len(page["clusters"]) == min(LIMIT, live), f"{v.name}: a short page")
+        rows = []
+        for nodes in (True, False):
+            # One kind of page at a time: in a round set with the pages with nodes, the
+            # floor's page without them took 3.3 to 3.5 ms against 2.6 ms among its own
+            # kind (clusterql's 3.5 against 3.4 ms), which bench.honest's floor, a server
+            # process of its own, does not show.
+            kind = {v: app for v, app in apps.items() if v.nodes == nodes}
+            rows += await timed_rows(kind, token, args)
+        return rows, await footprints(apps, token)
 
 
 async def timed_rows(

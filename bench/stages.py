@@ -6,9 +6,10 @@ clusterql's REST page are called in turn, each after the process slept `--pause-
 copied `--sweep-mb` (32) megabytes: between two requests to one server of `bench.honest`, the
 other servers and the client run, and what this process had in the CPU's caches is gone. Each
 named function of clusterql's path (`MARKS`) is wrapped to take a timestamp when it is entered
-and when it returns; the table gives the median gap between consecutive timestamps over the
-rounds (each mark costs about a microsecond), up to the answer's last byte, and after it. The
-floor's median to its answer is given beside clusterql's, as the reference.
+and when it returns (a wrapped call takes 1.3 to 1.7 us more, warm, for its two marks); the
+table gives the median gap between consecutive timestamps over the rounds, up to the answer's
+last byte, and after it. The floor's median to its answer is given beside clusterql's, as the
+reference.
 
 The marks name the product's functions by module and attribute: a renamed one stops this run
 (`scripts/bench-quick` runs it), rather than leaving a stage out unseen.
@@ -20,21 +21,17 @@ import argparse
 import asyncio
 import functools
 import importlib
+import inspect
 import itertools
-import os
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
-from bench.floor import build_app
-from bench.honest import Variant, require, seed_sqlite
-from bench.measure import load_average, unthrottled
-from clusterql.app import create_app
+from bench.honest import Variant, require
+from bench.inprocess import seeded_apps
+from bench.measure import load_average
 from tests import asgi
 
 # (module, attribute (a dotted path below it), the stage it starts): where each is looked up
@@ -104,8 +101,7 @@ class Marks:
             *path, name = attribute.split(".")
             for step in path:
                 owner = getattr(owner, step)
-            function = owner.__dict__.get(name) if isinstance(owner, type) else None
-            function = function if function is not None else getattr(owner, name, None)
+            function = inspect.getattr_static(owner, name, None)  # a classmethod as it is
             require(
                 callable(function) or isinstance(function, classmethod),
                 f"{module_name}.{attribute} is gone: update MARKS",
@@ -113,7 +109,7 @@ class Marks:
             if isinstance(function, classmethod):
                 wrapped: Any = classmethod(self.wrap(function.__func__, stage))
             else:
-                wrapped = self.wrap(function, stage)  # type: ignore[arg-type]
+                wrapped = self.wrap(function, stage)
             setattr(owner, name, wrapped)
 
 
@@ -148,49 +144,44 @@ async def measure(
     marks = Marks()
     marks.install()
     sweep = Sweeper(args.sweep_mb)
-    with tempfile.TemporaryDirectory(prefix="clusterql-stages-") as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        token = await seed_sqlite(url, args.clusters, args.nodes)
-        os.environ.update(unthrottled({"CLUSTERQL_DATABASE_URL": url}))
+    seeded = seeded_apps(args.clusters, args.nodes, prefix="clusterql-stages-")
+    async with seeded as (floor_app, clusterql_app, token):
         apps = {
-            "floor": (build_app(url), Variant("floor", "sqlite", args.with_nodes)),
-            "rest": (create_app(freeze_startup=True), Variant("rest", "sqlite", args.with_nodes)),
+            "floor": (floor_app, Variant("floor", "sqlite", args.with_nodes)),
+            "rest": (clusterql_app, Variant("rest", "sqlite", args.with_nodes)),
         }
         gaps: list[list[float]] = []
         floor: list[float] = []
         sequence: list[str] | None = None
-        async with AsyncExitStack() as stack:
-            for app, _ in apps.values():
-                await stack.enter_async_context(app.router.lifespan_context(app))
-            order = list(apps)
-            for round_ in range(args.warmup_rounds + args.rounds):
-                random.shuffle(order)
-                for system in order:
-                    app, variant = apps[system]
-                    # The whole process idle, its loop included: not an await, on purpose.
-                    time.sleep(args.pause_ms / 1000)  # noqa: ASYNC251
-                    sweep()
-                    marks.taken.clear()
-                    started = time.perf_counter()
-                    answer = await asgi.post_timed(app, *variant.request(), token)
-                    require(answer.status == 200, f"{system}: HTTP {answer.status}")
-                    assert answer.answered_s is not None  # an answer ends with its last body
-                    assert answer.answered_at is not None
-                    if round_ < args.warmup_rounds:
-                        continue
-                    if system == "floor":
-                        floor.append(answer.answered_s * 1000)
-                        continue
-                    taken = sorted([*marks.taken, (ANSWER, answer.answered_at)],
-                                   key=lambda mark: mark[1])  # fmt: skip
-                    points = collapsed([("request", started), *taken])
-                    names = [name for name, _ in points]
-                    sequence = sequence or names
-                    require(names == sequence, f"another path: {sequence}, then {names}")
-                    pairs = list(itertools.pairwise(points))
-                    gaps = gaps or [[] for _ in pairs]
-                    for found, ((_, at), (_, bt)) in zip(gaps, pairs, strict=True):
-                        found.append((bt - at) * 1e6)
+        order = list(apps)
+        for round_ in range(args.warmup_rounds + args.rounds):
+            random.shuffle(order)
+            for system in order:
+                app, variant = apps[system]
+                # The whole process idle, its loop included: not an await, on purpose.
+                time.sleep(args.pause_ms / 1000)  # noqa: ASYNC251
+                sweep()
+                marks.taken.clear()
+                started = time.perf_counter()
+                answer = await asgi.post_timed(app, *variant.request(), token)
+                require(answer.status == 200, f"{system}: HTTP {answer.status}")
+                assert answer.answered_s is not None  # an answer ends with its last body
+                assert answer.answered_at is not None
+                if round_ < args.warmup_rounds:
+                    continue
+                if system == "floor":
+                    floor.append(answer.answered_s * 1000)
+                    continue
+                taken = sorted([*marks.taken, (ANSWER, answer.answered_at)],
+                               key=lambda mark: mark[1])  # fmt: skip
+                points = collapsed([("request", started), *taken])
+                names = [name for name, _ in points]
+                sequence = sequence or names
+                require(names == sequence, f"another path: {sequence}, then {names}")
+                pairs = list(itertools.pairwise(points))
+                gaps = gaps or [[] for _ in pairs]
+                for found, ((_, at), (_, bt)) in zip(gaps, pairs, strict=True):
+                    found.append((bt - at) * 1e6)
     require(sequence is not None, "no page was timed")
     assert sequence is not None
     return list(itertools.pairwise(sequence)), gaps, floor
