@@ -265,9 +265,9 @@ class Seeded:
         Where an answer differs, the stock executor runs them all at once too, as often as
         `assert_same` asks: which root field's error reaches a null root first can depend on how
         concurrent requests interleave, which no request run alone shows. (An operation of
-        `clusters` with a count beyond Int and `nodes` with both `first` and `last`: alone,
-        either executor answers `clusters`' error; two at once, each executor answers one with
-        each field's error.)"""
+        `clusters` reading a count stored as text, on SQLite, and `nodes` with both `first` and
+        `last`: alone, either executor answers `clusters`' error; two at once, each executor
+        answers one with each field's error.)"""
         twice = [*requests, *requests]
         async with cleaned_up() as contexts:
 

@@ -255,7 +255,7 @@ async def test_two_failing_root_fields_run_at_once_answer_as_the_stock_executor_
     seeded: Seeded,
 ) -> None:
     # given: an operation whose two root fields both fail, `clusters` on the newest cluster
-    # (on SQLite, a stored count no Int holds) and `nodes` (`first` with `last`). Which error
+    # (on SQLite, a count stored as text) and `nodes` (`first` with `last`). Which error
     # reaches the null root first depends on how requests run at once interleave: alone,
     # either executor answers `clusters`' error; two at once, one answer of each.
     document = """
