@@ -39,16 +39,19 @@ KEPT = 256  # operations and directive values whose collections are kept
 class Collections:
     """What one operation collected, for one set of its directives' variable values: the
     executor's memo of sub-selections (graphql-core's `_relevant_sub_fields`), the root's
-    grouped field set, and the plans made for each collected set (keyed by their identity,
-    each entry keeping its set alive so that identity is not reused)."""
+    grouped field set, the plans made for each collected set (keyed by their identity, each
+    entry keeping its set alive so that identity is not reused), and the whole operation's
+    plan when it is a page (`graph.page_plan`)."""
 
-    __slots__ = ("plans", "roots", "shapes", "sub_fields")
+    __slots__ = ("page", "plans", "roots", "shapes", "sub_fields")
 
     def __init__(self) -> None:
         self.sub_fields: dict[Any, Any] = {}
         self.roots: dict[Any, Any] = {}  # root type -> its grouped field set
         self.plans: dict[int, Any] = {}
         self.shapes: dict[int, Any] = {}
+        # what `graph.page_plan` made of them, once: its plan, or False when it answers none
+        self.page: Any = None
 
 
 # Per schema, operation node, suggestion setting and directive values.

@@ -428,7 +428,7 @@ def _from_rows(
     generated for this selection set and codec; None when a field is not a plain column or a
     value is not one the fast path takes as it is (then the records take the usual way)."""
     fields = ex.shape(object_type, call.fdl)
-    made = _rows_factory(object_type, fields, rows.codec, getattr(ex.context_value, "wire", None))
+    made = rows_factory(object_type, fields, rows.codec, getattr(ex.context_value, "wire", None))
     return None if made is None else made(rows.rows)
 
 
@@ -578,8 +578,24 @@ def _in_wire(
     return {key: values[name] for key, name in names.items() if name in values}
 
 
+def plain_selection(object_type: GraphQLObjectType, fields: tuple[tuple[str, str], ...]) -> bool:
+    """Whether every field of a selection set on `object_type` (response keys and field names)
+    is `__typename` or a plain attribute of a scalar or enum type."""
+    for _key, field_name in fields:
+        if field_name == "__typename":
+            continue
+        field = object_type.fields.get(field_name)
+        if (
+            field is None
+            or _basic_attribute(field) is None
+            or not isinstance(_bare(field.type), GraphQLScalarType | GraphQLEnumType)
+        ):
+            return False
+    return True
+
+
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
-def _rows_factory(
+def rows_factory(
     parent_type: GraphQLObjectType,
     fields: tuple[tuple[str, str], ...],
     codec: RowCodec[Any],
@@ -1325,17 +1341,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             return True
         if not isinstance(bare, GraphQLObjectType) or bare.is_type_of is not None:
             return False
-        for _key, field_name in self.shape(bare, fdl):
-            if field_name == "__typename":
-                continue
-            field = bare.fields.get(field_name)
-            if (
-                field is None
-                or _basic_attribute(field) is None
-                or not isinstance(_bare(field.type), GraphQLScalarType | GraphQLEnumType)
-            ):
-                return False
-        return True
+        return plain_selection(bare, self.shape(bare, fdl))
 
     def object_site(self, object_type: GraphQLObjectType, fdl: Any) -> _Site:
         grouped_field_set = self.collect_subfields(object_type, fdl)[0]
@@ -1413,4 +1419,4 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         return completer(self, _Call(ref, field_details_list, info.path, info), path, result)
 
 
-__all__ = ["GraphQLError", "PlannedExecutor"]
+__all__ = ["GraphQLError", "PlannedExecutor", "plain_selection", "rows_factory"]

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import graph.schema
 from graph import execution
 from models.limits import MAX_PAGE
 from models.records import NodeStatus
@@ -113,9 +114,18 @@ async def test_objects_made_from_rows_and_the_others_answer_the_same(
     admin: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A page's objects made straight from rows come out in the REST wire's values
-    (`rest_shim.operations.REST_WIRE`); those made the usual way are reshaped from GraphQL's:
-    either way the answer is the same."""
+    (`rest_shim.operations.REST_WIRE`), by the executor or by the page's plan (a page without
+    nodes: `graph.page_plan`); those made the usual way are reshaped from GraphQL's: either
+    way the answer is the same."""
     ids = await _fleet(engine)
+    planned = graph.schema._page_plan()
+
+    async def plan_spy(*args: Any) -> Any:
+        done = await planned(*args)
+        taken.add(f"page {'from its plan' if done is not None else 'by the executor'}")
+        return done
+
+    monkeypatch.setattr(graph.schema, "_page_plan", lambda: plan_spy)
 
     async def answers() -> list[Any]:
         return [
@@ -135,9 +145,15 @@ async def test_objects_made_from_rows_and_the_others_answer_the_same(
     monkeypatch.setattr(execution, "_from_rows", spy)
     wired = await answers()
     # with their nodes (a resolver), clusters are made as objects
-    assert taken == {"Node from rows", "Cluster from rows", "Cluster from records"}
+    assert taken == {
+        "page by the executor",  # with nodes
+        "Node from rows",
+        "Cluster from records",
+        "page from its plan",  # without nodes: its clusters from rows
+    }
     assert wired[0]["clusters"][1]["nodes"][1]["sensor_last_updated"] == ""
     assert wired[0]["clusters"][1]["nodes"][0]["status"] == "monitored_with_sensor"
     assert [c["id"] for c in wired[0]["clusters"]] == ids
     monkeypatch.setattr(execution, "_from_rows", lambda *args: None)  # every one as objects
+    monkeypatch.setattr(graph.schema, "_page_plan", lambda: None)  # by the executor
     assert await answers() == wired
