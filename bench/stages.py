@@ -55,6 +55,7 @@ MARKS = (
     ("models.listing", "page_and_count", "page read"),
     ("graph.loaders", "nodes_of", "nodes read"),
     ("graph.execution", "_from_rows", "rows into dicts"),
+    ("graph.page_plan", "_page_data", "page's dicts"),  # a page the plan answers
     ("graph.execution", "PlannedExecutor.build_response", "response"),
     ("rest_shim.routes", "rest_page", "REST reshaping"),
     ("rest_shim.routes", "_json", "answer bytes"),

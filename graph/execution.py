@@ -38,7 +38,8 @@ error (`tests/graph/test_execution.py` and the differential tests compare them).
 from the collected fields, which requests of one operation that agree on its directives'
 variables share (`graph.collections_kept`), and their generated code is cached by shape (type
 and response keys), like the parser cache. With resolve middleware (Strawberry extensions with
-`resolve` hooks) nothing is planned.
+`resolve` hooks) nothing is planned. A query of one page of plain clusters does not reach this
+executor: `graph.page_plan` answers it with the same generated code.
 """
 
 from __future__ import annotations
