@@ -33,10 +33,10 @@ from graph.scalars import DateTime
 from graph.subscription import Subscription
 
 log = logging.getLogger("clusterql.graph")
-# graph.page_plan.answer_page: a page's data answered by its plan, or None
+# graph.page_plan.answer_page: a page's result answered by its plan, or None
 PageAnswerer = Callable[
     [GraphQLSchema, DocumentNode, "str | None", "dict[str, Any] | None", Any],
-    Awaitable["dict[str, Any] | None"],
+    Awaitable["GraphQLExecutionResult | None"],
 ]
 
 
@@ -144,12 +144,29 @@ class ClusterqlSchema(strawberry.Schema):
         that pipeline, where the gate answers. A page `graph.page_plan` answers by its plan
         does not reach the executor."""
         answer_page = self._page_answerer
+        result = None
         if answer_page is not None:
-            data = await answer_page(
+            result = await answer_page(
                 self._schema, document, operation_name, variable_values, context_value
             )
-            if data is not None:
-                return ExecutionResult(data=data, errors=None, extensions={})
+        if result is None:
+            result = await self._execute_by_executor(
+                document, variable_values, context_value, root_value, operation_name,
+                operation_extensions,
+            )  # fmt: skip
+        if result.errors:
+            log_unexpected(result.errors, getattr(context_value, "request_id", None))
+        return ExecutionResult(data=result.data, errors=result.errors, extensions={})
+
+    async def _execute_by_executor(
+        self,
+        document: DocumentNode,
+        variable_values: dict[str, Any] | None,
+        context_value: Any,
+        root_value: Any,
+        operation_name: str | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> GraphQLExecutionResult:
         try:
             result = execute(
                 self._schema,
@@ -169,9 +186,7 @@ class ClusterqlSchema(strawberry.Schema):
                 exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             )
             result = GraphQLExecutionResult(data=None, errors=[coerced])
-        if result.errors:
-            log_unexpected(result.errors, getattr(context_value, "request_id", None))
-        return ExecutionResult(data=result.data, errors=result.errors, extensions={})
+        return result
 
     async def stream(
         self,

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from clusterql.app import create_app
 from clusterql.database import resources
 from clusterql.settings import Settings
-from models.engine import write_transaction
+from models.engine import checked_out, write_transaction
 from models.tokens import Permission
 from tests import factories
 from tests.databases import migrated_database_url, postgres_server_url
@@ -70,10 +70,10 @@ def _report(nodes: int) -> dict[str, Any]:
 
 async def _checked_out(engine: AsyncEngine) -> int:
     for _ in range(100):  # the cancelled transaction's connection is back within moments
-        if engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+        if checked_out(engine) == 0:
             return 0
         await asyncio.sleep(0.05)
-    return engine.pool.checkedout()  # type: ignore[attr-defined]
+    return checked_out(engine)
 
 
 async def test_an_operation_past_its_time_limit_is_cancelled_and_answered_503(

@@ -3,19 +3,27 @@ plan does not take goes to the executor, which answers it as the stock executor 
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from graphql import ExecutionResult
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import graph.schema
+from graph import pagination
 from graph.context import Context, build_context
 from graph.cursors import CursorCodec
 from graph.schema import schema
+from models.engine import create_engine
 from models.tokens import Permission, Principal
 from rest_shim.operations import LIST_CLUSTERS, REST_WIRE, rest_page
 from tests import factories
+from tests.databases import migrated_database_url
 from tests.graph.awkward_fleet import Seeded, cleaned_up
 from tests.graph.executors import PRODUCT_EXECUTOR, Answer, answer, compare
 
@@ -55,15 +63,24 @@ A_RESOLVER_BELOW = "{ clusters { clusters { id nodes(first: 1) { id } } } }"
 
 
 @pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A database of the test's own, without an app (whose background work on PostgreSQL
+    `cleaned_up` would wait for)."""
+    made = create_engine(await migrated_database_url(tmp_path))
+    yield made
+    await made.dispose()
+
+
+@pytest.fixture
 def answered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether the page plan answered each operation run meanwhile (False: the executor did)."""
     planned = graph.schema._page_plan()
     seen: list[bool] = []
 
-    async def watched(*args: Any) -> dict[str, Any] | None:
-        data = await planned(*args)
-        seen.append(data is not None)
-        return data
+    async def watched(*args: Any) -> ExecutionResult | None:
+        result = await planned(*args)
+        seen.append(result is not None)
+        return result
 
     monkeypatch.setattr(graph.schema, "_page_plan", lambda: watched)
     return seen
@@ -145,8 +162,6 @@ async def test_plain_pages_are_answered_by_the_plan_as_the_stock_executor_answer
         (TWO_ROOTS, None, ADMIN),
         (UNDER_A_DIRECTIVE, {"x": True}, ADMIN),
         (LIST_CLUSTERS, REST, CONTROLLER),  # no Admin: the field's permission error
-        (LIST_CLUSTERS, {**REST, "nextKey": "nope"}, ADMIN),  # a bad key: its error
-        (LIST_CLUSTERS, {**REST, "limit": 0}, ADMIN),  # out of range: its error
         (LIST_CLUSTERS, {**REST, "limit": "two"}, ADMIN),  # does not coerce: its error
         (LIST_CLUSTERS, {**REST, "orderBy": "SIZE"}, ADMIN),  # no such value: its error
     ],
@@ -178,3 +193,37 @@ async def test_pages_of_the_awkward_fleet_answer_as_the_stock_executor(seeded: S
     assert pages >= 2
     for order in ("NAME", "CONTROLLER_LAST_UPDATED", "FAILED_NODES_COUNT"):
         await seeded.compare(LIST_CLUSTERS, {**REST, "limit": 100, "orderBy": order})
+
+
+@pytest.mark.parametrize(
+    ("variables", "code"),
+    [
+        ({**REST, "nextKey": "nope"}, "BAD_USER_INPUT"),  # not a key
+        ({**REST, "limit": 0}, "BAD_USER_INPUT"),  # out of range
+        ({**REST, "nextKey": "999999"}, "NOT_FOUND"),  # no such cluster
+    ],
+)
+async def test_a_page_read_that_fails_is_answered_with_the_executors_error(
+    engine: AsyncEngine, answered: list[bool], variables: dict[str, Any], code: str
+) -> None:
+    await factories.insert(engine, [factories.cluster(f"c{i}") for i in range(3)])
+    stock = await _compare(engine, LIST_CLUSTERS, variables)
+    assert stock.data is None
+    assert [e["extensions"]["code"] for e in stock.errors] == [code]
+    assert answered == [True]
+
+
+async def test_a_database_that_fails_the_page_read_is_answered_with_the_executors_error(
+    engine: AsyncEngine, answered: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the database raises in the page's read (on PostgreSQL, a statement past its
+    timeout aborts the snapshot's transaction: reading again would fail otherwise)."""
+
+    async def unavailable(*_: Any, **__: Any) -> Any:
+        raise OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(pagination, "clusters_page", unavailable)
+    stock = await _compare(engine, LIST_CLUSTERS, REST)
+    assert stock.data is None
+    assert [e["extensions"]["code"] for e in stock.errors] == ["INTERNAL_SERVER_ERROR"]
+    assert answered == [True]
