@@ -278,8 +278,9 @@ async def close_snapshot(conn: AsyncConnection) -> None:
         except BaseException:
             await run_sync(connection.close)  # the pool's way with a connection that failed
             raise
-        kept.append(conn)
-        return
+        if len(kept) < KEPT_SNAPSHOTS:  # others may have been kept while it rolled back
+            kept.append(conn)
+            return
     await run_sync(connection.close)
 
 
