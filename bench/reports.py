@@ -198,7 +198,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    text = json.dumps(run(args), indent=2) + "\n"
+    text = json.dumps(run(args), indent=2, default=str) + "\n"  # a Path in the parameters
     print(text, end="")
     if args.out:
         args.out.write_text(text)
