@@ -150,43 +150,29 @@ class ClusterqlSchema(strawberry.Schema):
                 self._schema, document, operation_name, variable_values, context_value
             )
         if result is None:
-            result = await self._execute_by_executor(
-                document, variable_values, context_value, root_value, operation_name,
-                operation_extensions,
-            )  # fmt: skip
+            try:
+                executed = execute(
+                    self._schema,
+                    document,
+                    root_value=root_value,
+                    variable_values=variable_values,
+                    operation_name=operation_name,
+                    context_value=context_value,
+                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                    operation_extensions=operation_extensions,
+                    **execution_context_class_kwargs(self.execution_context_class),
+                )
+                result = await executed if isawaitable(executed) else executed
+            except Exception as exc:  # as Strawberry's `execute` answers it
+                coerced = (
+                    exc
+                    if isinstance(exc, GraphQLError)
+                    else GraphQLError(str(exc), original_error=exc)
+                )
+                result = GraphQLExecutionResult(data=None, errors=[coerced])
         if result.errors:
             log_unexpected(result.errors, getattr(context_value, "request_id", None))
         return ExecutionResult(data=result.data, errors=result.errors, extensions={})
-
-    async def _execute_by_executor(
-        self,
-        document: DocumentNode,
-        variable_values: dict[str, Any] | None,
-        context_value: Any,
-        root_value: Any,
-        operation_name: str | None,
-        operation_extensions: dict[str, Any] | None,
-    ) -> GraphQLExecutionResult:
-        try:
-            result = execute(
-                self._schema,
-                document,
-                root_value=root_value,
-                variable_values=variable_values,
-                operation_name=operation_name,
-                context_value=context_value,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                operation_extensions=operation_extensions,
-                **execution_context_class_kwargs(self.execution_context_class),
-            )
-            if isawaitable(result):
-                result = await result
-        except Exception as exc:  # as Strawberry's `execute` answers it
-            coerced = (
-                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
-            )
-            result = GraphQLExecutionResult(data=None, errors=[coerced])
-        return result
 
     async def stream(
         self,
