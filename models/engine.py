@@ -248,11 +248,12 @@ async def open_snapshot(engine: AsyncEngine) -> AsyncConnection:
     `KEPT_SNAPSHOTS`, the last kept first): its transaction is rolled back as the pool would
     have, and the next snapshot only begins one (a deferred BEGIN, sent with its first
     statement). SQLAlchemy's checkout (the pool, its events, a `Connection` and an
-    `AsyncConnection`) cost a page without nodes about 0.15 ms with the caches cold, measured
-    in-process (interleaved A/B, three runs: 137 to 169 us less). A kept SQLite connection is a
-    file handle of this process: no server closes it or limits how long it lives, as on
-    PostgreSQL, whose snapshots keep the pool's checkout and its checks. Kept connections count
-    as checked out (`checked_out`), and `engine.dispose()` closes them."""
+    `AsyncConnection`) cost a page without nodes 0.10 to 0.18 ms with the caches cold, measured
+    in-process (interleaved A/B, the keeping toggled per request, three runs: 102 to 182 us).
+    A kept SQLite connection is a file handle of this process: no server closes it or limits
+    how long it lives, as on PostgreSQL, whose snapshots keep the pool's checkout and its
+    checks. Kept connections count as checked out (`checked_out`), and `engine.dispose()`
+    closes them."""
     kept = _kept(engine.sync_engine)
     if kept:
         conn = kept.pop()
